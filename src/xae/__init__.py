@@ -1,0 +1,24 @@
+"""xae: regularized autoencoders — one composable model, a trainer, run folders and a CLI.
+
+>>> import xae
+>>> cfg = xae.preset("vae", data="digits", latent_dim=2)
+>>> model = xae.build(cfg)
+"""
+from __future__ import annotations
+
+from xae.config import Config
+from xae.errors import XaeError
+from xae.model import Autoencoder
+from xae.outputs import AEOutput, BottleneckOutput, EvalResult
+from xae.presets import PRESETS, preset
+from xae.registry import build
+from xae.train.checkpoint import load
+from xae.train.loop import train
+from xae.evaluate.likelihood import evaluate, log_likelihood
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "PRESETS",
+    "XaeError", "build", "evaluate", "load", "log_likelihood", "preset", "train",
+]

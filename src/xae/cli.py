@@ -1,0 +1,208 @@
+"""The ``xae`` command: train, eval, sample, reconstruct, info.
+
+User errors print one line, ``xae: error: …``, with no traceback, and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from xae.errors import XaeError
+
+log = logging.getLogger("xae")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """The run's config: preset, then --config file, then flags, then --set overrides."""
+    from xae import config as C
+    from xae.presets import preset
+
+    if args.resume:
+        from xae.train.checkpoint import read_config
+
+        cfg = read_config(args.resume)
+    else:
+        cfg = preset(args.preset)
+        if args.config:
+            C.apply(cfg, C.read_file(args.config))
+    flags = {"data.name": args.data, "data.data_dir": args.data_dir, "train.device": args.device,
+             "train.seed": args.seed, "train.epochs": args.epochs, "train.steps": args.steps}
+    C.apply(cfg, {k: v for k, v in flags.items() if v is not None})
+    if args.no_progress:
+        cfg.train.progress = False
+    return C.apply(cfg, C.parse_overrides(args.set or []))
+
+
+def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
+    if args.resume:
+        return Path(args.resume)
+    if args.out:
+        return Path(args.out)
+    base = Path("runs") / f"{cfg.preset}-{cfg.data.name}"
+    path, i = base, 1
+    while path.exists():
+        i += 1
+        path = base.with_name(f"{base.name}-{i}")
+    return path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from xae.train.loop import train
+
+    cfg = _config(args)
+    out = train(cfg, _out_dir(args, cfg), resume=bool(args.resume))
+    if out is not None and (out / "metrics.json").is_file():
+        test = json.loads((out / "metrics.json").read_text())["test"]
+        print(f"run written to {out}")
+        print(_table(test))
+    return 0
+
+
+def _table(metrics: dict[str, Any]) -> str:
+    rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def _load(args: argparse.Namespace) -> Any:
+    import xae
+
+    return xae.load(args.run, device=args.device)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    import xae
+    from xae.data import load
+    from xae.schedules import value_at
+
+    model = _load(args)
+    cfg = model.config
+    data = load(cfg.data).to(args.device)
+    torch.manual_seed(args.seed)
+    steps = json.loads((Path(args.run) / "metrics.json").read_text())["step"] \
+        if (Path(args.run) / "metrics.json").is_file() else 0
+    metrics = xae.evaluate(model, data.test_x, beta=value_at(cfg.beta, steps)).metrics
+    if args.k:
+        ll = xae.log_likelihood(model, data.test_x, k=args.k)
+        metrics["log_likelihood_iw"] = float(ll.mean())
+        metrics["nll_iw"] = -float(ll.mean())
+    print(json.dumps(metrics, indent=2) if args.json else _table(metrics))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from xae.viz import save_grid
+
+    model = _load(args)
+    if args.n < 1:
+        raise XaeError(f"-n must be at least 1, got {args.n}")
+    torch.manual_seed(args.seed)
+    path = save_grid(model.sample(args.n).cpu(), Path(args.output), title=f"{args.n} samples")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from xae.data import load
+    from xae.viz import reconstructions
+
+    model = _load(args)
+    data = load(model.config.data).to(args.device)
+    path = reconstructions(model, data.test_x[: args.n], Path(args.output))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from xae.config import all_keys
+    from xae.presets import PRESETS
+
+    if args.keys:
+        print("\n".join(all_keys()))
+        return 0
+    if args.presets or not args.run:
+        print("presets: " + ", ".join(PRESETS))
+        return 0
+    model = _load(args)
+    print(f"run         {args.run}")
+    print(f"preset      {model.config.preset}")
+    print(f"data        {model.config.data.name} {tuple(model.data_shape)}")
+    print(f"latent_dim  {model.latent_dim}")
+    print(f"parameters  {model.num_parameters():,}")
+    metrics = Path(args.run) / "metrics.json"
+    if metrics.is_file():
+        m = json.loads(metrics.read_text())
+        print(f"trained     {m['step']} steps ({m['epochs']} epochs) in {m['train_time_s']:.1f} s")
+        print("test metrics:\n" + _table(m["test"]))
+    print("config:\n" + model.config.to_json())
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="xae", description="Regularized autoencoders: train, "
+                                "evaluate, sample and inspect.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model into a run folder")
+    t.add_argument("--preset", default="vae", help="ae, vae, beta-vae, linear-vae (default vae)")
+    t.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
+    t.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+                   help="dotted overrides, e.g. model.latent_dim=2 train.epochs=5")
+    t.add_argument("--data", help="digits (default), mnist, arrays, linear-gaussian")
+    t.add_argument("--data-dir", help="folder with the data files (mnist)")
+    t.add_argument("--out", help="run folder (default runs/<preset>-<data>[-N])")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--steps", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=["cpu", "cuda"])
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.set_defaults(fn=cmd_train)
+    for name, fn, text in [("eval", cmd_eval, "evaluate a run on its test set"),
+                           ("sample", cmd_sample, "decode samples from the prior into a grid"),
+                           ("reconstruct", cmd_reconstruct, "test images and reconstructions"),
+                           ("info", cmd_info, "a run's config, size and final metrics")]:
+        s = sub.add_parser(name, help=text)
+        s.add_argument("run", nargs="?" if name == "info" else None, help="a run folder")
+        s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+        s.add_argument("--seed", type=int, default=0)
+        s.set_defaults(fn=fn)
+        if name == "eval":
+            s.add_argument("--k", type=int, default=0,
+                           help="also estimate log p(x) with K importance samples")
+            s.add_argument("--json", action="store_true", help="print JSON")
+        if name == "sample":
+            s.add_argument("-n", type=int, default=64, help="number of samples")
+            s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
+        if name == "reconstruct":
+            s.add_argument("-n", type=int, default=32, help="number of test images")
+            s.add_argument("-o", "--output", default="reconstructions.png")
+        if name == "info":
+            s.add_argument("--keys", action="store_true", help="list every config key")
+            s.add_argument("--presets", action="store_true", help="list the presets")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="xae: %(message)s")
+    args = _parser().parse_args(argv)
+    fn: Callable[[argparse.Namespace], int] = args.fn
+    try:
+        return fn(args)
+    except XaeError as e:
+        print(f"xae: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("xae: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

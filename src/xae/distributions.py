@@ -1,0 +1,52 @@
+"""Diagonal Gaussian q(z|x) = N(μ, diag σ²), parameterised by the mean and the log-variance."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class DiagonalGaussian:
+    """A batch of diagonal Gaussians; every method is per sample unless it says per dimension.
+
+    Parameters
+    ----------
+    mean, logvar : (B, D) tensors. The reparameterised sample is z = μ + σ·ε, ε ~ N(0, I)
+        (Kingma & Welling 2014, eq. 10).
+    """
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor) -> None:
+        self.mean = mean
+        self.logvar = logvar
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    @property
+    def var(self) -> torch.Tensor:
+        return torch.exp(self.logvar)
+
+    def sample(self, k: int | None = None) -> torch.Tensor:
+        """A reparameterised draw, (B, D); or (k, B, D) when ``k`` is given."""
+        shape = self.mean.shape if k is None else (k, *self.mean.shape)
+        return self.mean + self.std * torch.randn(shape, dtype=self.mean.dtype,
+                                                  device=self.mean.device)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob_per_dim(self, z: torch.Tensor) -> torch.Tensor:
+        """log N(z_j; μ_j, σ_j²) for each dimension; ``z`` may carry leading sample dims."""
+        return -0.5 * ((z - self.mean) ** 2 / self.var + self.logvar + LOG_2PI)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return self.log_prob_per_dim(z).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return 0.5 * (self.logvar + 1.0 + LOG_2PI).sum(-1)
+
+    def detach(self) -> "DiagonalGaussian":
+        return DiagonalGaussian(self.mean.detach(), self.logvar.detach())

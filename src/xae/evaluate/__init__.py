@@ -1,0 +1,1 @@
+"""Evaluation: test-set objective terms and the importance-weighted likelihood."""

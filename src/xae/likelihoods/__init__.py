@@ -1,0 +1,12 @@
+"""Likelihoods p(x|z): ``log_prob(x, θ)`` per sample, ``mean(θ)``, ``sample(θ)``."""
+from __future__ import annotations
+
+from xae.likelihoods.base import Likelihood
+from xae.likelihoods.bernoulli import Bernoulli
+from xae.likelihoods.location_scale import Gaussian, Laplace
+
+LIKELIHOODS: dict[str, type[Likelihood]] = {
+    "bernoulli": Bernoulli, "gaussian": Gaussian, "laplace": Laplace,
+}
+
+__all__ = ["Likelihood", "Bernoulli", "Gaussian", "Laplace", "LIKELIHOODS"]

@@ -1,0 +1,30 @@
+"""The likelihood contract shared by every observation model."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Likelihood(nn.Module):
+    """p(x|θ) where θ is what the decoder emits, shaped like the data.
+
+    Subclasses implement :meth:`log_prob_elementwise`, :meth:`mean` and :meth:`sample`;
+    :meth:`log_prob` sums over all non-batch dimensions (in nats).
+    """
+
+    def __init__(self, data_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+
+    def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def log_prob(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """log p(x|θ) per sample, shape (B,)."""
+        return self.log_prob_elementwise(x, theta).flatten(1).sum(-1)
+
+    def mean(self, theta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, theta: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError

@@ -1,0 +1,23 @@
+"""Bernoulli likelihood on logits (binary or [0,1]-valued pixels; Kingma & Welling 2014, App. C.1)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from xae.likelihoods.base import Likelihood
+
+
+class Bernoulli(Likelihood):
+    """log p(x|θ) = x·log σ(θ) + (1−x)·log(1−σ(θ)), computed stably from the logits θ."""
+
+    def __init__(self, data_shape: tuple[int, ...], **_: object) -> None:
+        super().__init__(data_shape)
+
+    def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(theta, x, reduction="none")
+
+    def mean(self, theta: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(theta)
+
+    def sample(self, theta: torch.Tensor) -> torch.Tensor:
+        return torch.bernoulli(torch.sigmoid(theta))

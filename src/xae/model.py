@@ -1,0 +1,95 @@
+"""The one model class: encoder → bottleneck → decoder → likelihood, plus prior and regularizer."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xae.errors import XaeError
+from xae.objectives import free_bits
+from xae.outputs import AEOutput, BottleneckOutput
+
+
+class Autoencoder(nn.Module):
+    """Every model of the family, composed from its pieces (see DESIGN.md).
+
+    Build it with :func:`xae.build` from a :class:`~xae.config.Config`; the pieces are plain
+    modules, so a user can also compose one by hand.
+    """
+
+    def __init__(self, *, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
+                 likelihood: nn.Module, prior: nn.Module, regularizer: nn.Module,
+                 objective: nn.Module, data_shape: tuple[int, ...], latent_dim: int,
+                 free_bits: float = 0.0, config: object | None = None) -> None:
+        super().__init__()
+        self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
+        self.likelihood, self.prior, self.regularizer = likelihood, prior, regularizer
+        self.objective = objective
+        self.data_shape = tuple(data_shape)
+        self.latent_dim = latent_dim
+        self.free_bits = free_bits
+        self.config = config
+
+    def _check(self, x: torch.Tensor) -> None:
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise XaeError(f"input has shape {tuple(x.shape)} but the model expects "
+                           f"(batch, {', '.join(map(str, self.data_shape))}); reshape the data")
+
+    def encode(self, x: torch.Tensor) -> BottleneckOutput:
+        """q(z|x): the bottleneck's output for a batch of data."""
+        self._check(x)
+        return self.bottleneck(self.encoder(x))
+
+    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
+        """θ = decoder(z), the likelihood's parameters (e.g. Bernoulli logits)."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The mean of p(x|z), in data space."""
+        return self.likelihood.mean(self.decode_params(z))
+
+    def forward(self, x: torch.Tensor, beta: float = 1.0) -> AEOutput:
+        """One pass of the objective: loss (scalar) and per-sample terms in nats."""
+        out = self.encode(x)
+        theta = self.decode_params(out.z)
+        distortion = -self.likelihood.log_prob(x, theta)
+        rate_dims = self.regularizer(out, self.prior)
+        rate = rate_dims.sum(-1)
+        per_dim = rate_dims if rate_dims.shape[-1] == self.latent_dim else None
+        # free bits clip each latent dimension's KL, so they need the per-dimension rate
+        rate_for_loss = free_bits(per_dim, self.free_bits) if (
+            self.free_bits > 0 and per_dim is not None) else rate
+        aux = out.aux_loss if out.aux_loss is not None else torch.zeros_like(distortion)
+        loss = self.objective(distortion, rate_for_loss, aux, beta).mean()
+        return AEOutput(loss=loss, distortion=distortion, rate=rate, rate_per_dim=per_dim,
+                        z=out.z, posterior=out.posterior, x_mean=self.likelihood.mean(theta),
+                        aux_loss=aux, beta=beta, indices=out.indices)
+
+    def latent_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """E_q[z|x] (the posterior mode for Gaussians; z itself for deterministic codes)."""
+        out = self.encode(x)
+        return out.posterior.mode() if out.posterior is not None else out.z
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """decode(mode of q(z|x)): the reconstruction people look at."""
+        return self.decode(self.latent_mean(x))
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """n draws z ~ p(z), decoded to the mean of p(x|z)."""
+        return self.decode(self.prior.sample(n))
+
+    @torch.no_grad()
+    def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8) -> torch.Tensor:
+        """Decode the straight line between the latent means of x0 and x1: (B, steps, *data)."""
+        z0, z1 = self.latent_mean(x0), self.latent_mean(x1)
+        t = torch.linspace(0, 1, steps, device=z0.device).view(1, steps, 1)
+        z = (1 - t) * z0.unsqueeze(1) + t * z1.unsqueeze(1)
+        return self.decode(z.flatten(0, 1)).view(x0.shape[0], steps, *self.data_shape)
+
+    @property
+    def stochastic(self) -> bool:
+        return bool(getattr(self.bottleneck, "stochastic", False))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

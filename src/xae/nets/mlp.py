@@ -1,0 +1,47 @@
+"""Fully connected encoder and decoder (Kingma & Welling 2014, App. C). Empty ``hidden`` = linear."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from xae.nets.common import activation as make_activation
+from xae.nets.common import widths
+
+
+def _stack(sizes: list[int], act: str) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), make_activation(act)]
+    return layers
+
+
+class MLPEncoder(nn.Module):
+    """Flattens the input and applies Linear+activation layers; ``out_features`` is the last width."""
+
+    def __init__(self, data_shape: tuple[int, ...], hidden: list, activation: str = "relu",
+                 **_: object) -> None:
+        super().__init__()
+        sizes = [math.prod(data_shape), *widths(hidden, "model.hidden")]
+        self.net = nn.Sequential(nn.Flatten(), *_stack(sizes, activation))
+        self.out_features = sizes[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class MLPDecoder(nn.Module):
+    """Mirror of the encoder: z -> hidden layers (reversed) -> a linear map to θ, data-shaped."""
+
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int, hidden: list,
+                 activation: str = "relu", out_channels_per_channel: int = 1,
+                 **_: object) -> None:
+        super().__init__()
+        self.out_shape = (data_shape[0] * out_channels_per_channel, *data_shape[1:])
+        sizes = [latent_dim, *reversed(widths(hidden, "model.hidden"))]
+        self.net = nn.Sequential(*_stack(sizes, activation),
+                                 nn.Linear(sizes[-1], math.prod(self.out_shape)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], *self.out_shape)

@@ -1,0 +1,80 @@
+"""Name → class tables, one per piece kind, and :func:`build` (config → Autoencoder).
+
+Adding a piece is one line in its package's table; nothing here dispatches on names by hand.
+"""
+from __future__ import annotations
+
+import difflib
+
+from xae import schedules
+from xae.bottlenecks import BOTTLENECKS
+from xae.config import Config
+from xae.errors import XaeError
+from xae.likelihoods import LIKELIHOODS
+from xae.model import Autoencoder
+from xae.nets import DECODERS, ENCODERS
+from xae.objectives import OBJECTIVES, check_free_bits
+from xae.priors import PRIORS
+from xae.regularizers import REGULARIZERS
+
+TABLES: dict[str, dict[str, type]] = {
+    "encoder": ENCODERS, "decoder": DECODERS, "bottleneck": BOTTLENECKS, "prior": PRIORS,
+    "regularizer": REGULARIZERS, "likelihood": LIKELIHOODS, "objective": OBJECTIVES,
+}
+KNOWN_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28)}
+
+
+def lookup(kind: str, name: str) -> type:
+    """The class registered as ``name`` for piece ``kind``, or an error naming the choices."""
+    table = TABLES[kind]
+    if name not in table:
+        near = difflib.get_close_matches(name, table, n=1)
+        hint = f"; did you mean '{near[0]}'?" if near else ""
+        raise XaeError(f"model.{kind} '{name}' is unknown{hint} (choices: {', '.join(table)})")
+    return table[name]
+
+
+def data_shape(cfg: Config) -> tuple[int, ...]:
+    """The per-sample data shape: from the config when recorded there, else from the data."""
+    if cfg.model.data_shape:
+        return tuple(int(s) for s in cfg.model.data_shape)
+    if cfg.data.name in KNOWN_SHAPES:
+        return KNOWN_SHAPES[cfg.data.name]
+    if cfg.data.name == "linear-gaussian":
+        return (cfg.data.dim,)
+    from xae.data import load  # only user arrays need a look at the data itself
+
+    return tuple(load(cfg.data).shape)
+
+
+def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
+    """Build the :class:`Autoencoder` described by ``cfg`` (fresh weights)."""
+    m = cfg.model
+    shape = tuple(shape) if shape is not None else data_shape(cfg)
+    if m.latent_dim < 1:
+        raise XaeError(f"model.latent_dim must be a positive integer, got {m.latent_dim}")
+    check_free_bits(m.free_bits)
+    schedules.check(cfg.beta)
+    if m.kl_estimator not in ("analytic", "mc"):
+        raise XaeError(f"model.kl_estimator '{m.kl_estimator}' is unknown; use analytic or mc")
+    bottleneck_cls = lookup("bottleneck", m.bottleneck)
+    regularizer_cls = lookup("regularizer", m.regularizer)
+    if regularizer_cls.needs_posterior and not bottleneck_cls.stochastic:
+        raise XaeError(f"model.regularizer '{m.regularizer}' needs a stochastic bottleneck, but "
+                       f"'{m.bottleneck}' is deterministic; set model.bottleneck=gaussian or "
+                       f"model.regularizer=none")
+    likelihood = lookup("likelihood", m.likelihood)(shape, scale=m.scale, sigma=m.sigma)
+    per_channel = getattr(likelihood, "params_per_channel", 1)
+    encoder = lookup("encoder", m.encoder)(shape, hidden=m.hidden, channels=m.channels,
+                                           activation=m.activation)
+    decoder = lookup("decoder", m.decoder)(shape, m.latent_dim, hidden=m.hidden,
+                                           channels=m.channels, activation=m.activation,
+                                           out_channels_per_channel=per_channel)
+    regularizer = regularizer_cls(estimator=m.kl_estimator)
+    m.data_shape = list(shape)
+    return Autoencoder(
+        encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim),
+        decoder=decoder, likelihood=likelihood, prior=lookup("prior", m.prior)(m.latent_dim),
+        regularizer=regularizer, objective=lookup("objective", m.objective)(),
+        data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)
+

@@ -1,0 +1,24 @@
+"""The regularizer contract."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from xae.outputs import BottleneckOutput
+from xae.priors.base import Prior
+
+
+class Regularizer(nn.Module):
+    """Returns the rate, in nats, per sample and per latent dimension where that is defined.
+
+    The result has shape (B, D) when the rate splits over dimensions and (B, 1) otherwise.
+    ``needs_posterior`` regularizers require a stochastic bottleneck.
+    """
+
+    needs_posterior: bool = False
+
+    def __init__(self, **_: object) -> None:  # pieces take their config keys by name
+        super().__init__()
+
+    def forward(self, out: BottleneckOutput, prior: Prior) -> torch.Tensor:
+        raise NotImplementedError

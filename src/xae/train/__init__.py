@@ -1,0 +1,1 @@
+"""Training: the loop (single process and DDP) and checkpoints."""

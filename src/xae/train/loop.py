@@ -1,0 +1,292 @@
+"""The training loop: one process or DDP under ``torchrun``, resumable, atomic checkpoints.
+
+The whole data set lives on the training device as one tensor; a batch is an index slice of
+a per-epoch permutation drawn from (seed, epoch), so a resumed run sees the same batches.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from xae import schedules
+from xae.config import Config
+from xae.data import Dataset, binarize, load as load_data
+from xae.errors import XaeError
+from xae.evaluate.likelihood import evaluate
+from xae.fileio import write_json, write_text
+from xae.model import Autoencoder
+from xae.registry import build
+from xae.train import checkpoint as ckpt
+from xae.train import distributed as dist_
+
+log = logging.getLogger(__name__)
+TERMS = {"distortion": "distortion (−log p(x|z))", "rate": "rate (the regularizer)",
+         "aux_loss": "auxiliary bottleneck loss"}
+
+
+class TrainingDiverged(XaeError):
+    """The loss or gradient became NaN/Inf; the last good checkpoint is left as it was."""
+
+
+@dataclass
+class Window:
+    """Running sums between two log lines (kept in the checkpoint so resumed logs match)."""
+
+    loss: float = 0.0
+    distortion: float = 0.0
+    rate: float = 0.0
+    n: int = 0
+    t0: float = field(default_factory=time.perf_counter)
+
+    def add(self, loss: float, distortion: float, rate: float) -> None:
+        self.loss += loss
+        self.distortion += distortion
+        self.rate += rate
+        self.n += 1
+
+    def state(self) -> dict[str, float]:
+        return {"loss": self.loss, "distortion": self.distortion, "rate": self.rate, "n": self.n}
+
+
+def _device(cfg: Config, info: dist_.DistInfo) -> torch.device:
+    dev = cfg.train.device
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        raise XaeError("train.device is cuda but no CUDA device is available; use --device cpu")
+    if not (dev == "cpu" or dev.startswith("cuda")):
+        raise XaeError(f"train.device '{dev}' is unknown; use cpu or cuda")
+    return dist_.device_for(dev, info)
+
+
+def _check_compatible(cfg: Config, data: Dataset) -> None:
+    if cfg.model.likelihood == "bernoulli":
+        lo, hi = float(data.train_x.min()), float(data.train_x.max())
+        if lo < 0 or hi > 1:
+            raise XaeError(f"the bernoulli likelihood needs data in [0, 1], but this data spans "
+                           f"[{lo:.3g}, {hi:.3g}]; use model.likelihood=gaussian (or laplace)")
+    if cfg.train.batch_size < 1 or cfg.train.lr <= 0:
+        raise XaeError("train.batch_size must be ≥ 1 and train.lr > 0")
+    if cfg.train.log_every < 1 or cfg.train.checkpoint_every < 1:
+        raise XaeError("train.log_every and train.checkpoint_every must be ≥ 1")
+
+
+def _prepare_dir(out: Path, resume: bool) -> None:
+    if resume:
+        if not (out / ckpt.STATE).is_file():
+            raise XaeError(f"cannot resume '{out}': it has no checkpoint ({ckpt.STATE}); "
+                           f"start a new run instead")
+    elif out.exists() and any(out.iterdir()):
+        raise XaeError(f"run folder '{out}' already exists and is not empty; pass --resume to "
+                       f"continue it or choose another --out")
+
+
+def _permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).to(device)
+
+
+def _nonfinite_term(out: object, grad_norm: torch.Tensor | None) -> str | None:
+    for name, label in TERMS.items():
+        if not torch.isfinite(getattr(out, name)).all():
+            return label
+    if grad_norm is not None and not torch.isfinite(grad_norm):
+        return "gradient norm"
+    return None
+
+
+class Trainer:
+    """Holds the state of one run; :meth:`run` trains to the end and writes the run folder."""
+
+    def __init__(self, cfg: Config, out: Path, data: Dataset, resume: bool) -> None:
+        self.cfg, self.out = cfg, out
+        self.info = dist_.setup(cfg.train.device)
+        self.device = _device(cfg, self.info)
+        if self.device.type == "cpu":
+            torch.set_flush_denormal(True)  # denormal floats slow CPU matmuls by up to 20×
+            if cfg.train.threads > 0:
+                torch.set_num_threads(cfg.train.threads)
+        self.data = data.to(self.device)
+        torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+        self.model: Autoencoder = build(cfg, data.shape).to(self.device)
+        _check_compatible(cfg, data)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
+                                    weight_decay=cfg.train.weight_decay)
+        self.step, self.window, self.elapsed = 0, Window(), 0.0
+        torch.manual_seed(cfg.train.seed + self.info.rank)
+        if resume:
+            self._restore()
+        self.net = DDP(self.model) if self.info.active else self.model
+        n = data.train_x.shape[0]
+        self.batch = min(cfg.train.batch_size, n)
+        if self.batch % self.info.world:
+            raise XaeError(f"train.batch_size {self.batch} must divide evenly over "
+                           f"{self.info.world} processes")
+        self.steps_per_epoch = max(n // self.batch, 1)
+        self.total = cfg.train.steps or cfg.train.epochs * self.steps_per_epoch
+
+    def _restore(self) -> None:
+        state = ckpt.load_state(self.out)
+        ckpt.load_weights(self.model, self.out, self.device)
+        self.opt.load_state_dict(state["optimizer"])
+        for group in self.opt.param_groups:  # a resumed run may change the learning rate
+            group["lr"] = self.cfg.train.lr
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
+        w = state["window"]
+        self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]))
+        if self.info.active:
+            torch.manual_seed(self.cfg.train.seed + self.info.rank + self.step)
+        else:
+            torch.set_rng_state(state["rng_cpu"])
+            if self.device.type == "cuda" and "rng_cuda" in state:
+                torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        if self.info.main:  # drop log lines written after the checkpoint
+            self._truncate_log(self.step)
+
+    def _truncate_log(self, step: int) -> None:
+        path = self.out / "metrics.jsonl"
+        if path.is_file():
+            keep = []
+            for line in path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        keep.append(line)
+                except (json.JSONDecodeError, KeyError):
+                    break  # a line cut short by the kill
+            write_text(path, "".join(k + "\n" for k in keep))
+
+    def _batch(self, step: int, perm: torch.Tensor) -> torch.Tensor:
+        i = step % self.steps_per_epoch
+        idx = perm[i * self.batch:(i + 1) * self.batch]
+        if self.info.active:
+            idx = idx[self.info.rank::self.info.world]
+        x = self.data.train_x[idx]
+        return binarize(x) if self.cfg.data.binarize == "dynamic" else x
+
+    def _train_step(self, x: torch.Tensor, beta: float) -> object:
+        out = self.net(x, beta=beta)
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        clip = self.cfg.train.grad_clip
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip) if clip > 0 else None
+        bad = _nonfinite_term(out, gnorm)
+        if bad is not None:
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1}: the {bad} became NaN or Inf. "
+                f"{self._last_good()}; lower train.lr, keep train.grad_clip on, or check the "
+                f"data")
+        self.opt.step()
+        return out
+
+    def _last_good(self) -> str:
+        if (self.out / ckpt.STATE).is_file():
+            step = ckpt.load_state(self.out)["step"]
+            return f"The last good checkpoint (step {step}) in '{self.out}' is intact"
+        return "No checkpoint had been written yet, so the run folder was removed"
+
+    def run(self) -> Path:
+        cfg, main = self.cfg, self.info.main
+        bar = tqdm(total=self.total, initial=self.step, unit="step", dynamic_ncols=True,
+                   disable=not (cfg.train.progress and main), desc=cfg.preset)
+        perm_epoch, perm = -1, None
+        t_start = time.perf_counter() - self.elapsed
+        self.model.train()
+        while self.step < self.total:
+            epoch = self.step // self.steps_per_epoch
+            if epoch != perm_epoch:
+                perm_epoch = epoch
+                perm = _permutation(self.data.train_x.shape[0], cfg.train.seed, epoch,
+                                    self.device)
+            beta = schedules.value_at(cfg.beta, self.step)
+            out = self._train_step(self._batch(self.step, perm), beta)
+            with torch.no_grad():
+                self.window.add(out.loss.item(), out.distortion.mean().item(),
+                                out.rate.mean().item())
+            self.step += 1
+            bar.update(1)
+            if self.step % cfg.train.log_every == 0 or self.step == self.total:
+                self._log(beta, bar)
+            if self.step % cfg.train.checkpoint_every == 0 or self.step == self.total:
+                self.elapsed = time.perf_counter() - t_start
+                self._checkpoint()
+        bar.close()
+        self.elapsed = time.perf_counter() - t_start
+        if main:
+            self._finish()
+        dist_.barrier(self.info)
+        return self.out
+
+    def _log(self, beta: float, bar: tqdm) -> None:
+        w, now = self.window, time.perf_counter()
+        sums = [w.loss, w.distortion, w.rate]
+        if self.info.active:  # log the global batch, as one process would
+            t = torch.tensor(sums, dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(t)
+            sums = (t / self.info.world).tolist()
+        rec = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
+               "loss": sums[0] / w.n, "distortion": sums[1] / w.n, "rate": sums[2] / w.n,
+               "beta": beta, "lr": self.opt.param_groups[0]["lr"],
+               "samples_per_s": w.n * self.batch / max(now - w.t0, 1e-9)}
+        self.window = Window()
+        bar.set_postfix(loss=f"{rec['loss']:.2f}", dist=f"{rec['distortion']:.2f}",
+                        rate=f"{rec['rate']:.2f}", beta=f"{beta:.3g}", refresh=False)
+        if self.info.main:
+            with open(self.out / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    def _checkpoint(self) -> None:
+        if not self.info.main:
+            return
+        state = {"step": self.step, "optimizer": self.opt.state_dict(),
+                 "rng_cpu": torch.get_rng_state(), "window": self.window.state(),
+                 "elapsed_s": self.elapsed}
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        ckpt.save(self.out, self.model, state)
+
+    def _finish(self) -> None:
+        cfg, d = self.cfg, self.data
+        beta = schedules.value_at(cfg.beta, self.total)
+        result = evaluate(self.model, d.test_x, beta=beta, batch_size=cfg.train.eval_batch_size)
+        metrics = {"step": self.step, "epochs": round(self.step / self.steps_per_epoch, 4),
+                   "train_time_s": round(self.elapsed, 3),
+                   "train_samples_per_s": self.step * self.batch / max(self.elapsed, 1e-9),
+                   "parameters": self.model.num_parameters(), "test": result.metrics}
+        write_json(self.out / "metrics.json", metrics)
+        if cfg.train.figures:
+            from xae.viz import write_figures
+
+            write_figures(self.out, self.model, d)
+        log.info("run written to %s", self.out)
+
+
+def train(config: Config | None, out_dir: str | Path, *, resume: bool = False,
+          data: Dataset | None = None) -> Path:
+    """Train ``config`` into the run folder ``out_dir`` (or continue it with ``resume``).
+
+    Every check (config, data, folder) happens before anything is written. On resume the
+    saved config is used when ``config`` is None. Returns the run folder's path.
+    """
+    out = Path(out_dir)
+    _prepare_dir(out, resume)
+    cfg = config if config is not None else ckpt.read_config(out)
+    data = data if data is not None else load_data(cfg.data)
+    trainer = Trainer(cfg, out, data, resume)
+    if trainer.info.main and not resume:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.save_config(out, cfg)
+    dist_.barrier(trainer.info)
+    try:
+        return trainer.run()
+    except BaseException:
+        if trainer.info.main and not resume and not (out / ckpt.STATE).exists():
+            shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: leave no half run
+        raise
+    finally:
+        dist_.teardown(trainer.info)

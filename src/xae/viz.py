@@ -1,0 +1,299 @@
+"""Figures for a run folder: reconstructions, prior samples, a latent map, training curves.
+
+Drawn on bare :class:`matplotlib.figure.Figure` objects with the Agg canvas (pyplot's global
+state is never touched), written atomically. Images are clamped to [0, 1] (gray for one
+channel, RGB for three); vectors become heatmaps, one row per sample."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import textwrap
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from xae.data import Dataset
+from xae.errors import XaeError
+from xae.fileio import atomic_path
+from xae.model import Autoencoder
+
+log = logging.getLogger(__name__)
+__all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "samples",
+           "latent_map", "curves"]
+
+DPI, MAX_LATENT_POINTS = 100, 2000  # dots per inch; test points on the latent map
+CURVES = (("loss", "loss (nats)"), ("distortion", "distortion −log p(x|z) (nats)"),
+          ("rate", "rate (nats)"), ("beta", "β"))
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A constrained-layout figure drawn by the Agg canvas (no pyplot)."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` as a PNG, atomically; return the path."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    return Path(path)
+
+
+@contextmanager
+def _inference(model: Autoencoder) -> Iterator[torch.device]:
+    """Eval mode and no_grad inside; yields the model's device; restores ``model.training``."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
+
+
+def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1,
+               pad_value: float = 0.5) -> np.ndarray:
+    """Tile a batch into one array for ``imshow``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Images ``(B, C, H, W)`` (or ``(B, H, W)``) or vectors ``(B, D)``.
+    nrow : int, optional
+        Images per row (as in torchvision's ``make_grid``); ``ceil(sqrt(B))`` by default.
+    pad, pad_value : int, float
+        Width in pixels and gray level of the border between and around the images.
+
+    Returns
+    -------
+    numpy.ndarray
+        Images: ``(rows·(H+pad)+pad, nrow·(W+pad)+pad)``, plus a last axis of 3 for RGB
+        (other channel counts are averaged to gray), clamped to [0, 1]. Vectors: the
+        ``(B, D)`` heatmap min-max scaled to [0, 1].
+    """
+    x = x.detach().float().cpu()
+    if x.dim() == 2:  # vectors (B, D)
+        lo, hi = float(x.min()), float(x.max())
+        return ((x - lo) / (hi - lo) if hi > lo else torch.zeros_like(x)).numpy()
+    x = x.unsqueeze(1) if x.dim() == 3 else x
+    if x.dim() != 4 or x.shape[0] == 0:
+        raise XaeError(f"image_grid needs a non-empty (B, C, H, W) or (B, D) tensor, got "
+                       f"shape {tuple(x.shape)}")
+    if x.shape[1] not in (1, 3):
+        x = x.mean(1, keepdim=True)
+    b, c, h, w = x.shape
+    ncol = max(1, min(nrow or math.ceil(math.sqrt(b)), b))
+    rows = math.ceil(b / ncol)
+    grid = torch.full((c, rows * (h + pad) + pad, ncol * (w + pad) + pad), float(pad_value))
+    for i, img in enumerate(x.clamp(0, 1)):
+        top, left = pad + (i // ncol) * (h + pad), pad + (i % ncol) * (w + pad)
+        grid[:, top:top + h, left:left + w] = img
+    return grid[0].numpy() if c == 1 else grid.permute(1, 2, 0).numpy()
+
+
+def _show_grid(grid: np.ndarray, title: str | None, row_labels: list[str] | None = None,
+               cell: int = 0) -> Figure:
+    """A figure holding one image grid, sized to its aspect ratio, without ticks."""
+    h, w = grid.shape[:2]
+    scale = min(6.0 / max(h, w), 0.15)  # inches per pixel: ≤ 6 in, small grids not blown up
+    width = max(w * scale, 2.5) + (0.8 if row_labels else 0.2)
+    title = textwrap.fill(title or "", int(width * 11))  # about 11 characters per inch
+    fig = _figure(width, h * scale + 0.4 + 0.2 * len(title.splitlines()))
+    ax = fig.add_subplot()
+    ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set(xticks=[], yticks=[])
+    if row_labels:
+        ax.set_yticks([cell * (i + 0.5) for i in range(len(row_labels))], row_labels)
+        ax.tick_params(axis="y", length=0, labelsize=8)
+        for i in range(2, len(row_labels), 2):  # a white rule between input/recon. pairs
+            ax.axhline(i * cell, color="white", linewidth=1.5)
+    ax.spines[:].set_visible(False)
+    ax.set_title(title, fontsize=11)
+    return fig
+
+
+def _show_vectors(panels: list[tuple[str, torch.Tensor]], title: str | None) -> Figure:
+    """Side-by-side heatmaps (rows = samples, columns = dimensions) on one colour scale."""
+    arrays = [p.detach().float().cpu().numpy() for _, p in panels]
+    vmax = max(float(np.abs(a).max()) for a in arrays) or 1.0
+    b, d = arrays[0].shape
+    fig = _figure(min(2.0 + 2.6 * len(panels) * max(d / 20, 0.6), 10), min(2.2 + b / 16, 7))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (name, _), a in zip(axes, panels, arrays):
+        im = ax.imshow(a, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto",
+                       interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("dimension")
+    axes[0].set_ylabel("sample")
+    fig.colorbar(im, ax=list(axes), shrink=0.9, label="value")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def save_grid(x: torch.Tensor, path: str | Path, nrow: int | None = None,
+              title: str | None = None) -> Path:
+    """Save a batch of images as one grid PNG (vectors as a heatmap with a colorbar).
+
+    Used by ``xae sample -o grid.png``. See :func:`image_grid` for ``nrow``.
+    """
+    if x.dim() == 2:
+        return _save(_show_vectors([("", x)], title), path)
+    return _save(_show_grid(image_grid(x, nrow), title), path)
+
+
+def _pair_columns(n: int) -> int:
+    """Columns for n input/reconstruction pairs: near sqrt(2n), a divisor of n if one is near."""
+    target = math.ceil(math.sqrt(2 * n))
+    divisors = (c for c in range(target, min(2 * target, n) + 1) if n % c == 0)
+    return next(divisors, min(target, n))
+
+
+def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Path:
+    """Inputs and their reconstructions ``model.reconstruct(x)``, paired row by row.
+
+    Image data: each row of inputs has its reconstructions in the row beneath. Vector data:
+    input and reconstruction heatmaps side by side on one colour scale.
+    """
+    with _inference(model) as device:
+        x_hat = model.reconstruct(x.to(device)).cpu()
+    x = x.detach().cpu()
+    n, shape = x.shape[0], x.shape[1:]
+    if x.dim() == 2:
+        return _save(_show_vectors([("inputs x", x), ("reconstructions x̂", x_hat)],
+                                   f"Reconstructions of {n} test samples"), path)
+    cols = _pair_columns(n)
+    pairs = math.ceil(n / cols)
+    blank = torch.full((pairs * cols - n, *shape), 0.5)
+    tiles = torch.stack([torch.cat([x, blank]), torch.cat([x_hat, blank])])
+    grid = image_grid(tiles.view(2, pairs, cols, *shape).transpose(0, 1).flatten(0, 2), cols)
+    title = f"Reconstructions: input, then decode(E[z|x]) beneath ({n} test samples)"
+    return _save(_show_grid(grid, title, ["input", "recon."] * pairs, x.shape[-2] + 1), path)
+
+
+def samples(model: Autoencoder, n: int, path: str | Path) -> Path:
+    """``model.sample(n)``: draws z ~ p(z), decoded to the mean of p(x|z)."""
+    with _inference(model):
+        xs = model.sample(n).cpu()
+    return save_grid(xs, path, title=f"{n} samples: decoded draws z ~ p(z)")
+
+
+def _latent_means(model: Autoencoder, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+    with _inference(model) as device:
+        return torch.cat([model.latent_mean(x[i:i + batch].to(device)).float().cpu()
+                          for i in range(0, x.shape[0], batch)])
+
+
+def _project(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
+    """2-D coordinates and axis labels: z itself for D ≤ 2, else PCA of the centred means."""
+    d = z.shape[1]
+    if d == 2:
+        return z.numpy(), "z1", "z2"
+    if d == 1:
+        jitter = torch.rand(z.shape[0], 1, generator=torch.Generator().manual_seed(0)) - 0.5
+        return torch.cat([z, jitter], 1).numpy(), "z1", "(random jitter)"
+    zc = z - z.mean(0, keepdim=True)
+    _, s, vh = torch.linalg.svd(zc, full_matrices=False)
+    share = (s ** 2 / (s ** 2).sum().clamp_min(1e-12)).tolist()
+    labels = [f"PC{i + 1} of {what} ({d} dims; {100 * share[i]:.0f}% var.)" for i in range(2)]
+    return (zc @ vh[:2].T).numpy(), labels[0], labels[1]
+
+
+def _scatter(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | None) -> None:
+    """Points coloured by class (legend for ≤ 10 classes, colorbar beyond), or one colour."""
+    kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
+    labels = y.detach().cpu().numpy() if y is not None else None
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], color="tab:blue", **kw)
+    elif len(classes := np.unique(labels)) <= 10:
+        for i, k in enumerate(classes):
+            sel = labels == k
+            ax.scatter(xy[sel, 0], xy[sel, 1], color=f"C{i}", label=str(k), **kw)
+        ax.legend(title="class", fontsize=8, title_fontsize=8, markerscale=2.5,
+                  loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    else:
+        sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="viridis", **kw)
+        fig.colorbar(sc, ax=ax, label="class")
+
+
+def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
+               path: str | Path) -> Path:
+    """Latent means E_q[z|x] of (at most 2000 of) ``x`` in 2-D, coloured by label ``y``.
+
+    2-D latents are drawn as they are, others projected onto their first two principal
+    components (SVD of the centred means). ``y`` may be None (one colour).
+    """
+    x, y = x[:MAX_LATENT_POINTS], (y[:MAX_LATENT_POINTS] if y is not None else None)
+    what = "posterior means" if model.stochastic else "latent codes"
+    xy, xlabel, ylabel = _project(_latent_means(model, x), what)
+    fig = _figure(5.6 if y is not None else 5.0, 4.6)
+    ax = fig.add_subplot(title=f"Latent map: E[z|x] of {xy.shape[0]} test samples")
+    _scatter(ax, fig, xy, y)
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics.jsonl; a line cut short (a killed run) ends the read."""
+    if not path.is_file():
+        raise XaeError(f"no training log at '{path}'; train the run first (it writes "
+                       f"metrics.jsonl) or point to the run folder that has one")
+    records = []
+    for line in filter(str.strip, path.read_text().splitlines()):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    if not records or not all("step" in r for r in records):
+        raise XaeError(f"'{path}' holds no training records (JSON lines with a 'step')")
+    return records
+
+
+def curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
+    """Training curves from a run's metrics.jsonl: loss, distortion, rate and β vs step."""
+    records = _read_metrics(Path(metrics_jsonl))
+    fig = _figure(7.5, 5.0)
+    axes = fig.subplots(2, 2, sharex=True).ravel()
+    for i, (ax, (key, label)) in enumerate(zip(axes, CURVES)):
+        pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
+        steps, values = zip(*pts) if pts else ((), ())
+        ax.plot(steps, values, marker="o" if len(records) < 30 else None, markersize=3, lw=1.2)
+        if not pts:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+        elif key == "beta" and min(values) >= 0:
+            ax.set_ylim(0, max(values) * 1.1 or 1.0)
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("step" if i >= 2 else "")
+        ax.grid(alpha=0.3)
+    n = len(records)
+    fig.suptitle(f"Training curves (means over train batches; {n} log point{'s' * (n != 1)})",
+                 fontsize=11)
+    return _save(fig, path)
+
+
+def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
+                  n: int = 64) -> list[Path]:
+    """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png``; return them.
+
+    Reconstructions of the first ``n`` test samples, ``n`` prior samples, the latent map of
+    ≤ 2000 test samples, curves from ``run_dir/metrics.jsonl`` (skipped, with a warning, if
+    the run has no log).
+    """
+    out, metrics = Path(run_dir) / "figures", Path(run_dir) / "metrics.jsonl"
+    paths = [reconstructions(model, data.test_x[:n], out / "reconstructions.png"),
+             samples(model, n, out / "samples.png"),
+             latent_map(model, data.test_x, data.test_y, out / "latent_map.png")]
+    if metrics.is_file():
+        paths.append(curves(metrics, out / "curves.png"))
+    else:
+        log.warning("no %s: the training-curves figure was not written", metrics)
+    return paths

@@ -1,0 +1,92 @@
+"""The command-line tool end to end on the bundled digits: train, eval, sample, reconstruct, info."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pytest
+from conftest import TINY, run_xae
+from safetensors.torch import load_file
+
+RUN_FILES = {"config.json", "model.safetensors", "state.pt", "metrics.jsonl", "metrics.json"}
+FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "vae"
+    p = run_xae("train", "--preset", "vae", "--steps", "60", "--seed", "3",
+                "--set", *TINY, "model.latent_dim=2", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert f"run written to {out}" in p.stdout
+    return out
+
+
+def test_train_writes_a_complete_run_folder(run_dir: Path) -> None:
+    names = {p.name for p in run_dir.iterdir()}
+    assert RUN_FILES <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert {p.name for p in (run_dir / "figures").iterdir()} == FIGURES
+    for png in (run_dir / "figures").iterdir():
+        assert mpimg.imread(png).std() > 0
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["preset"] == "vae" and cfg["model"]["latent_dim"] == 2
+    assert cfg["model"]["data_shape"] == [1, 8, 8] and cfg["train"]["seed"] == 3
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(5, 61, 5))
+    for key in ("step", "epoch", "loss", "distortion", "rate", "beta", "lr", "samples_per_s"):
+        assert key in lines[0]
+    assert lines[-1]["loss"] < lines[0]["loss"]  # it learned something
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["step"] == 60
+    test = metrics["test"]
+    assert test["neg_elbo"] == pytest.approx(test["distortion"] + test["rate"])
+    weights = load_file(str(run_dir / "model.safetensors"))
+    assert "bottleneck.proj.weight" in weights
+
+
+def test_eval_reproduces_the_final_metrics(run_dir: Path) -> None:
+    p = run_xae("eval", str(run_dir), "--json", "--k", "20")
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    final = json.loads((run_dir / "metrics.json").read_text())["test"]
+    # the ELBO is stochastic (one z per x), so agree to sampling noise, not bitwise
+    assert got["distortion"] == pytest.approx(final["distortion"], rel=0.05)
+    assert got["rate"] == pytest.approx(final["rate"], rel=1e-6)  # the analytic KL is exact
+    assert got["active_units"] == final["active_units"]
+    assert got["log_likelihood_iw"] >= -got["neg_elbo"] - 0.5  # IW bound is at least the ELBO
+
+
+def test_sample_and_reconstruct_write_pngs(run_dir: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "grid.png"
+    p = run_xae("sample", str(run_dir), "-n", "16", "-o", str(grid))
+    assert p.returncode == 0, p.stderr
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and mpimg.imread(grid).std() > 0
+    rec = tmp_path / "rec.png"
+    p = run_xae("reconstruct", str(run_dir), "-n", "8", "-o", str(rec))
+    assert p.returncode == 0, p.stderr
+    assert mpimg.imread(rec).std() > 0
+
+
+def test_info_shows_config_parameters_and_metrics(run_dir: Path) -> None:
+    p = run_xae("info", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    assert "preset      vae" in p.stdout and "latent_dim  2" in p.stdout
+    assert "parameters" in p.stdout and "neg_elbo" in p.stdout
+    keys = run_xae("info", "--keys").stdout.split()
+    assert "model.latent_dim" in keys and "beta.kind" in keys
+
+
+def test_config_file_and_overrides(tmp_path: Path) -> None:
+    toml = tmp_path / "c.toml"
+    toml.write_text('preset = "beta-vae"\n[model]\nlatent_dim = 3\nhidden = [32]\n'
+                    '[beta]\nkind = "linear"\nwarmup = 10\nvalue = 2.0\n')
+    out = tmp_path / "run"
+    p = run_xae("train", "--preset", "beta-vae", "--config", str(toml), "--steps", "12",
+                "--set", "train.figures=false", "train.log_every=4", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["model"]["latent_dim"] == 3 and cfg["model"]["hidden"] == [32]
+    betas = [json.loads(x)["beta"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert betas == [pytest.approx(2.0 * s / 10) for s in (3, 7)] + [2.0]

@@ -1,0 +1,221 @@
+"""The contract every preset keeps, with tiny shapes: build, forward, backward, the public
+methods' shapes, a save/load round trip, and clear errors for shapes the nets cannot take."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import xae
+import xae.data
+from xae.registry import KNOWN_SHAPES
+from xae.train import checkpoint
+
+B = 16
+IMAGE_DATA = set(KNOWN_SHAPES)  # data sets whose samples are (C, H, W) images
+
+
+def _preset_data(name: str) -> str:
+    return xae.preset(name).data.name
+
+
+CASES = [(name, "mlp") for name in xae.PRESETS] + [
+    (name, "conv") for name in xae.PRESETS if _preset_data(name) in IMAGE_DATA
+]
+
+
+def _config(name: str, net: str) -> xae.Config:
+    cfg = xae.preset(name, latent_dim=3)
+    if cfg.model.hidden:  # a preset with a linear map (hidden = []) stays linear
+        cfg = xae.config.apply(cfg, {"model.hidden": [32]})
+    if net == "conv":
+        cfg = xae.config.apply(cfg, {"model.encoder": "conv", "model.decoder": "conv",
+                                     "model.channels": [8, 16]})
+    return cfg
+
+
+_DATA: dict[str, torch.Tensor] = {}
+
+
+def _batch(cfg: xae.Config) -> torch.Tensor:
+    key = cfg.data.name
+    if key not in _DATA:
+        _DATA[key] = xae.data.load(cfg.data).train_x[:B].clone()
+    return _DATA[key]
+
+
+@pytest.fixture(params=CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def case(request):
+    name, net = request.param
+    cfg = _config(name, net)
+    torch.manual_seed(0)
+    model = xae.build(cfg)
+    return name, cfg, model, _batch(cfg)
+
+
+def test_cases_cover_every_preset():
+    assert {n for n, _ in CASES} == set(xae.PRESETS)
+    assert any(k == "conv" for _, k in CASES)
+
+
+def test_forward_shapes_and_finiteness(case):
+    name, cfg, model, x = case
+    assert model.data_shape == tuple(x.shape[1:])
+    assert model.latent_dim == 3
+    assert list(cfg.model.data_shape) == list(x.shape[1:])
+    out = model(x, beta=1.0)
+    assert out.loss.shape == () and torch.isfinite(out.loss)
+    assert out.distortion.shape == (B,) and torch.isfinite(out.distortion).all()
+    assert out.rate.shape == (B,) and torch.isfinite(out.rate).all()
+    assert out.rate_per_dim is None or out.rate_per_dim.shape == (B, 3)
+    if out.rate_per_dim is not None:
+        torch.testing.assert_close(out.rate_per_dim.sum(-1), out.rate)
+    assert out.z.shape == (B, 3)
+    assert out.x_mean.shape == x.shape
+    assert out.aux_loss.shape == (B,)
+    if model.stochastic:
+        assert out.posterior is not None
+        assert out.posterior.mean.shape == (B, 3) and out.posterior.logvar.shape == (B, 3)
+        assert (out.rate >= 0).all()  # a KL
+    else:
+        assert out.posterior is None
+        assert torch.equal(out.rate, torch.zeros(B))
+
+
+def test_every_parameter_gets_a_finite_gradient(case):
+    name, cfg, model, x = case
+    model.zero_grad(set_to_none=True)
+    model(x, beta=1.0).loss.backward()
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert named
+    for n, p in named:
+        assert p.grad is not None, f"{n} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{n} has a non-finite gradient"
+        assert (p.grad != 0).any(), f"{n} has an all-zero gradient"
+
+
+def test_public_method_shapes(case):
+    name, cfg, model, x = case
+    enc = model.encode(x)
+    assert isinstance(enc, xae.BottleneckOutput)
+    assert enc.z.shape == (B, 3)
+    assert (enc.posterior is not None) == model.stochastic
+    z = torch.randn(5, 3)
+    assert model.decode(z).shape == (5, *model.data_shape)
+    assert model.decode_params(z).shape[0] == 5
+    assert model.sample(7).shape == (7, *model.data_shape)
+    assert model.reconstruct(x).shape == x.shape
+    assert model.latent_mean(x).shape == (B, 3)
+    path = model.interpolate(x[:3], x[3:6], steps=4)
+    assert path.shape == (3, 4, *model.data_shape)
+    # the end points of the path are the reconstructions of x0 and x1
+    torch.testing.assert_close(path[:, 0], model.reconstruct(x[:3]))
+    torch.testing.assert_close(path[:, -1], model.reconstruct(x[3:6]))
+    if cfg.model.likelihood == "bernoulli":
+        xs = model.sample(7)
+        assert ((xs >= 0) & (xs <= 1)).all()
+
+
+def test_save_load_round_trip(case, tmp_path):
+    name, cfg, model, x = case
+    with torch.no_grad():  # move off the initialisation so that a fresh build would differ
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    checkpoint.save(tmp_path, model, state={})
+    checkpoint.save_config(tmp_path, cfg)
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "model.safetensors").is_file()
+    loaded = xae.load(tmp_path)
+    assert isinstance(loaded, xae.Autoencoder)
+    assert not loaded.training
+    assert loaded.data_shape == model.data_shape and loaded.latent_dim == model.latent_dim
+    sd, sd2 = model.state_dict(), loaded.state_dict()
+    assert sd.keys() == sd2.keys()
+    assert all(torch.equal(sd[k], sd2[k]) for k in sd)
+    z = torch.randn(6, 3)
+    with torch.no_grad():
+        assert torch.equal(loaded.decode(z), model.decode(z))
+        assert torch.equal(loaded.latent_mean(x), model.latent_mean(x))
+        torch.manual_seed(123)
+        a = model(x, beta=0.5)
+        torch.manual_seed(123)
+        b = loaded(x, beta=0.5)
+    assert torch.equal(a.z, b.z)
+    assert torch.equal(a.loss, b.loss)
+    assert torch.equal(a.distortion, b.distortion) and torch.equal(a.rate, b.rate)
+
+
+def test_seeded_forward_is_reproducible(case):
+    name, cfg, model, x = case
+    torch.manual_seed(7)
+    a = model(x)
+    torch.manual_seed(7)
+    b = model(x)
+    assert torch.equal(a.loss, b.loss) and torch.equal(a.z, b.z)
+    if model.stochastic:
+        c = model(x)  # a new draw of z
+        assert not torch.equal(a.z, c.z)
+
+
+# ------------------------------------------------------------------------------ bad shapes
+
+
+@pytest.mark.parametrize("shape,channels", [
+    ((1, 6, 6), [8, 16]),      # 6 is not divisible by 2^2
+    ((1, 8, 8), [4, 8, 16, 32]),  # 8 is not divisible by 2^4
+    ((3, 12, 10), [8, 16]),    # W = 10 is not divisible by 4
+])
+def test_conv_needs_divisible_image_size(shape, channels):
+    cfg = xae.preset("vae", encoder="conv", decoder="conv", channels=channels, latent_dim=3)
+    with pytest.raises(xae.XaeError, match=str(2 ** len(channels))):
+        xae.build(cfg, shape=shape)
+
+
+@pytest.mark.parametrize("shape", [(1, 12, 4), (3, 16, 16)])
+def test_conv_accepts_any_divisible_size(shape):
+    cfg = xae.preset("vae", encoder="conv", decoder="conv", channels=[4, 8], latent_dim=3,
+                     likelihood="gaussian")
+    model = xae.build(cfg, shape=shape)
+    x = torch.rand(2, *shape)
+    out = model(x)
+    assert out.x_mean.shape == x.shape
+
+
+@pytest.mark.parametrize("which", ["encoder", "decoder"])
+def test_conv_on_vector_data_is_an_error(which):
+    cfg = xae.preset("linear-vae", **{f"model.{which}": "conv"})
+    with pytest.raises(xae.XaeError, match="mlp"):
+        xae.build(cfg)
+
+
+@pytest.mark.parametrize("name,bad", [
+    ("vae", (4, 1, 7, 7)), ("vae", (4, 64)), ("vae", (4, 8, 8)), ("linear-vae", (4, 21)),
+    ("linear-vae", (4, 1, 20)),
+])
+def test_wrong_input_shape_names_the_expected_shape(name, bad):
+    model = xae.build(_config(name, "mlp"))
+    expected = "(batch, " + ", ".join(map(str, model.data_shape)) + ")"
+    for call in (model, model.encode, model.reconstruct, model.latent_mean):
+        with pytest.raises(xae.XaeError) as err:
+            call(torch.zeros(bad))
+        assert expected in str(err.value)
+
+
+def test_regularizer_needing_a_posterior_rejects_deterministic_bottleneck():
+    with pytest.raises(xae.XaeError, match="gaussian"):
+        xae.build(xae.preset("ae", regularizer="kl"))
+
+
+def test_log_likelihood_needs_a_stochastic_model():
+    model = xae.build(_config("ae", "mlp"))
+    with pytest.raises(xae.XaeError):
+        xae.log_likelihood(model, torch.rand(2, 1, 8, 8), k=2)
+
+
+def test_num_parameters_counts_every_parameter():
+    model = xae.build(_config("vae", "mlp"))
+    d, h, k = 64, 32, 3
+    # encoder d→h, bottleneck h→2k, decoder k→h→d
+    expected = (d * h + h) + (h * 2 * k + 2 * k) + (k * h + h) + (h * d + d)
+    assert model.num_parameters() == expected == sum(p.numel() for p in model.parameters())
+    assert math.prod(model.data_shape) == d

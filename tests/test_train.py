@@ -1,0 +1,131 @@
+"""Training: resume equals the uninterrupted run, divergence stops cleanly, DDP matches one process."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import ROOT, run_xae
+from safetensors.torch import load_file
+
+import xae
+from xae.config import apply
+from xae.train.checkpoint import read_config
+
+
+def _losses(run: Path) -> list[tuple[int, float, float, float]]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"], r["distortion"], r["rate"]) for r in rows]
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "model.safetensors"))
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    wa, wb = _weights(a), _weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _cfg(steps: int, preset: str = "vae", **extra: object) -> xae.Config:
+    cfg = xae.preset(preset, latent_dim=4, hidden=[64], steps=steps)
+    return apply(cfg, {"train.log_every": 5, "train.checkpoint_every": 10,
+                       "train.progress": False, "train.figures": False,
+                       "data.binarize": "dynamic", **extra})
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    full = xae.train(_cfg(40), tmp_path / "full")
+    part = xae.train(_cfg(20), tmp_path / "part")  # ends at step 20 with a checkpoint
+    resumed = xae.train(apply(read_config(part), {"train.steps": 40}), part, resume=True)
+    assert _losses(resumed) == _losses(full)
+    assert _same_weights(resumed, full)
+
+
+def _start(out: Path, steps: int) -> subprocess.Popen:
+    args = ["train", "--preset", "vae", "--steps", str(steps), "--no-progress", "--set",
+            "model.hidden=[64]", "model.latent_dim=4", "train.log_every=50",
+            "train.checkpoint_every=100", "train.figures=false", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen([sys.executable, "-m", "xae", *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_resume_after_kill_equals_uninterrupted(tmp_path: Path) -> None:
+    steps = 1500
+    killed = tmp_path / "killed"
+    proc = _start(killed, steps)
+    deadline = time.time() + 120
+    while not (killed / "state.pt").exists() and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)  # at an arbitrary moment after the first checkpoint
+    proc.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it was killed"
+    p = run_xae("train", "--resume", str(killed), "--no-progress")
+    assert p.returncode == 0, p.stderr
+    full = tmp_path / "full"
+    assert _start(full, steps).wait() == 0
+    assert _losses(killed) == _losses(full)
+    assert _same_weights(killed, full)
+
+
+def test_divergence_names_step_and_term_and_keeps_checkpoint(tmp_path: Path) -> None:
+    run = xae.train(_cfg(10, **{"model.likelihood": "gaussian"}), tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    bad = apply(read_config(run), {"train.steps": 30, "train.lr": 1e12, "train.grad_clip": 0})
+    with pytest.raises(xae.XaeError, match=r"diverged at step 1[1-9].*NaN or Inf") as e:
+        xae.train(bad, run, resume=True)
+    assert "checkpoint (step 10)" in str(e.value)
+    assert any(t in str(e.value) for t in ("distortion", "rate", "gradient"))
+    for name in ("model.safetensors", "state.pt", "config.json"):
+        assert (run / name).read_bytes() == before[name]
+
+
+def test_divergence_before_first_checkpoint_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    p = run_xae("train", "--steps", "30", "--no-progress", "--set", "train.lr=1e12",
+                "train.grad_clip=0", "train.checkpoint_every=25", "--out", str(out))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "diverged at step" in p.stderr and not out.exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
+    """Two gloo processes, each with half of every batch, take the same steps as one process."""
+    common = ["--preset", "ae", "--steps", "6", "--no-progress", "--set", "model.hidden=[64]",
+              "train.log_every=1", "train.figures=false"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
+                             "2", "--master_port", str(_free_port()), "-m", "xae", "train",
+                             *common, "--out", str(tmp_path / "ddp")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+        raise
+    assert proc.returncode == 0, err[-2000:]
+    single = run_xae("train", *common, "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "one")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-5, rtol=1e-4)
+    la, lb = _losses(tmp_path / "ddp"), _losses(tmp_path / "one")
+    assert [r[0] for r in la] == [r[0] for r in lb] == list(range(1, 7))
+    for ra, rb in zip(la, lb):  # logged losses are the global-batch means
+        assert ra[1] == pytest.approx(rb[1], rel=1e-4)
+    # rank 0 alone wrote: one log line per step, no stray temporary files
+    assert not [p for p in (tmp_path / "ddp").iterdir() if p.name.endswith(".tmp")]
