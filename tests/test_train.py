@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, run_xae
+from conftest import SUBPROCESS_ENV, run_xae
 from safetensors.torch import load_file
 
 import xae
@@ -52,14 +52,14 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 def _start(out: Path, steps: int) -> subprocess.Popen:
     args = ["train", "--preset", "vae", "--steps", str(steps), "--no-progress", "--set",
             "model.hidden=[64]", "model.latent_dim=4", "train.log_every=50",
-            "train.checkpoint_every=100", "train.figures=false", "--out", str(out)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+            "train.checkpoint_every=50", "train.figures=false", "--out", str(out)]
+    env = {**os.environ, **SUBPROCESS_ENV}
     return subprocess.Popen([sys.executable, "-m", "xae", *args], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def test_resume_after_kill_equals_uninterrupted(tmp_path: Path) -> None:
-    steps = 1500
+    steps = 1000
     killed = tmp_path / "killed"
     proc = _start(killed, steps)
     deadline = time.time() + 120
@@ -106,7 +106,7 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
     """Two gloo processes, each with half of every batch, take the same steps as one process."""
     common = ["--preset", "ae", "--steps", "6", "--no-progress", "--set", "model.hidden=[64]",
               "train.log_every=1", "train.figures=false"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **SUBPROCESS_ENV}
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
                              "2", "--master_port", str(_free_port()), "-m", "xae", "train",
                              *common, "--out", str(tmp_path / "ddp")], env=env,

@@ -46,7 +46,8 @@ def _check_unit_range(x: torch.Tensor, what: str) -> None:
                        f"[{lo:.4g}, {hi:.4g}]; scale the data to [0, 1] or set data.binarize=none")
 
 
-def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None,
+             check: bool = True) -> torch.Tensor:
     """One Bernoulli draw per value: 1 with probability ``x``, else 0.
 
     Parameters
@@ -55,13 +56,16 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
         Intensities in [0, 1] (e.g. grayscale pixels).
     generator : torch.Generator, optional
         Source of randomness (on ``x``'s device); the global one when omitted.
+    check : bool
+        Verify that ``x`` lies in [0, 1] (one pass over ``x`` and a device sync).
 
     Returns
     -------
     torch.Tensor
         A tensor of 0s and 1s with ``x``'s shape, dtype and device.
     """
-    _check_unit_range(x, "the tensor")
+    if check:  # the trainer skips it: its data were checked once, at load time
+        _check_unit_range(x, "the tensor")
     return torch.bernoulli(x, generator=generator)
 
 

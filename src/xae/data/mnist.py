@@ -16,7 +16,6 @@ import http.client
 import logging
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -30,6 +29,7 @@ from xae.config import DataConfig
 from xae.data.dataset import Dataset
 from xae.data.split import to_float32
 from xae.errors import XaeError
+from xae.fileio import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -180,21 +180,6 @@ def _fetch(name: str) -> bytes:
     raise XaeError("; ".join(failures) or "no mirrors are configured")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _download(target: Path, searched: list[Path]) -> None:
     """Download the files missing from ``target`` into it, or raise a helpful XaeError."""
     for name in _missing(target):
@@ -205,7 +190,8 @@ def _download(target: Path, searched: list[Path]) -> None:
             raise XaeError(f"MNIST files were not found in {places} and could not be "
                            f"downloaded ({e}); {_HOW_TO_FIX}") from None
         try:
-            _write_atomic(target / f"{name}.gz", raw)
+            with atomic_path(target / f"{name}.gz") as tmp:
+                tmp.write_bytes(raw)
         except OSError as e:
             raise XaeError(f"could not save MNIST into '{target}' ({e}); {_HOW_TO_FIX} "
                            f"with a writable folder") from None

@@ -167,7 +167,7 @@ class Trainer:
         if self.info.active:
             idx = idx[self.info.rank::self.info.world]
         x = self.data.train_x[idx]
-        return binarize(x) if self.cfg.data.binarize == "dynamic" else x
+        return binarize(x, check=False) if self.cfg.data.binarize == "dynamic" else x
 
     def _train_step(self, x: torch.Tensor, beta: float) -> object:
         out = self.net(x, beta=beta)
