@@ -33,6 +33,13 @@ TABLE = [
     (dict(kind="linear", start=1.0, value=0.0, warmup=100), 50, 0.5),   # decreasing
     (dict(kind="linear", start=0.0, value=4.0, warmup=8), 2, 1.0),
     (dict(kind="linear", start=0.0, value=3.0, warmup=0), 0, 3.0),     # no warm-up
+    # cosine: start + (value − start)·(1 − cos(π·clamp(step / warmup, 0, 1)))/2
+    (dict(kind="cosine", start=1.0, value=0.0, warmup=100), 0, 1.0),
+    (dict(kind="cosine", start=1.0, value=0.0, warmup=100), 50, 0.5),
+    (dict(kind="cosine", start=1.0, value=0.0, warmup=100), 100, 0.0),
+    (dict(kind="cosine", start=1.0, value=0.0, warmup=100), 300, 0.0),
+    (dict(kind="cosine", start=0.0, value=2.0, warmup=90), 30, 0.5),  # (1 − cos 60°)/2 = 1/4
+    (dict(kind="cosine", start=1.0, value=0.1, warmup=0), 5, 0.1),
     # cyclical: τ = (step mod period)/period; start + (value − start)·min(τ/ratio, 1)
     (dict(kind="cyclical", period=100, ratio=0.5, value=1.0), 0, 0.0),
     (dict(kind="cyclical", period=100, ratio=0.5, value=1.0), 25, 0.5),

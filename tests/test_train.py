@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -129,3 +130,14 @@ def test_ddp_two_processes_match_one(tmp_path: Path) -> None:
         assert ra[1] == pytest.approx(rb[1], rel=1e-4)
     # rank 0 alone wrote: one log line per step, no stray temporary files
     assert not [p for p in (tmp_path / "ddp").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_learning_rate_follows_its_schedule(tmp_path: Path) -> None:
+    cfg = _cfg(20, **{"train.lr": 2e-3, "train.lr_schedule.kind": "cosine",
+                      "train.lr_schedule.start": 1.0, "train.lr_schedule.value": 0.0,
+                      "train.lr_schedule.warmup": 20})
+    run = xae.train(cfg, tmp_path / "run")
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    for r in rows:  # logged at the end of a window: the lr of its last step, r["step"] − 1
+        t = (r["step"] - 1) / 20
+        assert r["lr"] == pytest.approx(2e-3 * (1 + math.cos(math.pi * t)) / 2)

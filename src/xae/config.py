@@ -97,12 +97,17 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation and bookkeeping. ``steps`` > 0 overrides ``epochs``; ``grad_clip`` 0 = off."""
+    """Optimisation and bookkeeping. ``steps`` > 0 overrides ``epochs``; ``grad_clip`` 0 = off.
+
+    The learning rate at a step is ``lr`` times ``lr_schedule``'s value (constant 1 by
+    default; e.g. kind ``cosine``, start 1, value 0.05, warmup = the run's steps).
+    """
 
     epochs: int = 10
     steps: int = 0
     batch_size: int = 100
     lr: float = 1e-3
+    lr_schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(value=1.0))
     weight_decay: float = 0.0
     grad_clip: float = 100.0
     seed: int = 0

@@ -55,6 +55,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.latent_dim must be a positive integer, got {m.latent_dim}")
     check_free_bits(m.free_bits)
     schedules.check(cfg.beta)
+    schedules.check(cfg.train.lr_schedule, "train.lr_schedule")
     if m.kl_estimator not in ("analytic", "mc"):
         raise XaeError(f"model.kl_estimator '{m.kl_estimator}' is unknown; use analytic or mc")
     bottleneck_cls = lookup("bottleneck", m.bottleneck)

@@ -1,6 +1,8 @@
 """β (and other weight) schedules: pure functions ``step -> value``.
 
-Kinds: constant; linear warm-up (Bowman et al. 2016); sigmoid (logistic) annealing; cyclical
+The same schedules serve β and the learning-rate multiplier (``train.lr_schedule``).
+Kinds: constant; linear warm-up (Bowman et al. 2016); sigmoid (logistic) annealing; cosine;
+cyclical
 annealing (Fu et al. 2019, eq. 4: within each period, a linear ramp over the first ``ratio``
 of the period, then the value held); staged (piecewise constant from ``[step, value]`` pairs).
 """
@@ -32,6 +34,15 @@ def sigmoid(cfg: ScheduleConfig, step: int) -> float:
     return cfg.start + (cfg.value - cfg.start) * s
 
 
+def cosine(cfg: ScheduleConfig, step: int) -> float:
+    """Half-cosine ramp from ``start`` to ``value`` over ``warmup`` steps (Loshchilov & Hutter
+    2017 use it to decay learning rates: start 1, value 0.01)."""
+    if cfg.warmup <= 0:
+        return float(cfg.value)
+    t = min(max(step / cfg.warmup, 0.0), 1.0)
+    return cfg.start + (cfg.value - cfg.start) * 0.5 * (1.0 - math.cos(math.pi * t))
+
+
 def cyclical(cfg: ScheduleConfig, step: int) -> float:
     """Fu et al. (2019): τ = (step mod period)/period; ramp while τ ≤ ratio, then hold."""
     tau = (step % cfg.period) / cfg.period
@@ -49,7 +60,7 @@ def staged(cfg: ScheduleConfig, step: int) -> float:
 
 
 SCHEDULES: dict[str, Callable[[ScheduleConfig, int], float]] = {
-    "constant": constant, "linear": linear, "sigmoid": sigmoid,
+    "constant": constant, "linear": linear, "sigmoid": sigmoid, "cosine": cosine,
     "cyclical": cyclical, "staged": staged,
 }
 
@@ -71,5 +82,7 @@ def check(cfg: ScheduleConfig, name: str = "beta") -> None:
 
 def value_at(cfg: ScheduleConfig, step: int) -> float:
     """The schedule's value at ``step`` (a pure function of the config and the step)."""
-    check(cfg)
-    return SCHEDULES[cfg.kind](cfg, step)
+    fn = SCHEDULES.get(cfg.kind)
+    if fn is None or cfg.kind in ("cyclical", "staged"):
+        check(cfg)
+    return fn(cfg, step)

@@ -134,9 +134,7 @@ class Trainer:
     def _restore(self) -> None:
         state = ckpt.load_state(self.out)
         ckpt.load_weights(self.model, self.out, self.device)
-        self.opt.load_state_dict(state["optimizer"])
-        for group in self.opt.param_groups:  # a resumed run may change the learning rate
-            group["lr"] = self.cfg.train.lr
+        self.opt.load_state_dict(state["optimizer"])  # the lr is set from the config each step
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
         w = state["window"]
         self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]))
@@ -204,6 +202,9 @@ class Trainer:
                 perm = _permutation(self.data.train_x.shape[0], cfg.train.seed, epoch,
                                     self.device)
             beta = schedules.value_at(cfg.beta, self.step)
+            lr = cfg.train.lr * schedules.value_at(cfg.train.lr_schedule, self.step)
+            for group in self.opt.param_groups:
+                group["lr"] = lr
             out = self._train_step(self._batch(self.step, perm), beta)
             with torch.no_grad():
                 self.window.add(out.loss.item(), out.distortion.mean().item(),
