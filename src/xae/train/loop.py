@@ -116,7 +116,9 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
         _check_compatible(cfg, data)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr,
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        # the fused kernel updates all parameters in one pass (CPU and CUDA, float32)
+        self.opt = torch.optim.Adam(self.params, lr=cfg.train.lr, fused=True,
                                     weight_decay=cfg.train.weight_decay)
         self.step, self.window, self.elapsed = 0, Window(), 0.0
         torch.manual_seed(cfg.train.seed + self.info.rank)
@@ -172,7 +174,7 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()
         clip = self.cfg.train.grad_clip
-        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip) if clip > 0 else None
+        gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip) if clip > 0 else None
         bad = _nonfinite_term(out, gnorm)
         if bad is not None:
             raise TrainingDiverged(
