@@ -50,7 +50,7 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     (["--set", "model.latent_dim"], ["not of the form key=value"]),
     (["--set", "model.likelihood=poisson"], ["model.likelihood 'poisson' is unknown"]),
     (["--set", "model.bottleneck=deterministic"], ["needs a stochastic bottleneck"]),
-    (["--set", "beta.kind=cosine"], ["beta.kind 'cosine' is unknown"]),
+    (["--set", "beta.kind=exponential"], ["beta.kind 'exponential' is unknown"]),
     (["--data", "cifar"], ["unknown", "cifar"]),
     (["--data", "arrays", "--set", "data.path=/nonexistent/x.npy"], ["x.npy"]),
     (["--set", "model.encoder=conv", "model.decoder=conv", "model.channels=[8,16,32,64]"],
