@@ -32,8 +32,10 @@ demo: $(VENV)/.core
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
+# Throughput against pythae (~3 min), then the 10-minute binarized-MNIST ELBO run.
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/mnist_elbo.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
