@@ -26,7 +26,7 @@ $(VENV)/.bench: $(VENV)/.dev benchmarks/requirements.txt
 
 demo: $(VENV)/.core
 	rm -rf runs/demo
-	$(BIN)/xae train --preset vae --data digits --epochs 40 --out runs/demo
+	$(BIN)/xae train --preset vae --data digits --epochs 200 --out runs/demo
 	@echo "figures in runs/demo/figures/"
 
 test: $(VENV)/.dev
