@@ -1,12 +1,28 @@
 """The one model class: encoder → bottleneck → decoder → likelihood, plus prior and regularizer."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 from torch import nn
 
 from xae.errors import XaeError
 from xae.objectives import free_bits
 from xae.outputs import AEOutput, BottleneckOutput
+
+
+@contextmanager
+def inference(model: nn.Module) -> Iterator[torch.device]:
+    """Eval mode and no_grad inside; yields the model's device; restores ``model.training``
+    even when the body raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield next(model.parameters()).device
+    finally:
+        model.train(was_training)
 
 
 class Autoencoder(nn.Module):

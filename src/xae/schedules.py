@@ -82,7 +82,5 @@ def check(cfg: ScheduleConfig, name: str = "beta") -> None:
 
 def value_at(cfg: ScheduleConfig, step: int) -> float:
     """The schedule's value at ``step`` (a pure function of the config and the step)."""
-    fn = SCHEDULES.get(cfg.kind)
-    if fn is None or cfg.kind in ("cyclical", "staged"):
-        check(cfg)
-    return fn(cfg, step)
+    check(cfg)
+    return SCHEDULES[cfg.kind](cfg, step)

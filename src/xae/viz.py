@@ -9,9 +9,7 @@ import json
 import logging
 import math
 import textwrap
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ from matplotlib.figure import Figure
 from xae.data import Dataset
 from xae.errors import XaeError
 from xae.fileio import atomic_path
-from xae.model import Autoencoder
+from xae.model import Autoencoder, inference
 
 log = logging.getLogger(__name__)
 __all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "samples",
@@ -45,18 +43,6 @@ def _save(fig: Figure, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
     return Path(path)
-
-
-@contextmanager
-def _inference(model: Autoencoder) -> Iterator[torch.device]:
-    """Eval mode and no_grad inside; yields the model's device; restores ``model.training``."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield next(model.parameters()).device
-    finally:
-        model.train(was_training)
 
 
 def image_grid(x: torch.Tensor, nrow: int | None = None, pad: int = 1,
@@ -163,7 +149,7 @@ def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Pa
     Image data: each row of inputs has its reconstructions in the row beneath. Vector data:
     input and reconstruction heatmaps side by side on one colour scale.
     """
-    with _inference(model) as device:
+    with inference(model) as device:
         x_hat = model.reconstruct(x.to(device)).cpu()
     x = x.detach().cpu()
     n, shape = x.shape[0], x.shape[1:]
@@ -181,13 +167,13 @@ def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Pa
 
 def samples(model: Autoencoder, n: int, path: str | Path) -> Path:
     """``model.sample(n)``: draws z ~ p(z), decoded to the mean of p(x|z)."""
-    with _inference(model):
+    with inference(model):
         xs = model.sample(n).cpu()
     return save_grid(xs, path, title=f"{n} samples: decoded draws z ~ p(z)")
 
 
 def _latent_means(model: Autoencoder, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    with _inference(model) as device:
+    with inference(model) as device:
         return torch.cat([model.latent_mean(x[i:i + batch].to(device)).float().cpu()
                           for i in range(0, x.shape[0], batch)])
 

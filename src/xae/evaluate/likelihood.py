@@ -10,7 +10,7 @@ import math
 import torch
 
 from xae.errors import XaeError
-from xae.model import Autoencoder
+from xae.model import Autoencoder, inference
 from xae.outputs import EvalResult
 
 
@@ -19,7 +19,6 @@ def _batches(x: torch.Tensor, batch_size: int):
         yield x[i:i + batch_size]
 
 
-@torch.no_grad()
 def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
              batch_size: int = 1000) -> EvalResult:
     """Average loss, distortion, rate and negative ELBO over ``x`` (nats per sample).
@@ -28,17 +27,15 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     (latent dimensions whose posterior mean varies over the data with variance > 0.01;
     Burda et al. 2016, sec. 5.2).
     """
-    was_training = model.training
-    model.eval()
     sums = {"loss": 0.0, "distortion": 0.0, "rate": 0.0}
     means = []
-    for xb in _batches(x, batch_size):
-        out = model(xb, beta=beta)
-        sums["loss"] += out.loss.item() * xb.shape[0]
-        sums["distortion"] += out.distortion.sum().item()
-        sums["rate"] += out.rate.sum().item()
-        means.append(out.posterior.mean if out.posterior is not None else out.z)
-    model.train(was_training)
+    with inference(model):
+        for xb in _batches(x, batch_size):
+            out = model(xb, beta=beta)
+            sums["loss"] += out.loss.item() * xb.shape[0]
+            sums["distortion"] += out.distortion.sum().item()
+            sums["rate"] += out.rate.sum().item()
+            means.append(out.posterior.mean if out.posterior is not None else out.z)
     n = x.shape[0]
     m = {k: v / n for k, v in sums.items()}
     m["neg_elbo"] = m["distortion"] + m["rate"]
@@ -48,7 +45,6 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     return EvalResult(metrics=m)
 
 
-@torch.no_grad()
 def log_likelihood(model: Autoencoder, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
                    chunk: int = 100) -> torch.Tensor:
     """Importance-weighted estimate of log p(x), per sample (B,), with K posterior samples.
@@ -60,18 +56,16 @@ def log_likelihood(model: Autoencoder, x: torch.Tensor, k: int = 1000, batch_siz
                        "deterministic, so it has no likelihood to estimate")
     if k < 1:
         raise XaeError(f"k must be at least 1, got {k}")
-    was_training = model.training
-    model.eval()
     out = []
-    for xb in _batches(x, batch_size):
-        q = model.encode(xb).posterior
-        logw = []
-        for start in range(0, k, chunk):
-            z = q.sample(min(chunk, k - start))  # (c, B, D)
-            theta = model.decode_params(z.flatten(0, 1))
-            xr = xb.unsqueeze(0).expand(z.shape[0], *xb.shape).flatten(0, 1)
-            lpx = model.likelihood.log_prob(xr, theta).view(z.shape[0], -1)
-            logw.append(lpx + model.prior.log_prob(z) - q.log_prob(z))
-        out.append(torch.logsumexp(torch.cat(logw), 0) - math.log(k))
-    model.train(was_training)
+    with inference(model):
+        for xb in _batches(x, batch_size):
+            q = model.encode(xb).posterior
+            logw = []
+            for start in range(0, k, chunk):
+                z = q.sample(min(chunk, k - start))  # (c, B, D)
+                theta = model.decode_params(z.flatten(0, 1))
+                xr = xb.unsqueeze(0).expand(z.shape[0], *xb.shape).flatten(0, 1)
+                lpx = model.likelihood.log_prob(xr, theta).view(z.shape[0], -1)
+                logw.append(lpx + model.prior.log_prob(z) - q.log_prob(z))
+            out.append(torch.logsumexp(torch.cat(logw), 0) - math.log(k))
     return torch.cat(out)
