@@ -10,7 +10,7 @@ from conftest import TINY, run_xae
 from safetensors.torch import load_file
 
 RUN_FILES = {"config.json", "model.safetensors", "state.pt", "metrics.jsonl", "metrics.json"}
-FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png"}
+FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png", "holes.png"}
 
 
 @pytest.fixture(scope="module")

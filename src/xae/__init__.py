@@ -14,11 +14,13 @@ from xae.presets import PRESETS, preset
 from xae.registry import build
 from xae.train.checkpoint import load
 from xae.train.loop import train
-from xae.evaluate.likelihood import evaluate, log_likelihood
+from xae.evaluate.diagnostics import evaluate
+from xae.evaluate.likelihood import likelihood_report, log_likelihood
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "PRESETS",
-    "XaeError", "build", "evaluate", "load", "log_likelihood", "preset", "train",
+    "XaeError", "build", "evaluate", "likelihood_report", "load", "log_likelihood", "preset",
+    "train",
 ]

@@ -54,9 +54,13 @@ class AEOutput:
 
 @dataclass
 class EvalResult:
-    """Test-set averages (nats per sample unless the name says otherwise)."""
+    """Test-set averages (nats per sample unless the name says otherwise), the mean rate of
+    each latent dimension where the regularizer defines one, and diagnostic warnings (e.g.
+    posterior collapse)."""
 
     metrics: dict[str, float] = field(default_factory=dict)
+    rate_per_dim: list[float] | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]

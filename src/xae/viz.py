@@ -24,7 +24,7 @@ from xae.model import Autoencoder, inference
 
 log = logging.getLogger(__name__)
 __all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "samples",
-           "latent_map", "curves"]
+           "latent_map", "holes_map", "curves"]
 
 DPI, MAX_LATENT_POINTS = 100, 2000  # dots per inch; test points on the latent map
 CURVES = (("loss", "loss (nats)"), ("distortion", "distortion −log p(x|z) (nats)"),
@@ -228,6 +228,55 @@ def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
     return _save(fig, path)
 
 
+def _hole_densities(model: Autoencoder, x: torch.Tensor, grid: int) -> dict:
+    """Prior and aggregate-posterior log densities on a grid covering both, and the holes."""
+    from xae.evaluate.common import seeded
+    from xae.evaluate.diagnostics import rate_distortion
+    from xae.evaluate.holes import holes, mixture_log_density
+
+    with inference(model) as device, seeded(0, device):
+        rd = rate_distortion(model, x.to(device), seed=None)
+        h = holes(model, rd.posterior, rd.codes)
+        q = type(rd.posterior)(rd.posterior.mean[:h.encoded_z.shape[0]],
+                               rd.posterior.logvar[:h.encoded_z.shape[0]])
+        pts = torch.cat([h.prior_z, h.encoded_z]).double()
+        lo = pts.quantile(0.001, 0).min().item() - 0.5
+        hi = pts.quantile(0.999, 0).max().item() + 0.5
+        axis = torch.linspace(lo, hi, grid, device=device)
+        zz = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).view(-1, 2)
+        return {"holes": h, "extent": (lo, hi, lo, hi),
+                "log_q": mixture_log_density(zz, q).view(grid, grid).cpu().numpy(),
+                "log_p": model.prior.log_prob(zz).view(grid, grid).double().cpu().numpy(),
+                "in_hole": (mixture_log_density(h.prior_z, q) < h.log_tau).cpu().numpy()}
+
+
+def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int = 150) -> Path:
+    """For 2-D Gaussian latents: the prior density p(z) beside the aggregate posterior
+    q(z) = (1/N) Σ q(z|x_n) of (≤ 5000 of) ``x``, with the holes marked: the line where q(z)
+    equals τ (the density that 99% of encoded points exceed) and the prior samples below it
+    (see :mod:`xae.evaluate.holes`)."""
+    if model.latent_dim != 2 or not model.stochastic:
+        raise XaeError("the holes figure needs a stochastic model with 2 latent dimensions; "
+                       f"this one has {model.latent_dim} (use the holes_* metrics of xae eval)")
+    d = _hole_densities(model, x, grid)
+    h, pz, hole = d["holes"], d["holes"].prior_z.cpu().numpy()[:2000], d["in_hole"][:2000]
+    fig = _figure(10.0, 4.6)
+    for ax, key, name in zip(fig.subplots(1, 2), ("log_p", "log_q"),
+                             ("prior p(z)", "aggregate posterior q(z)")):
+        ax.imshow(np.exp(d[key]), origin="lower", extent=d["extent"], cmap="Blues")
+        ax.contour(d["log_q"], levels=[h.log_tau], extent=d["extent"], colors="tab:orange",
+                   linewidths=1)
+        ax.set(title=f"{name} density", xlabel="z1", ylabel="z2")
+    ax = fig.axes[0]
+    ax.scatter(*pz[~hole].T, s=2, color="k", alpha=0.3, linewidths=0)
+    ax.scatter(*pz[hole].T, s=5, color="tab:red", linewidths=0,
+               label=f"prior samples in holes ({100 * h.fraction:.1f}%)")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.suptitle("Holes: the orange line is q(z) = τ, the density 99% of encoded points exceed; "
+                 f"MMD² = {h.mmd:.3g}", fontsize=10)
+    return _save(fig, path)
+
+
 def _read_metrics(path: Path) -> list[dict]:
     """The records of a metrics.jsonl; a line cut short (a killed run) ends the read."""
     if not path.is_file():
@@ -268,7 +317,8 @@ def curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
 
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
                   n: int = 64) -> list[Path]:
-    """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png``; return them.
+    """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png`` (and
+    ``holes.png`` for 2-D stochastic latents); return them.
 
     Reconstructions of the first ``n`` test samples, ``n`` prior samples, the latent map of
     ≤ 2000 test samples, curves from ``run_dir/metrics.jsonl`` (skipped, with a warning, if
@@ -278,6 +328,8 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
     paths = [reconstructions(model, data.test_x[:n], out / "reconstructions.png"),
              samples(model, n, out / "samples.png"),
              latent_map(model, data.test_x, data.test_y, out / "latent_map.png")]
+    if model.latent_dim == 2 and model.stochastic:
+        paths.append(holes_map(model, data.test_x, out / "holes.png"))
     if metrics.is_file():
         paths.append(curves(metrics, out / "curves.png"))
     else:

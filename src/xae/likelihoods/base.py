@@ -8,8 +8,9 @@ from torch import nn
 class Likelihood(nn.Module):
     """p(x|θ) where θ is what the decoder emits, shaped like the data.
 
-    Subclasses implement :meth:`log_prob_elementwise`, :meth:`mean` and :meth:`sample`;
-    :meth:`log_prob` sums over all non-batch dimensions (in nats).
+    Subclasses implement :meth:`log_prob_elementwise` (broadcasting ``x`` against ``θ``),
+    :meth:`mean` and :meth:`sample`; :meth:`log_prob` sums over all non-batch dimensions
+    (in nats).
     """
 
     def __init__(self, data_shape: tuple[int, ...]) -> None:
@@ -22,6 +23,11 @@ class Likelihood(nn.Module):
     def log_prob(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         """log p(x|θ) per sample, shape (B,)."""
         return self.log_prob_elementwise(x, theta).flatten(1).sum(-1)
+
+    def log_prob_samples(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """log p(x_b|θ_kb) for K parameter sets per datum: θ (K, B, *data), x (B, *data) →
+        (K, B), without copying ``x`` K times."""
+        return self.log_prob_elementwise(x, theta).flatten(2).sum(-1)
 
     def mean(self, theta: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -20,7 +20,7 @@ from xae import schedules
 from xae.config import Config
 from xae.data import Dataset, binarize, load as load_data
 from xae.errors import XaeError
-from xae.evaluate.likelihood import evaluate
+from xae.evaluate.diagnostics import evaluate
 from xae.fileio import write_json, write_text
 from xae.model import Autoencoder
 from xae.registry import build
@@ -259,7 +259,8 @@ class Trainer:
         metrics = {"step": self.step, "epochs": round(self.step / self.steps_per_epoch, 4),
                    "train_time_s": round(self.elapsed, 3),
                    "train_samples_per_s": self.step * self.batch / max(self.elapsed, 1e-9),
-                   "parameters": self.model.num_parameters(), "test": result.metrics}
+                   "parameters": self.model.num_parameters(), "test": result.metrics,
+                   "test_rate_per_dim": result.rate_per_dim, "warnings": result.warnings}
         write_json(self.out / "metrics.json", metrics)
         if cfg.train.figures:
             from xae.viz import write_figures

@@ -1,0 +1,114 @@
+"""Rate, distortion and their per-sample and per-dimension parts; active units; collapse; holes.
+
+Rate is the regularizer's value per sample (the KL for VAEs) and distortion −log p(x|z) with
+one z ~ q(z|x) per datum (Alemi et al. 2018 draw the rate–distortion plane from these two).
+A latent dimension j is *active* when Var_x(E_q[z_j|x]) > 0.01 (Burda et al. 2016, sec. 5.2).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+
+from xae.distributions import DiagonalGaussian
+from xae.evaluate.common import batches, seeded
+from xae.evaluate.holes import holes
+from xae.model import Autoencoder, inference
+from xae.outputs import EvalResult
+
+log = logging.getLogger(__name__)
+ACTIVE_VARIANCE = 0.01   # Burda et al. (2016): Var_x E_q[z_j|x] above this is an active unit
+COLLAPSE_RATE = 0.1      # nats per sample: below this the code carries almost no information
+
+
+@dataclass
+class RateDistortion:
+    """Per-sample terms over a data set (nats): distortion (N,), rate (N,), rate_per_dim (N, D)
+    where the regularizer defines one, the latent means (N, D), one code z ~ q(z|x) per datum
+    (N, D), the posterior (over all N) or None, and the mean loss at the given β."""
+
+    distortion: torch.Tensor
+    rate: torch.Tensor
+    rate_per_dim: torch.Tensor | None
+    means: torch.Tensor
+    codes: torch.Tensor
+    posterior: DiagonalGaussian | None
+    loss: float
+
+
+def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
+                    batch_size: int = 1000, seed: int | None = 0) -> RateDistortion:
+    """Run the model over ``x`` in batches and keep every per-sample term."""
+    parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv")}
+    loss = 0.0
+    with inference(model) as device, seeded(seed, device):
+        for xb in batches(x, batch_size):
+            out = model(xb, beta=beta)
+            loss += out.loss.item() * xb.shape[0]
+            parts["d"].append(out.distortion)
+            parts["r"].append(out.rate)
+            parts["rd"].append(out.rate_per_dim)
+            parts["z"].append(out.z)
+            parts["mu"].append(out.posterior.mode() if out.posterior is not None else out.z)
+            if out.posterior is not None:
+                parts["qm"].append(out.posterior.mean)
+                parts["qv"].append(out.posterior.logvar)
+    cat = {k: torch.cat(v) if v and v[0] is not None else None for k, v in parts.items()}
+    q = DiagonalGaussian(cat["qm"], cat["qv"]) if cat["qm"] is not None else None
+    return RateDistortion(cat["d"], cat["r"], cat["rd"], cat["mu"], cat["z"], q,
+                          loss / x.shape[0])
+
+
+def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
+    """Boolean (D,): dimensions whose latent mean varies over the data by more than ``threshold``."""
+    if means.shape[0] < 2:
+        return torch.zeros(means.shape[1], dtype=torch.bool, device=means.device)
+    return means.double().var(0) > threshold
+
+
+def collapse_warnings(rate: float, active: int, dims: int) -> list[str]:
+    """The posterior-collapse warnings for a stochastic model, or none."""
+    out = []
+    if rate < COLLAPSE_RATE:
+        out.append(f"posterior collapse: the rate is {rate:.3g} nats per sample, so the latent "
+                   "code carries almost no information about x (the decoder ignores z). Try a "
+                   "KL warm-up (beta.kind=linear), free bits (model.free_bits), a smaller β or "
+                   "a weaker decoder")
+    if active < dims / 2:
+        out.append(f"posterior collapse: only {active} of {dims} latent dimensions are active "
+                   f"(Var_x E[z_j|x] > {ACTIVE_VARIANCE}); the others match the prior and are "
+                   "unused. Fewer latent dimensions, free bits or a KL warm-up help")
+    return out
+
+
+def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000,
+             seed: int | None = 0, hole_metrics: bool = True) -> EvalResult:
+    """Test-set averages of the objective's terms and the latent diagnostics.
+
+    Metrics (nats per sample): loss (at ``beta``), distortion, rate, neg_elbo = distortion +
+    rate (the negative ELBO for KL models), bits_per_dim of it, active_units, and with
+    ``hole_metrics`` holes_mmd and holes_fraction (see :mod:`xae.evaluate.holes`). The result
+    also carries the per-dimension rate and any posterior-collapse warnings, which are logged.
+    Deterministic given ``seed``.
+    """
+    rd = rate_distortion(model, x, beta, batch_size, seed)
+    m = {"loss": rd.loss, "distortion": float(rd.distortion.double().mean()),
+         "rate": float(rd.rate.double().mean())}
+    m["neg_elbo"] = m["distortion"] + m["rate"]
+    m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
+    m["active_units"] = int(active_units(rd.means).sum())
+    if hole_metrics:
+        with inference(model) as device, seeded(None if seed is None else seed + 1, device):
+            h = holes(model, rd.posterior, rd.codes)
+        m["holes_mmd"] = h.mmd
+        if h.fraction is not None:
+            m["holes_fraction"] = h.fraction
+    per_dim = rd.rate_per_dim.double().mean(0).tolist() if rd.rate_per_dim is not None else None
+    kl_model = model.stochastic and getattr(model.regularizer, "needs_posterior", False)
+    warnings = collapse_warnings(m["rate"], m["active_units"], model.latent_dim) \
+        if kl_model else []
+    for w in warnings:
+        log.warning(w)
+    return EvalResult(metrics=m, rate_per_dim=per_dim, warnings=warnings)

@@ -1,0 +1,251 @@
+"""FID-LeNet: the Fréchet distance between LeNet features of two image sets, for MNIST.
+
+The Fréchet Inception Distance (Heusel et al. 2017, eq. 6) fits a Gaussian to a network's
+features of real and of generated images and reports the Fréchet (2-Wasserstein) distance
+between the two Gaussians (Dowson & Landau 1982):
+
+    d² = ‖μ₁ − μ₂‖² + Tr(C₁) + Tr(C₂) − 2 Tr((C₁^{1/2} C₂ C₁^{1/2})^{1/2}).
+
+Inception weights cannot be fetched here, so the features are those of a small LeNet-style
+classifier (LeCun et al. 1998) trained once on MNIST with a fixed seed by
+:mod:`xae.evaluate.fid_train` and shipped beside this module with its SHA-256. The metric is
+called FID-LeNet: its values are NOT comparable to Inception FID numbers from papers.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from torch import nn
+
+from xae.errors import XaeError
+from xae.evaluate.common import batches, seeded
+from xae.model import Autoencoder, inference
+
+#: The shipped classifier weights and their SHA-256 (printed by ``fid_train``).
+WEIGHTS_PATH: Path = Path(__file__).with_name("fid_lenet.safetensors")
+WEIGHTS_SHA256: str = "501b27a49c775f9eba6c88342d0a1e88d7f5de2d69387988272b95788c0c0009"
+
+#: The only data shape the classifier accepts: one 28x28 channel with values in [0, 1].
+INPUT_SHAPE: tuple[int, int, int] = (1, 28, 28)
+
+#: Width of the penultimate layer, the features FID-LeNet is computed on.
+FEATURE_DIM: int = 128
+
+
+class LeNet(nn.Module):
+    """A compact LeNet-5-style classifier (LeCun et al. 1998) for 1x28x28 images in [0, 1].
+
+    conv 5x5 (16) → ReLU → max-pool 2 → conv 5x5 (32) → ReLU → max-pool 2 → linear (128) →
+    ReLU → linear (10). The 128 post-ReLU activations are the features of FID-LeNet.
+    """
+
+    #: Mean and standard deviation of MNIST training pixels, used to standardize inputs.
+    PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
+        self.hidden = nn.Sequential(nn.Linear(32 * 5 * 5, FEATURE_DIM), nn.ReLU())
+        self.head = nn.Linear(FEATURE_DIM, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations, shape (B, 128)."""
+        return self.hidden(self.conv((x - self.PIXEL_MEAN) / self.PIXEL_STD))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits, shape (B, 10)."""
+        return self.head(self.features(x))
+
+
+def applicable(data_shape: Sequence[int]) -> bool:
+    """Whether FID-LeNet and the classifier metrics apply to data of this shape (1, 28, 28)."""
+    return tuple(data_shape) == INPUT_SHAPE
+
+
+def load_classifier(path: str | Path = WEIGHTS_PATH, device: str | torch.device = "cpu",
+                    sha256: str | None = WEIGHTS_SHA256) -> LeNet:
+    """The trained classifier in eval mode, after checking the file's SHA-256.
+
+    Parameters
+    ----------
+    path : str or Path
+        A safetensors file; the shipped weights by default.
+    device : str or torch.device
+        Where to put the classifier.
+    sha256 : str or None
+        The expected hex digest of the file; ``None`` skips the check (for freshly trained
+        weights).
+
+    Raises
+    ------
+    XaeError
+        When the file is missing, its hash differs or it does not hold LeNet weights.
+    """
+    path = Path(path)
+    fix = "reinstall xae (or rerun `python -m xae.evaluate.fid_train`)"
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise XaeError(f"cannot read the FID-LeNet weights '{path}' ({e}); {fix}") from None
+    digest = hashlib.sha256(raw).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise XaeError(f"the FID-LeNet weights '{path}' are corrupt: SHA-256 {digest}, "
+                       f"expected {sha256}; {fix}")
+    with torch.device("meta"):  # no random initialization: it would use the global RNG
+        net = LeNet()
+    try:
+        net.load_state_dict(load_safetensors(raw), assign=True)
+    except (SafetensorError, RuntimeError, ValueError) as e:
+        raise XaeError(f"'{path}' does not hold FID-LeNet weights ({e}); {fix}") from None
+    return net.to(device).eval()
+
+
+def _check_images(x: torch.Tensor, what: str) -> None:
+    if not applicable(x.shape[1:]):
+        raise XaeError(f"{what} has shape {tuple(x.shape)}, but the FID-LeNet classifier takes "
+                       f"(N, 1, 28, 28) MNIST-like images; skip these metrics for other data")
+    if not bool(torch.isfinite(x).all()):
+        raise XaeError(f"{what} holds NaN or infinite values; check the model or the data")
+
+
+def _apply(classifier: LeNet, x: torch.Tensor, fn: str, batch_size: int) -> torch.Tensor:
+    """``classifier.<fn>`` over ``x`` in batches, on the classifier's device, as float64.
+
+    Inputs are clamped to [0, 1], the range the classifier was trained on (as an image would
+    be displayed), so decoder means slightly out of range are still scored.
+    """
+    out = []
+    with inference(classifier) as device:
+        for xb in batches(x, batch_size):
+            xb = xb.to(device, torch.float32).clamp(0.0, 1.0)
+            out.append(getattr(classifier, fn)(xb).double().cpu())
+    return torch.cat(out)
+
+
+def accuracy(classifier: LeNet, x: torch.Tensor, y: torch.Tensor,
+             batch_size: int = 1000) -> float:
+    """Fraction of images ``x`` whose predicted class is the label ``y``."""
+    pred = _apply(classifier, x, "forward", batch_size).argmax(-1)
+    return float((pred == y.cpu()).double().mean())
+
+
+def features(x: torch.Tensor, classifier: LeNet | None = None,
+             batch_size: int = 1000) -> torch.Tensor:
+    """Penultimate-layer LeNet features of images ``x`` (N, 1, 28, 28): (N, 128), float64."""
+    _check_images(x, "the images")
+    return _apply(classifier or load_classifier(), x, "features", batch_size)
+
+
+def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor,
+                     cov2: torch.Tensor) -> float:
+    """Squared Fréchet distance between N(μ₁, C₁) and N(μ₂, C₂) (Dowson & Landau 1982).
+
+    Computed in float64. Tr((C₁^{1/2} C₂ C₁^{1/2})^{1/2}) equals Tr((C₁C₂)^{1/2}) and is
+    taken from the eigenvalues of the symmetric PSD matrix C₁^{1/2} C₂ C₁^{1/2}, with C₁^{1/2}
+    from a symmetric eigendecomposition; eigenvalues below zero (rounding) are set to zero.
+    The result is clamped at zero for the same reason.
+    """
+    mu1, mu2, cov1, cov2 = (t.detach().double().cpu() for t in (mu1, mu2, cov1, cov2))
+    d = mu1.shape[-1]
+    if mu1.shape != (d,) or mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
+        raise XaeError(f"frechet_distance needs means of shape (D,) and covariances (D, D); got "
+                       f"{tuple(mu1.shape)}, {tuple(cov1.shape)}, {tuple(mu2.shape)}, "
+                       f"{tuple(cov2.shape)}")
+    evals, evecs = torch.linalg.eigh((cov1 + cov1.T) / 2)
+    sqrt1 = (evecs * evals.clamp_min(0).sqrt()) @ evecs.T
+    middle = sqrt1 @ cov2 @ sqrt1
+    trace_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
+    d2 = (mu1 - mu2).square().sum() + cov1.trace() + cov2.trace() - 2 * trace_sqrt
+    return max(float(d2), 0.0)
+
+
+def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample mean and unbiased covariance of the rows of ``f`` (N ≥ 2)."""
+    if f.shape[0] < 2:
+        raise XaeError(f"FID-LeNet needs at least 2 images per set, got {f.shape[0]}")
+    return f.mean(0), torch.cov(f.T)
+
+
+def fid_lenet(x_a: torch.Tensor, x_b: torch.Tensor, classifier: LeNet | None = None,
+              batch_size: int = 1000) -> float:
+    """FID-LeNet between two sets of (N, 1, 28, 28) images in [0, 1].
+
+    Like every FID it is biased upwards for small sets: compare values only at equal set
+    sizes (10,000 against the MNIST test set is the reference setting).
+    """
+    classifier = classifier or load_classifier()
+    mu_a, cov_a = _mean_cov(features(x_a, classifier, batch_size))
+    mu_b, cov_b = _mean_cov(features(x_b, classifier, batch_size))
+    return frechet_distance(mu_a, cov_a, mu_b, cov_b)
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in nats of the distributions along the last dimension."""
+    return -(p * p.clamp_min(1e-300).log()).sum(-1)
+
+
+def _generate(model: Autoencoder, real_x: torch.Tensor, n: int, seed: int | None,
+              batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples of ``model`` from its prior and its reconstructions of ``real_x``, in
+    batches, on the CPU, drawn under ``seed`` (encoding draws from q(z|x) too)."""
+    with inference(model) as device, seeded(seed, device):
+        sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
+        samples = torch.cat([model.sample(m).cpu() for m in sizes])
+        recon = torch.cat([model.reconstruct(xb.to(device)).cpu()
+                           for xb in batches(real_x, batch_size)])
+    return samples, recon
+
+
+def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tensor,
+                   n: int = 10000, seed: int | None = 0, batch_size: int = 500,
+                   classifier: LeNet | None = None) -> dict[str, float]:
+    """Classifier-based quality of a model on MNIST-shaped data.
+
+    Parameters
+    ----------
+    model : Autoencoder
+        A model of data shape (1, 28, 28); kept in eval mode and no_grad.
+    real_x, real_y : torch.Tensor
+        Labelled real images (the test split), (N, 1, 28, 28) in [0, 1] and (N,) int labels.
+    n : int
+        How many samples to draw from the prior, in batches of ``batch_size``.
+    seed : int or None
+        Seed of the sampling; the caller's random state is left as it was. ``None`` draws
+        from (and advances) the caller's state.
+
+    Returns
+    -------
+    dict[str, float]
+        ``fid_lenet`` (n samples against all of ``real_x``), ``recon_accuracy`` (classifier
+        accuracy on reconstructions of ``real_x``), ``real_accuracy`` (on ``real_x`` itself,
+        for reference), ``sample_entropy`` (mean entropy in nats of p(y|x) over samples: low
+        means confident, digit-like samples) and ``sample_marginal_entropy`` (entropy of the
+        mean p(y) over samples: log 10 ≈ 2.303 when all classes are equally frequent).
+    """
+    if not applicable(model.data_shape):
+        raise XaeError(f"sample_quality applies only to (1, 28, 28) MNIST-like data, this model "
+                       f"has data shape {model.data_shape}; skip these metrics for it")
+    _check_images(real_x, "real_x")
+    if real_y.shape != real_x.shape[:1]:
+        raise XaeError(f"real_y has shape {tuple(real_y.shape)}, expected ({real_x.shape[0]},): "
+                       f"one label per image")
+    if n < 2:
+        raise XaeError(f"sample_quality needs n >= 2 samples, got {n}")
+    classifier = classifier or load_classifier(device=next(model.parameters()).device)
+    samples, recon = _generate(model, real_x, n, seed, batch_size)
+    _check_images(samples, "the model's samples")
+    p = _apply(classifier, samples, "forward", batch_size).softmax(-1)
+    return {
+        "fid_lenet": fid_lenet(samples, real_x, classifier, batch_size),
+        "recon_accuracy": accuracy(classifier, recon, real_y, batch_size),
+        "real_accuracy": accuracy(classifier, real_x, real_y, batch_size),
+        "sample_entropy": float(_entropy(p).mean()),
+        "sample_marginal_entropy": float(_entropy(p.mean(0))),
+    }
