@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-long clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,17 @@ demo: $(VENV)/.core
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
-# Throughput against pythae (~3 min), then the 10-minute binarized-MNIST ELBO run.
+# Throughput against pythae (~3 min), the 10-minute binarized-MNIST ELBO run, the pPCA check
+# (~1 min) and the IW-likelihood speed against pythae's get_nll (~4 min).
 bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/mnist_elbo.py
+	$(BIN)/python benchmarks/ppca_check.py
+	$(BIN)/python benchmarks/eval_speed.py
+
+# The K = 5000 test NLL of the IWAE paper's VAE after a long run (hours on CPU; --device cuda).
+bench-long: $(VENV)/.bench
+	$(BIN)/python benchmarks/mnist_nll.py --epochs 750
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

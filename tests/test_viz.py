@@ -17,7 +17,7 @@ from xae.data import Dataset
 from xae.errors import XaeError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = ["reconstructions", "samples", "latent_map", "curves"]
+FIGURES = ["reconstructions", "samples", "latent_map", "holes", "curves"]  # holes: 2-D latents
 
 
 def check_png(path: Path, lo: int = 150, hi: int = 1200) -> np.ndarray:
@@ -76,6 +76,17 @@ def test_write_figures_on_a_trained_run(trained_run: Path, digits: Dataset,
         check_png(p)
     assert model.training is training
     assert no_temp_files(trained_run / "figures")
+
+
+def test_holes_figure_only_for_two_dimensional_gaussian_latents(digits: Dataset,
+                                                                 tmp_path: Path) -> None:
+    model = build("vae", digits, latent_dim=3)
+    with pytest.raises(xae.XaeError, match="2 latent dimensions"):
+        viz.holes_map(model, digits.test_x, tmp_path / "holes.png")
+    paths = viz.write_figures(tmp_path, model, digits, n=16)
+    assert "holes.png" not in [p.name for p in paths]
+    check_png(viz.holes_map(build("vae", digits, latent_dim=2), digits.test_x,
+                            tmp_path / "holes.png"))
 
 
 def test_write_figures_without_a_log_skips_curves(tmp_path: Path, digits: Dataset,

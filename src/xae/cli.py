@@ -5,6 +5,7 @@ User errors print one line, ``xae: error: …``, with no traceback, and exit wit
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -14,9 +15,12 @@ from typing import Any, Callable
 from xae.errors import XaeError
 
 log = logging.getLogger("xae")
+# Subcommands that live beside their code: each module has ``add_parser(subparsers)``, which
+# adds its parser and sets ``fn`` (a function of the parsed args returning the exit status).
+COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli")
 
 
-def _config(args: argparse.Namespace) -> Any:
+def config_from_args(args: argparse.Namespace) -> Any:
     """The run's config: preset, then --config file, then flags, then --set overrides."""
     from xae import config as C
     from xae.presets import preset
@@ -37,7 +41,7 @@ def _config(args: argparse.Namespace) -> Any:
     return C.apply(cfg, C.parse_overrides(args.set or []))
 
 
-def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
+def out_dir_from_args(args: argparse.Namespace, cfg: Any) -> Path:
     if args.resume:
         return Path(args.resume)
     if args.out:
@@ -53,16 +57,16 @@ def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from xae.train.loop import train
 
-    cfg = _config(args)
-    out = train(cfg, _out_dir(args, cfg), resume=bool(args.resume))
+    cfg = config_from_args(args)
+    out = train(cfg, out_dir_from_args(args, cfg), resume=bool(args.resume))
     if out is not None and (out / "metrics.json").is_file():
         test = json.loads((out / "metrics.json").read_text())["test"]
         print(f"run written to {out}")
-        print(_table(test))
+        print(format_table(test))
     return 0
 
 
-def _table(metrics: dict[str, Any]) -> str:
+def format_table(metrics: dict[str, Any]) -> str:
     rows = [(k, f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in metrics.items()]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
@@ -75,24 +79,30 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-
-    import xae
     from xae.data import load
+    from xae.evaluate.report import full_report
+    from xae.fileio import write_json
     from xae.schedules import value_at
 
+    if args.k is not None and args.k < 0:
+        raise XaeError(f"--k must be a non-negative integer (0 skips the likelihood), got {args.k}")
+    if args.fid_samples < 2:
+        raise XaeError(f"--fid-samples must be at least 2, got {args.fid_samples}")
     model = _load(args)
-    cfg = model.config
-    data = load(cfg.data).to(args.device)
-    torch.manual_seed(args.seed)
-    steps = json.loads((Path(args.run) / "metrics.json").read_text())["step"] \
-        if (Path(args.run) / "metrics.json").is_file() else 0
-    metrics = xae.evaluate(model, data.test_x, beta=value_at(cfg.beta, steps)).metrics
-    if args.k:
-        ll = xae.log_likelihood(model, data.test_x, k=args.k)
-        metrics["log_likelihood_iw"] = float(ll.mean())
-        metrics["nll_iw"] = -float(ll.mean())
-    print(json.dumps(metrics, indent=2) if args.json else _table(metrics))
+    run = Path(args.run)
+    data = load(model.config.data)
+    final = run / "metrics.json"
+    steps = json.loads(final.read_text())["step"] if final.is_file() else 0
+    rep = full_report(model, data, beta=value_at(model.config.beta, steps), k=args.k,
+                      seed=args.seed, images=not args.no_images, fid_samples=args.fid_samples)
+    write_json(run / "eval.json", {**rep.to_json(), "k": args.k, "seed": args.seed})
+    if args.json:
+        print(json.dumps(rep.metrics, indent=2))
+    else:
+        print(format_table(rep.metrics))
+        for what, why in rep.skipped.items():
+            print(f"  ({what} not measured: {why})")
+        print(f"written to {run / 'eval.json'}")
     return 0
 
 
@@ -141,7 +151,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if metrics.is_file():
         m = json.loads(metrics.read_text())
         print(f"trained     {m['step']} steps ({m['epochs']} epochs) in {m['train_time_s']:.1f} s")
-        print("test metrics:\n" + _table(m["test"]))
+        print("test metrics:\n" + format_table(m["test"]))
     print("config:\n" + model.config.to_json())
     return 0
 
@@ -175,9 +185,13 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--seed", type=int, default=0)
         s.set_defaults(fn=fn)
         if name == "eval":
-            s.add_argument("--k", type=int, default=0,
-                           help="also estimate log p(x) with K importance samples")
-            s.add_argument("--json", action="store_true", help="print JSON")
+            s.add_argument("--k", type=int, help="importance samples for log p(x) (default "
+                           "100 for models with a posterior; 0 skips it)")
+            s.add_argument("--no-images", action="store_true",
+                           help="skip MSE/PSNR/SSIM and FID-LeNet")
+            s.add_argument("--fid-samples", type=int, default=10_000,
+                           help="prior samples for FID-LeNet (1x28x28 data only)")
+            s.add_argument("--json", action="store_true", help="print the metrics as JSON")
         if name == "sample":
             s.add_argument("-n", type=int, default=64, help="number of samples")
             s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
@@ -187,6 +201,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "info":
             s.add_argument("--keys", action="store_true", help="list every config key")
             s.add_argument("--presets", action="store_true", help="list the presets")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
     return p
 
 

@@ -31,14 +31,14 @@ CURVES = (("loss", "loss (nats)"), ("distortion", "distortion −log p(x|z) (nat
           ("rate", "rate (nats)"), ("beta", "β"))
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A constrained-layout figure drawn by the Agg canvas (no pyplot)."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` to ``path`` as a PNG, atomically; return the path."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
@@ -92,7 +92,7 @@ def _show_grid(grid: np.ndarray, title: str | None, row_labels: list[str] | None
     scale = min(6.0 / max(h, w), 0.15)  # inches per pixel: ≤ 6 in, small grids not blown up
     width = max(w * scale, 2.5) + (0.8 if row_labels else 0.2)
     title = textwrap.fill(title or "", int(width * 11))  # about 11 characters per inch
-    fig = _figure(width, h * scale + 0.4 + 0.2 * len(title.splitlines()))
+    fig = new_figure(width, h * scale + 0.4 + 0.2 * len(title.splitlines()))
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set(xticks=[], yticks=[])
@@ -111,7 +111,7 @@ def _show_vectors(panels: list[tuple[str, torch.Tensor]], title: str | None) -> 
     arrays = [p.detach().float().cpu().numpy() for _, p in panels]
     vmax = max(float(np.abs(a).max()) for a in arrays) or 1.0
     b, d = arrays[0].shape
-    fig = _figure(min(2.0 + 2.6 * len(panels) * max(d / 20, 0.6), 10), min(2.2 + b / 16, 7))
+    fig = new_figure(min(2.0 + 2.6 * len(panels) * max(d / 20, 0.6), 10), min(2.2 + b / 16, 7))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (name, _), a in zip(axes, panels, arrays):
         im = ax.imshow(a, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect="auto",
@@ -132,8 +132,8 @@ def save_grid(x: torch.Tensor, path: str | Path, nrow: int | None = None,
     Used by ``xae sample -o grid.png``. See :func:`image_grid` for ``nrow``.
     """
     if x.dim() == 2:
-        return _save(_show_vectors([("", x)], title), path)
-    return _save(_show_grid(image_grid(x, nrow), title), path)
+        return save_figure(_show_vectors([("", x)], title), path)
+    return save_figure(_show_grid(image_grid(x, nrow), title), path)
 
 
 def _pair_columns(n: int) -> int:
@@ -154,7 +154,7 @@ def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Pa
     x = x.detach().cpu()
     n, shape = x.shape[0], x.shape[1:]
     if x.dim() == 2:
-        return _save(_show_vectors([("inputs x", x), ("reconstructions x̂", x_hat)],
+        return save_figure(_show_vectors([("inputs x", x), ("reconstructions x̂", x_hat)],
                                    f"Reconstructions of {n} test samples"), path)
     cols = _pair_columns(n)
     pairs = math.ceil(n / cols)
@@ -162,7 +162,7 @@ def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Pa
     tiles = torch.stack([torch.cat([x, blank]), torch.cat([x_hat, blank])])
     grid = image_grid(tiles.view(2, pairs, cols, *shape).transpose(0, 1).flatten(0, 2), cols)
     title = f"Reconstructions: input, then decode(E[z|x]) beneath ({n} test samples)"
-    return _save(_show_grid(grid, title, ["input", "recon."] * pairs, x.shape[-2] + 1), path)
+    return save_figure(_show_grid(grid, title, ["input", "recon."] * pairs, x.shape[-2] + 1), path)
 
 
 def samples(model: Autoencoder, n: int, path: str | Path) -> Path:
@@ -172,13 +172,13 @@ def samples(model: Autoencoder, n: int, path: str | Path) -> Path:
     return save_grid(xs, path, title=f"{n} samples: decoded draws z ~ p(z)")
 
 
-def _latent_means(model: Autoencoder, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
+def latent_means(model: Autoencoder, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
     with inference(model) as device:
         return torch.cat([model.latent_mean(x[i:i + batch].to(device)).float().cpu()
                           for i in range(0, x.shape[0], batch)])
 
 
-def _project(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
+def project_2d(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
     """2-D coordinates and axis labels: z itself for D ≤ 2, else PCA of the centred means."""
     d = z.shape[1]
     if d == 2:
@@ -193,7 +193,7 @@ def _project(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
     return (zc @ vh[:2].T).numpy(), labels[0], labels[1]
 
 
-def _scatter(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | None) -> None:
+def scatter_by_label(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | None) -> None:
     """Points coloured by class (legend for ≤ 10 classes, colorbar beyond), or one colour."""
     kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
     labels = y.detach().cpu().numpy() if y is not None else None
@@ -219,13 +219,13 @@ def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
     """
     x, y = x[:MAX_LATENT_POINTS], (y[:MAX_LATENT_POINTS] if y is not None else None)
     what = "posterior means" if model.stochastic else "latent codes"
-    xy, xlabel, ylabel = _project(_latent_means(model, x), what)
-    fig = _figure(5.6 if y is not None else 5.0, 4.6)
+    xy, xlabel, ylabel = project_2d(latent_means(model, x), what)
+    fig = new_figure(5.6 if y is not None else 5.0, 4.6)
     ax = fig.add_subplot(title=f"Latent map: E[z|x] of {xy.shape[0]} test samples")
-    _scatter(ax, fig, xy, y)
+    scatter_by_label(ax, fig, xy, y)
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _hole_densities(model: Autoencoder, x: torch.Tensor, grid: int) -> dict:
@@ -260,7 +260,7 @@ def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int =
                        f"this one has {model.latent_dim} (use the holes_* metrics of xae eval)")
     d = _hole_densities(model, x, grid)
     h, pz, hole = d["holes"], d["holes"].prior_z.cpu().numpy()[:2000], d["in_hole"][:2000]
-    fig = _figure(10.0, 4.6)
+    fig = new_figure(10.0, 4.6)
     for ax, key, name in zip(fig.subplots(1, 2), ("log_p", "log_q"),
                              ("prior p(z)", "aggregate posterior q(z)")):
         ax.imshow(np.exp(d[key]), origin="lower", extent=d["extent"], cmap="Blues")
@@ -274,7 +274,7 @@ def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int =
     ax.legend(fontsize=8, loc="upper right")
     fig.suptitle("Holes: the orange line is q(z) = τ, the density 99% of encoded points exceed; "
                  f"MMD² = {h.mmd:.3g}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _read_metrics(path: Path) -> list[dict]:
@@ -296,7 +296,7 @@ def _read_metrics(path: Path) -> list[dict]:
 def curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
     """Training curves from a run's metrics.jsonl: loss, distortion, rate and β vs step."""
     records = _read_metrics(Path(metrics_jsonl))
-    fig = _figure(7.5, 5.0)
+    fig = new_figure(7.5, 5.0)
     axes = fig.subplots(2, 2, sharex=True).ravel()
     for i, (ax, (key, label)) in enumerate(zip(axes, CURVES)):
         pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
@@ -312,7 +312,7 @@ def curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
     n = len(records)
     fig.suptitle(f"Training curves (means over train batches; {n} log point{'s' * (n != 1)})",
                  fontsize=11)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,

@@ -42,7 +42,7 @@ from xae.distributions import DiagonalGaussian
 from xae.errors import XaeError
 from xae.fileio import write_json
 from xae.model import Autoencoder
-from xae.viz import _figure, _save
+from xae.viz import new_figure, save_figure
 
 ESTIMATORS = ("reparameterization", "score", "score+baseline")
 REFERENCE = "reparameterization"
@@ -270,7 +270,7 @@ def figure(result: GradientCheck, path: str | Path) -> Path:
     and the signal-to-noise ratio of each estimator."""
     names = list(result.estimators)
     tensors = list(result.estimators[names[0]].per_tensor)
-    fig = _figure(max(7.0, 3.5 + 0.9 * len(tensors)), 4.4)
+    fig = new_figure(max(7.0, 3.5 + 0.9 * len(tensors)), 4.4)
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[max(2, len(tensors)), 1.3])
     width, pos = 0.8 / len(names), np.arange(len(tensors) + 1)
     for i, name in enumerate(names):
@@ -293,7 +293,7 @@ def figure(result: GradientCheck, path: str | Path) -> Path:
         ax.grid(alpha=0.3, axis="y")
     fig.suptitle(f"∇φ E_q(z|x)[log p(x|z)], encoder parameters; means agree within 3 s.e.: "
                  f"{'yes' if result.agree else 'NO'}", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write(result: GradientCheck, out_dir: str | Path) -> list[Path]:

@@ -31,7 +31,7 @@ from xae.likelihoods import Gaussian
 from xae.model import Autoencoder
 from xae.presets import preset
 from xae.priors import StandardNormal
-from xae.viz import _figure, _save
+from xae.viz import new_figure, save_figure
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
 # The check's training over the linear-vae preset: full-batch Adam (the 1600 training points
@@ -258,7 +258,7 @@ def check_ppca(model: Autoencoder, data: Dataset, ks: tuple[int, ...] = DEFAULT_
 def figure(result: PPCACheck, path: str | Path) -> Path:
     """Two panels: the sample-covariance spectrum with σ²_ML and the VAE's σ²; the IW estimate
     against K (log axis) approaching the exact log-likelihood, with the ELBO beneath."""
-    fig = _figure(10.0, 4.2)
+    fig = new_figure(10.0, 4.2)
     ax1, ax2 = fig.subplots(1, 2)
     ev = result.eigenvalues
     ax1.semilogy(range(1, len(ev) + 1), ev, "o", color="tab:blue", label="eigenvalue λ_j")
@@ -282,7 +282,7 @@ def figure(result: PPCACheck, path: str | Path) -> Path:
     ax2.legend(fontsize=8)
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write(result: PPCACheck, out_dir: str | Path) -> list[Path]:
