@@ -77,9 +77,11 @@ def collapse_warnings(rate: float, active: int, dims: int) -> list[str]:
                    "KL warm-up (beta.kind=linear), free bits (model.free_bits), a smaller β or "
                    "a weaker decoder")
     if active < dims / 2:
-        out.append(f"posterior collapse: only {active} of {dims} latent dimensions are active "
-                   f"(Var_x E[z_j|x] > {ACTIVE_VARIANCE}); the others match the prior and are "
-                   "unused. Fewer latent dimensions, free bits or a KL warm-up help")
+        what = "posterior collapse: no latent dimension is" if active == 0 else (
+            f"partial posterior collapse: only {active} of {dims} latent dimensions are")
+        out.append(f"{what} active (Var_x E[z_j|x] > {ACTIVE_VARIANCE}); the others match the "
+                   "prior and carry nothing. Fewer latent dimensions, free bits or a KL "
+                   "warm-up help")
     return out
 
 
