@@ -82,6 +82,8 @@ def test_bad_data_files(tmp_path: Path, capsys) -> None:
     assert not any((tmp_path / r).exists() for r in ("r1", "r2", "r3"))
 
 
+@pytest.mark.skipif(not (MNIST / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="the shared MNIST files are not present")
 def test_corrupt_mnist(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "mnist"
     shutil.copytree(MNIST, bad)
