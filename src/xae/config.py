@@ -72,7 +72,8 @@ class ModelConfig:
     ``deterministic`` or ``gaussian``. ``likelihood``: ``bernoulli``, ``gaussian`` or
     ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
     ``regularizer``: ``kl`` or ``none``; ``kl_estimator``: ``analytic`` (falls back to Monte
-    Carlo when the prior has no closed form) or ``mc``. ``free_bits`` is λ in nats per latent
+    Carlo when the prior has no closed form) or ``mc``. ``prior``: ``normal`` (N(0, I)) or
+    ``mog`` (a learned mixture of ``prior_components`` Gaussians). ``free_bits`` is λ in nats per latent
     dimension. ``data_shape`` is filled in from the data when the model is built, so that a
     saved config rebuilds the model without the data.
     """
@@ -85,6 +86,7 @@ class ModelConfig:
     latent_dim: int = 16
     bottleneck: str = "gaussian"
     prior: str = "normal"
+    prior_components: int = 10
     regularizer: str = "kl"
     kl_estimator: str = "analytic"
     likelihood: str = "bernoulli"

@@ -75,7 +75,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     m.data_shape = list(shape)
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim),
-        decoder=decoder, likelihood=likelihood, prior=lookup("prior", m.prior)(m.latent_dim),
+        decoder=decoder, likelihood=likelihood, prior=lookup("prior", m.prior)(m.latent_dim, components=m.prior_components),
         regularizer=regularizer, objective=lookup("objective", m.objective)(),
         data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)
 

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from xae.priors.base import Prior
+from xae.priors.mixture import MixtureOfGaussians
 from xae.priors.normal import StandardNormal
 
-PRIORS: dict[str, type[Prior]] = {"normal": StandardNormal}
+PRIORS: dict[str, type[Prior]] = {"normal": StandardNormal, "mog": MixtureOfGaussians}
 
-__all__ = ["Prior", "StandardNormal", "PRIORS"]
+__all__ = ["MixtureOfGaussians", "Prior", "StandardNormal", "PRIORS"]

@@ -1,0 +1,69 @@
+"""Priors against closed forms: normalization, moments of their samples, and the KL estimate."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import xae
+from xae.distributions import DiagonalGaussian
+from xae.priors import PRIORS, MixtureOfGaussians, StandardNormal
+from xae.regularizers.kl import KL
+
+
+def _mog_2d() -> MixtureOfGaussians:
+    prior = MixtureOfGaussians(2, components=3)
+    with torch.no_grad():
+        prior.means.copy_(torch.tensor([[-2.0, 0.0], [1.5, 1.0], [0.0, -1.5]]))
+        prior.logvars.copy_(torch.log(torch.tensor([[0.3, 0.5], [0.4, 0.2], [1.0, 0.3]])))
+        prior.logits.copy_(torch.tensor([0.0, 1.0, -0.5]))
+    return prior
+
+
+@pytest.mark.parametrize("name", list(PRIORS))
+def test_prior_density_integrates_to_one_in_2d(name):
+    prior = _mog_2d() if name == "mog" else PRIORS[name](2)
+    axis = torch.linspace(-8, 8, 801, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).view(-1, 2)
+    dens = prior.double().log_prob(grid).exp()
+    step = (axis[1] - axis[0]).item()
+    assert dens.sum().item() * step**2 == pytest.approx(1.0, abs=1e-4)
+
+
+def test_mog_matches_a_direct_mixture_and_its_samples_match_its_moments():
+    prior = _mog_2d().double()
+    mix = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=prior.logits),
+        torch.distributions.Independent(
+            torch.distributions.Normal(prior.means, torch.exp(0.5 * prior.logvars)), 1))
+    z = torch.randn(50, 2, dtype=torch.float64)
+    torch.testing.assert_close(prior.log_prob(z), mix.log_prob(z).detach())
+    torch.manual_seed(0)
+    s = prior.sample(200_000)
+    torch.testing.assert_close(s.mean(0), mix.mean.detach(), atol=0.02, rtol=0)
+    torch.testing.assert_close(s.var(0), mix.variance.detach(), atol=0.03, rtol=0)
+
+
+def test_mc_kl_equals_the_analytic_kl_for_the_standard_normal():
+    torch.manual_seed(0)
+    q = DiagonalGaussian(torch.randn(4, 3, dtype=torch.float64),
+                         torch.randn(4, 3, dtype=torch.float64))
+    prior = StandardNormal(3)
+    analytic = KL("analytic")(xae.BottleneckOutput(z=q.sample(), posterior=q), prior).sum(-1)
+    z = q.sample(100_000)
+    mc = (q.log_prob(z) - prior.log_prob(z)).mean(0)
+    torch.testing.assert_close(mc, analytic, atol=0.02, rtol=0)
+
+
+def test_a_vae_with_a_mog_prior_trains_and_samples_from_the_same_prior(tmp_path):
+    cfg = xae.preset("vae", prior="mog", prior_components=4, latent_dim=2, steps=30,
+                     progress=False, figures=False)
+    model = xae.load(xae.train(cfg, tmp_path / "run"))
+    assert isinstance(model.prior, MixtureOfGaussians) and model.prior.means.shape == (4, 2)
+    out = model(torch.rand(8, 1, 8, 8))
+    assert out.rate_per_dim is None and torch.isfinite(out.rate).all()  # Monte Carlo KL
+    assert model.sample(5).shape == (5, 1, 8, 8)
+    with pytest.raises(xae.XaeError, match="prior_components"):
+        xae.build(xae.preset("vae", prior="mog", prior_components=0))
+    assert math.isfinite(xae.log_likelihood(model, torch.rand(4, 1, 8, 8), k=5).sum().item())
