@@ -77,7 +77,10 @@ def test_forward_shapes_and_finiteness(case):
     if model.stochastic:
         assert out.posterior is not None
         assert out.posterior.mean.shape == (B, 3) and out.posterior.logvar.shape == (B, 3)
-        assert (out.rate >= 0).all()  # a KL
+        analytic = model.prior.has_analytic_kl and cfg.model.kl_estimator == "analytic" \
+            and not model.objective.importance_weighted
+        if analytic:
+            assert (out.rate >= 0).all()  # a KL in closed form (one-draw estimates can be < 0)
     else:
         assert out.posterior is None
         assert torch.equal(out.rate, torch.zeros(B))

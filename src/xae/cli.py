@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "evaluate, sample and inspect.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("--preset", default="vae", help="ae, vae, beta-vae, linear-vae (default vae)")
+    t.add_argument("--preset", default="vae", help="a preset name (default vae; see xae info --presets)")
     t.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
     t.add_argument("--set", nargs="+", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. model.latent_dim=2 train.epochs=5")

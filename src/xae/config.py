@@ -73,7 +73,8 @@ class ModelConfig:
     ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
     ``regularizer``: ``kl`` or ``none``; ``kl_estimator``: ``analytic`` (falls back to Monte
     Carlo when the prior has no closed form) or ``mc``. ``prior``: ``normal`` (N(0, I)) or
-    ``mog`` (a learned mixture of ``prior_components`` Gaussians). ``free_bits`` is λ in nats per latent
+    ``mog`` (a learned mixture of ``prior_components`` Gaussians). ``objective``: ``elbo`` or
+    ``iwae`` (the importance-weighted bound with ``iw_samples`` samples). ``free_bits`` is λ in nats per latent
     dimension. ``data_shape`` is filled in from the data when the model is built, so that a
     saved config rebuilds the model without the data.
     """
@@ -93,6 +94,7 @@ class ModelConfig:
     scale: str = "fixed"
     sigma: float = 1.0
     objective: str = "elbo"
+    iw_samples: int = 5
     free_bits: float = 0.0
     data_shape: list = field(default_factory=list)
 

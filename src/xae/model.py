@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from xae.errors import XaeError
-from xae.objectives import free_bits
+from xae.objectives import effective_sample_size, free_bits
 from xae.outputs import AEOutput, BottleneckOutput
 
 
@@ -66,6 +66,8 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor, beta: float = 1.0) -> AEOutput:
         """One pass of the objective: loss (scalar) and per-sample terms in nats."""
         out = self.encode(x)
+        if self.objective.importance_weighted:
+            return self._forward_samples(x, out, beta)
         theta = self.decode_params(out.z)
         distortion = -self.likelihood.log_prob(x, theta)
         rate_dims = self.regularizer(out, self.prior)
@@ -79,6 +81,23 @@ class Autoencoder(nn.Module):
         return AEOutput(loss=loss, distortion=distortion, rate=rate, rate_per_dim=per_dim,
                         z=out.z, posterior=out.posterior, x_mean=self.likelihood.mean(theta),
                         aux_loss=aux, beta=beta, indices=out.indices)
+
+    def _forward_samples(self, x: torch.Tensor, out: BottleneckOutput, beta: float) -> AEOutput:
+        """A K-sample objective (IWAE): K draws z_k ~ q(z|x) decoded in one batch, with the
+        per-draw terms −log p(x|z_k) and log q(z_k|x) − log p(z_k), each (K, B)."""
+        q, k = out.posterior, self.objective.samples
+        z = q.sample(k)
+        theta = self.decode_params(z.flatten(0, 1))
+        theta = theta.view(k, x.shape[0], *theta.shape[1:])
+        distortion = -self.likelihood.log_prob_samples(x, theta)
+        rate = q.log_prob(z) - self.prior.log_prob(z)
+        aux = out.aux_loss if out.aux_loss is not None else x.new_zeros(x.shape[0])
+        loss = self.objective(distortion, rate, aux, beta).mean()
+        ess = effective_sample_size(-(distortion + beta * rate).detach())
+        return AEOutput(loss=loss, distortion=distortion.mean(0), rate=rate.mean(0),
+                        rate_per_dim=None, z=z[0], posterior=q,
+                        x_mean=self.likelihood.mean(theta[0]), aux_loss=aux, beta=beta,
+                        indices=out.indices, ess=ess)
 
     def latent_mean(self, x: torch.Tensor) -> torch.Tensor:
         """E_q[z|x] (the posterior mode for Gaussians; z itself for deterministic codes)."""

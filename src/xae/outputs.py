@@ -33,7 +33,10 @@ class AEOutput:
 
     ``rate`` is the unclipped regularizer (the KL for VAEs); ``loss`` uses the free-bits-clipped
     rate when free bits are on. ``elbo`` is ``-(distortion + rate)`` per sample and is a lower
-    bound on log p(x) only for models with a proper likelihood and a KL rate.
+    bound on log p(x) only for models with a proper likelihood and a KL rate. With a
+    K-sample objective (IWAE) distortion and rate are averages over the K samples, ``z`` and
+    ``x_mean`` belong to the first sample, and ``ess`` (B,) is the effective sample size of
+    the importance weights, between 1 and K.
     """
 
     loss: torch.Tensor
@@ -46,6 +49,7 @@ class AEOutput:
     aux_loss: torch.Tensor
     beta: float
     indices: torch.Tensor | None = None
+    ess: torch.Tensor | None = None
 
     @property
     def elbo(self) -> torch.Tensor:

@@ -21,6 +21,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model.likelihood": "gaussian", "model.scale": "scalar", "model.latent_dim": 2,
         "data.name": "linear-gaussian", "train.lr": 1e-2, "train.epochs": 50,
     },
+    # IWAE (Burda et al. 2016): the importance-weighted bound with K = 50 samples, on their
+    # one-stochastic-layer MLP (two tanh layers of 200 units, 50 latents).
+    "iwae": {
+        "model.bottleneck": "gaussian", "model.regularizer": "kl", "model.objective": "iwae",
+        "model.iw_samples": 50, "model.hidden": [200, 200], "model.activation": "tanh",
+        "model.latent_dim": 50,
+    },
+    # VAE with a learned mixture-of-Gaussians prior (the MoG baseline of Tomczak & Welling
+    # 2018): KL by Monte Carlo, samples drawn from the same learned mixture.
+    "mog-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl", "model.prior": "mog",
+                "model.prior_components": 10},
 }
 
 

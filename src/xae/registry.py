@@ -64,6 +64,14 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a stochastic bottleneck, but "
                        f"'{m.bottleneck}' is deterministic; set model.bottleneck=gaussian or "
                        f"model.regularizer=none")
+    objective = lookup("objective", m.objective)(samples=m.iw_samples)
+    if objective.importance_weighted and not (bottleneck_cls.stochastic and m.regularizer == "kl"):
+        raise XaeError(f"model.objective '{m.objective}' weighs K posterior samples by "
+                       "p(x|z)p(z)/q(z|x), so it needs model.bottleneck=gaussian and "
+                       f"model.regularizer=kl (got '{m.bottleneck}' and '{m.regularizer}')")
+    if objective.importance_weighted and m.free_bits > 0:
+        raise XaeError("free bits clip the per-dimension KL of the ELBO and do not apply to "
+                       "the IWAE bound; set model.free_bits=0 or model.objective=elbo")
     likelihood = lookup("likelihood", m.likelihood)(shape, scale=m.scale, sigma=m.sigma)
     per_channel = getattr(likelihood, "params_per_channel", 1)
     encoder = lookup("encoder", m.encoder)(shape, hidden=m.hidden, channels=m.channels,
@@ -76,6 +84,6 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim),
         decoder=decoder, likelihood=likelihood, prior=lookup("prior", m.prior)(m.latent_dim, components=m.prior_components),
-        regularizer=regularizer, objective=lookup("objective", m.objective)(),
+        regularizer=regularizer, objective=objective,
         data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)
 

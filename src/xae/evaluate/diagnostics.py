@@ -27,7 +27,8 @@ COLLAPSE_RATE = 0.1      # nats per sample: below this the code carries almost n
 class RateDistortion:
     """Per-sample terms over a data set (nats): distortion (N,), rate (N,), rate_per_dim (N, D)
     where the regularizer defines one, the latent means (N, D), one code z ~ q(z|x) per datum
-    (N, D), the posterior (over all N) or None, and the mean loss at the given β."""
+    (N, D), the posterior (over all N) or None, the mean loss at the given β, and the
+    effective sample size of the importance weights (N,) for a K-sample objective."""
 
     distortion: torch.Tensor
     rate: torch.Tensor
@@ -36,12 +37,13 @@ class RateDistortion:
     codes: torch.Tensor
     posterior: DiagonalGaussian | None
     loss: float
+    ess: torch.Tensor | None = None
 
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
                     batch_size: int = 1000, seed: int | None = 0) -> RateDistortion:
     """Run the model over ``x`` in batches and keep every per-sample term."""
-    parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv")}
+    parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess")}
     loss = 0.0
     with inference(model) as device, seeded(seed, device):
         for xb in batches(x, batch_size):
@@ -51,6 +53,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
             parts["r"].append(out.rate)
             parts["rd"].append(out.rate_per_dim)
             parts["z"].append(out.z)
+            parts["ess"].append(out.ess)
             parts["mu"].append(out.posterior.mode() if out.posterior is not None else out.z)
             if out.posterior is not None:
                 parts["qm"].append(out.posterior.mean)
@@ -58,7 +61,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     cat = {k: torch.cat(v) if v and v[0] is not None else None for k, v in parts.items()}
     q = DiagonalGaussian(cat["qm"], cat["qv"]) if cat["qm"] is not None else None
     return RateDistortion(cat["d"], cat["r"], cat["rd"], cat["mu"], cat["z"], q,
-                          loss / x.shape[0])
+                          loss / x.shape[0], cat["ess"])
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
@@ -90,7 +93,8 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
     """Test-set averages of the objective's terms and the latent diagnostics.
 
     Metrics (nats per sample): loss (at ``beta``), distortion, rate, neg_elbo = distortion +
-    rate (the negative ELBO for KL models), bits_per_dim of it, active_units, and with
+    rate (the negative ELBO for KL models), bits_per_dim of it, active_units, ess (the mean
+    effective sample size, for a K-sample objective such as IWAE), and with
     ``hole_metrics`` holes_mmd and holes_fraction (see :mod:`xae.evaluate.holes`). The result
     also carries the per-dimension rate and any posterior-collapse warnings, which are logged.
     Deterministic given ``seed``.
@@ -101,6 +105,8 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
     m["neg_elbo"] = m["distortion"] + m["rate"]
     m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
     m["active_units"] = int(active_units(rd.means).sum())
+    if rd.ess is not None:
+        m["ess"] = float(rd.ess.double().mean())
     if hole_metrics:
         with inference(model) as device, seeded(None if seed is None else seed + 1, device):
             h = holes(model, rd.posterior, rd.codes)
