@@ -50,3 +50,14 @@ class DiagonalGaussian:
 
     def detach(self) -> "DiagonalGaussian":
         return DiagonalGaussian(self.mean.detach(), self.logvar.detach())
+
+
+def pairwise_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z_m; μ_n, diag σ_n²) for every pair: z (M, D) against N components → (M, N).
+
+    Expands the square, −½ [z²·σ⁻² − 2 z·(μ σ⁻²) + Σ μ² σ⁻² + Σ log σ² + D log 2π], so memory
+    is M × N, not M × N × D; mixtures of Gaussians (priors, aggregate posteriors) use it.
+    """
+    inv = torch.exp(-logvar)
+    const = (mean.pow(2) * inv).sum(-1) + logvar.sum(-1) + mean.shape[-1] * LOG_2PI
+    return -0.5 * (z.pow(2) @ inv.T - 2 * z @ (mean * inv).T + const)

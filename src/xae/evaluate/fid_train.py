@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from xae.data import load
 from xae.errors import XaeError
 from xae.evaluate.fid import LeNet, accuracy
 from xae.fileio import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=Recipe.epochs)
     parser.add_argument("--seed", type=int, default=Recipe.seed)
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     recipe = Recipe(seed=args.seed, epochs=args.epochs)
     torch.set_num_threads(1)  # thread count changes float reduction order
     torch.use_deterministic_algorithms(True)
@@ -90,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     meta = {k: str(v) for k, v in asdict(recipe).items()}
     meta.update(test_accuracy=f"{acc:.4f}", torch=torch.__version__, threads="1")
     digest = save_classifier(net, args.out, meta)
-    print(f"trained in {seconds:.0f} s; MNIST test accuracy {acc:.4f}")
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes)")
-    print(f"sha256 {digest}")
+    log.info("trained in %.0f s; MNIST test accuracy %.4f", seconds, acc)
+    log.info("wrote %s (%d bytes)", args.out, args.out.stat().st_size)
+    log.info("sha256 %s", digest)
     return 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xae.distributions import LOG_2PI, DiagonalGaussian
+from xae.distributions import DiagonalGaussian, pairwise_log_prob
 from xae.mmd import mmd2
 
 COVERAGE = 0.99  # τ is the density that this fraction of encoded points exceed
@@ -47,16 +47,12 @@ def mixture_log_density(z: torch.Tensor, q: DiagonalGaussian,
     With ``leave_out_self`` (M = N, z_m drawn from component m) component m is left out of
     row m's mixture and the mean is over the other N − 1.
     """
-    mu, var = q.mean.double(), q.var.double()
-    inv = 1.0 / var
-    # log N(z; μ_n, σ_n²) = −½ [z²·(1/σ²) − 2 z·(μ/σ²) + Σ μ²/σ² + Σ log σ² + D log 2π]
-    const = (mu.pow(2) * inv).sum(-1) + var.log().sum(-1) + mu.shape[1] * LOG_2PI
+    mean, logvar = q.mean.double(), q.logvar.double()
     out = []
     for i in range(0, z.shape[0], BLOCK):
-        zb = z[i:i + BLOCK].double()
-        logn = -0.5 * (zb.pow(2) @ inv.T - 2 * zb @ (mu * inv).T + const)
+        logn = pairwise_log_prob(z[i:i + BLOCK].double(), mean, logvar)
         if leave_out_self:
-            rows = torch.arange(zb.shape[0], device=zb.device)
+            rows = torch.arange(logn.shape[0], device=logn.device)
             logn[rows, rows + i] = -math.inf
         out.append(logn.logsumexp(-1))
     n = q.mean.shape[0] - (1 if leave_out_self else 0)

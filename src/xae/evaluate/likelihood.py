@@ -18,8 +18,6 @@ from xae.errors import XaeError
 from xae.evaluate.common import batches, seeded
 from xae.model import Autoencoder, inference
 
-_batches = batches  # the name other modules imported before evaluate/common.py existed
-
 
 @dataclass
 class LikelihoodReport:

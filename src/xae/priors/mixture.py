@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xae.distributions import LOG_2PI
+from xae.distributions import pairwise_log_prob
 from xae.errors import XaeError
 from xae.priors.base import Prior
 
@@ -30,10 +30,9 @@ class MixtureOfGaussians(Prior):
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log p(z) for ``z`` of shape (..., D): a log-sum-exp over the components."""
-        zc = z.unsqueeze(-2)  # (..., 1, D) against (C, D)
-        comp = -0.5 * ((zc - self.means) ** 2 * torch.exp(-self.logvars) + self.logvars
-                       + LOG_2PI).sum(-1)
-        return torch.logsumexp(comp + torch.log_softmax(self.logits, -1), -1)
+        comp = pairwise_log_prob(z.reshape(-1, z.shape[-1]), self.means, self.logvars)
+        log_p = torch.logsumexp(comp + torch.log_softmax(self.logits, -1), -1)
+        return log_p.view(z.shape[:-1])
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
