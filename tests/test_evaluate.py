@@ -206,7 +206,7 @@ def test_rate_distortion_keeps_per_sample_terms_and_is_seeded():
 
 def test_eval_cli_writes_eval_json_and_warns_on_collapse(tmp_path):
     run = tmp_path / "collapsed"
-    p = run_xae("train", "--preset", "vae", "--steps", "40", "--set", *TINY, "beta.value=300",
+    p = run_xae("train", "--preset", "vae", "--steps", "100", "--set", *TINY, "beta.value=300",
                 "--out", str(run))
     assert p.returncode == 0, p.stderr
     assert "posterior collapse" in p.stderr
@@ -231,3 +231,13 @@ def test_eval_cli_refuses_a_likelihood_for_a_plain_autoencoder(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "nll_iw" not in json.loads(p.stdout)
     assert "likelihood" in json.loads((run / "eval.json").read_text())["skipped"]
+
+
+@pytest.mark.parametrize("n,size,expected", [(7, 3, [3, 4]), (6, 3, [3, 3]), (1, 3, [1]),
+                                             (1001, 1000, [1001]), (5, 2, [2, 3])])
+def test_evaluation_batches_cover_the_data_without_a_batch_of_one(n, size, expected):
+    from xae.evaluate.common import batches
+
+    parts = list(batches(torch.arange(n), size))
+    assert [len(p) for p in parts] == expected
+    assert torch.equal(torch.cat(parts), torch.arange(n))

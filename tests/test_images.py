@@ -116,9 +116,10 @@ def test_reconstruction_quality_on_images_equals_the_unbatched_metrics():
     with torch.no_grad():
         x_hat = model.reconstruct(x).clamp(0, 1)
     assert set(got) == {"mse", "psnr", "ssim"}
-    assert got["mse"] == pytest.approx(mse(x_hat, x).mean().item(), rel=1e-9)
-    assert got["psnr"] == pytest.approx(psnr(x_hat, x).mean().item(), rel=1e-9)
-    assert got["ssim"] == pytest.approx(ssim(x_hat, x).mean().item(), rel=1e-9)
+    # float32 matmuls round differently at another batch size: agree to float32 precision
+    assert got["mse"] == pytest.approx(mse(x_hat, x).mean().item(), rel=1e-6)
+    assert got["psnr"] == pytest.approx(psnr(x_hat, x).mean().item(), rel=1e-6)
+    assert got["ssim"] == pytest.approx(ssim(x_hat, x).mean().item(), rel=1e-6)
     assert got["psnr"] > 0 and -1 < got["ssim"] < 1
     assert got["psnr"] != pytest.approx(-10 * math.log10(got["mse"]), rel=1e-6)  # per image
 

@@ -1,6 +1,7 @@
 """The IWAE objective (Burda et al. 2016) against closed forms on a linear-Gaussian model."""
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -53,10 +54,20 @@ def test_ess_is_k_for_the_exact_posterior_and_within_1_and_k_otherwise():
 
 def test_iwae_trains_and_evaluates(tmp_path):
     cfg = xae.preset("vae", objective="iwae", iw_samples=4, steps=20, progress=False,
-                     figures=False, hidden=[32])
-    model = xae.load(xae.train(cfg, tmp_path / "run"))
+                     figures=False, hidden=[32], log_every=5)
+    run = xae.train(cfg, tmp_path / "run")
+    model = xae.load(run)
     result = xae.evaluate(model, torch.rand(40, 1, 8, 8))
     assert 1 <= result["ess"] <= 4 and math.isfinite(result["loss"])
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(logged) == 4 and all(1 <= rec["ess"] <= 4 for rec in logged)
+
+
+def test_the_elbo_logs_no_ess(tmp_path):
+    cfg = xae.preset("vae", steps=4, progress=False, figures=False, hidden=[8], log_every=2)
+    run = xae.train(cfg, tmp_path / "run")
+    assert all("ess" not in json.loads(line)
+               for line in (run / "metrics.jsonl").read_text().splitlines())
 
 
 @pytest.mark.parametrize("overrides,match", [

@@ -71,9 +71,15 @@ class ModelConfig:
     linear map), ``channels`` the conv widths (each conv halves H and W). ``bottleneck``:
     ``deterministic`` or ``gaussian``. ``likelihood``: ``bernoulli``, ``gaussian`` or
     ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
-    ``regularizer``: ``kl`` or ``none``; ``kl_estimator``: ``analytic`` (falls back to Monte
-    Carlo when the prior has no closed form) or ``mc``. ``prior``: ``normal`` (N(0, I)) or
-    ``mog`` (a learned mixture of ``prior_components`` Gaussians). ``objective``: ``elbo`` or
+    ``regularizer``: ``kl``, ``mmd`` (WAE-MMD and InfoVAE: (1 − ``info_alpha``)·KL +
+    (``info_alpha`` + ``info_lambda`` − 1)·MMD² with kernel ``mmd_kernel``, ``imq`` or ``rbf``),
+    ``tc`` (β-TCVAE: MI + ``tc_weight``·TC + dimension-wise KL, by minibatch-weighted sampling
+    over ``dataset_size`` training points, filled in by training) or ``none``;
+    ``kl_estimator``: ``analytic`` (falls back to Monte Carlo when the prior has no closed
+    form) or ``mc``. ``prior``: ``normal`` (N(0, I)), ``mog`` (a learned mixture of
+    ``prior_components`` Gaussians), ``vamp`` (the VampPrior over ``prior_components``
+    learned pseudo-inputs) or ``flow`` (a RealNVP stack of ``prior_layers`` couplings with
+    ``prior_hidden`` units on N(0, I)). ``objective``: ``elbo`` or
     ``iwae`` (the importance-weighted bound with ``iw_samples`` samples). ``free_bits`` is λ in nats per latent
     dimension. ``data_shape`` is filled in from the data when the model is built, so that a
     saved config rebuilds the model without the data.
@@ -88,7 +94,14 @@ class ModelConfig:
     bottleneck: str = "gaussian"
     prior: str = "normal"
     prior_components: int = 10
+    prior_layers: int = 4
+    prior_hidden: int = 128
     regularizer: str = "kl"
+    mmd_kernel: str = "imq"
+    info_alpha: float = 1.0
+    info_lambda: float = 1.0
+    tc_weight: float = 6.0
+    dataset_size: int = 0
     kl_estimator: str = "analytic"
     likelihood: str = "bernoulli"
     scale: str = "fixed"

@@ -44,6 +44,13 @@ class Autoencoder(nn.Module):
         self.latent_dim = latent_dim
         self.free_bits = free_bits
         self.config = config
+        if hasattr(prior, "bind"):  # priors made of the encoder's posteriors (the VampPrior)
+            prior.bind(self.posterior_of)
+
+    def posterior_of(self, x: torch.Tensor) -> object:
+        """q(z|x) for a batch (None for a deterministic bottleneck); lent to priors that are
+        built from the encoder."""
+        return self.encode(x).posterior
 
     def _check(self, x: torch.Tensor) -> None:
         if tuple(x.shape[1:]) != self.data_shape:

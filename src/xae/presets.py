@@ -32,6 +32,28 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 2018): KL by Monte Carlo, samples drawn from the same learned mixture.
     "mog-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl", "model.prior": "mog",
                 "model.prior_components": 10},
+    # VampPrior VAE (Tomczak & Welling 2018): the prior is the mixture of the encoder's
+    # posteriors at 500 learned pseudo-inputs (their K = 500); KL by Monte Carlo.
+    "vamp-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl",
+                 "model.prior": "vamp", "model.prior_components": 500},
+    # VAE with a normalizing-flow prior: N(0, I) pushed through 4 RealNVP couplings (Dinh et
+    # al. 2017) learned with the model; KL by Monte Carlo, samples through the same flow.
+    "flow-prior-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl",
+                       "model.prior": "flow", "model.prior_layers": 4, "model.prior_hidden": 128},
+    # WAE-MMD (Tolstikhin et al. 2018, MNIST setting): a deterministic 8-d code, squared-error
+    # cost (a Gaussian likelihood with σ² = 1/2), λ = 10 on the IMQ-kernel MMD to N(0, I).
+    "wae-mmd": {"model.bottleneck": "deterministic", "model.regularizer": "mmd",
+                "model.mmd_kernel": "imq", "model.latent_dim": 8, "beta.value": 10.0,
+                "model.likelihood": "gaussian", "model.sigma": 0.5 ** 0.5},
+    # InfoVAE (Zhao et al. 2019, eq. 6): (1 − α)·KL + (α + λ − 1)·MMD with α = 0 and a large
+    # λ = 1000, so the aggregate posterior is pulled to the prior far harder than the ELBO does.
+    "info-vae": {"model.bottleneck": "gaussian", "model.regularizer": "mmd",
+                 "model.mmd_kernel": "imq", "model.info_alpha": 0.0, "model.info_lambda": 1000.0},
+    # β-TCVAE (Chen et al. 2018): the KL split into index-code MI, total correlation and
+    # dimension-wise KL, with the TC weighed by 6 (estimated over the batch with importance
+    # weights that sum to one; see regularizers/tc.py).
+    "beta-tcvae": {"model.bottleneck": "gaussian", "model.regularizer": "tc",
+                   "model.tc_weight": 6.0, "model.latent_dim": 10},
 }
 
 

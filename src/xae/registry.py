@@ -59,8 +59,13 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     if m.kl_estimator not in ("analytic", "mc"):
         raise XaeError(f"model.kl_estimator '{m.kl_estimator}' is unknown; use analytic or mc")
     bottleneck_cls = lookup("bottleneck", m.bottleneck)
-    regularizer_cls = lookup("regularizer", m.regularizer)
-    if regularizer_cls.needs_posterior and not bottleneck_cls.stochastic:
+    regularizer = lookup("regularizer", m.regularizer)(
+        estimator=m.kl_estimator, kernel=m.mmd_kernel, info_alpha=m.info_alpha,
+        info_lambda=m.info_lambda, tc_weight=m.tc_weight, dataset_size=m.dataset_size)
+    prior = lookup("prior", m.prior)(m.latent_dim, components=m.prior_components,
+                                     layers=m.prior_layers, hidden=m.prior_hidden,
+                                     data_shape=shape)
+    if regularizer.needs_posterior and not bottleneck_cls.stochastic:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a stochastic bottleneck, but "
                        f"'{m.bottleneck}' is deterministic; set model.bottleneck=gaussian or "
                        f"model.regularizer=none")
@@ -79,11 +84,17 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     decoder = lookup("decoder", m.decoder)(shape, m.latent_dim, hidden=m.hidden,
                                            channels=m.channels, activation=m.activation,
                                            out_channels_per_channel=per_channel)
-    regularizer = regularizer_cls(estimator=m.kl_estimator)
+    if getattr(prior, "needs_posterior", False) and not bottleneck_cls.stochastic:
+        raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "
+                       f"it needs model.bottleneck=gaussian (got '{m.bottleneck}')")
+    if getattr(regularizer, "needs_factorized_prior", False) and not prior.factorized:
+        raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
+                       f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
+                       "is not one: use model.prior=normal")
     m.data_shape = list(shape)
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim),
-        decoder=decoder, likelihood=likelihood, prior=lookup("prior", m.prior)(m.latent_dim, components=m.prior_components),
+        decoder=decoder, likelihood=likelihood, prior=prior,
         regularizer=regularizer, objective=objective,
         data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)
 

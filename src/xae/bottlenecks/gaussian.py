@@ -6,6 +6,7 @@ from torch import nn
 
 from xae.bottlenecks.base import Bottleneck
 from xae.distributions import DiagonalGaussian
+from xae.nets.common import init_linear
 from xae.outputs import BottleneckOutput
 
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
@@ -16,7 +17,7 @@ class Gaussian(Bottleneck):
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__(in_features, latent_dim)
-        self.proj = nn.Linear(in_features, 2 * latent_dim)
+        self.proj = init_linear(nn.Linear(in_features, 2 * latent_dim), None)
 
     def forward(self, h: torch.Tensor) -> BottleneckOutput:
         mean, logvar = self.proj(h).chunk(2, dim=-1)

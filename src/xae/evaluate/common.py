@@ -8,9 +8,15 @@ import torch
 
 
 def batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    """Consecutive slices of ``x`` along the first dimension, ``batch_size`` rows each."""
-    for i in range(0, x.shape[0], batch_size):
-        yield x[i:i + batch_size]
+    """Consecutive slices of ``x`` along the first dimension, ``batch_size`` rows each.
+
+    A last slice of a single row joins the one before it, so batch-level estimates (the MMD
+    and total-correlation regularizers need two points or more) never see a batch of one.
+    """
+    n = x.shape[0]
+    last = n - 1 if n > 1 and n % batch_size == 1 else n
+    for i in range(0, last, batch_size):
+        yield x[i:i + batch_size + (1 if i + batch_size == last else 0)]
 
 
 @contextmanager

@@ -71,11 +71,12 @@ def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> tor
     return means.double().var(0) > threshold
 
 
-def collapse_warnings(rate: float, active: int, dims: int) -> list[str]:
-    """The posterior-collapse warnings for a stochastic model, or none."""
+def collapse_warnings(kl: float, active: int, dims: int) -> list[str]:
+    """The posterior-collapse warnings for a stochastic model with mean KL(q(z|x) ‖ p(z)) = ``kl``
+    nats per sample (the rate of a KL-regularized model), or none."""
     out = []
-    if rate < COLLAPSE_RATE:
-        out.append(f"posterior collapse: the rate is {rate:.3g} nats per sample, so the latent "
+    if kl < COLLAPSE_RATE:
+        out.append(f"posterior collapse: KL(q(z|x) ‖ p(z)) is {kl:.3g} nats per sample, so the latent "
                    "code carries almost no information about x (the decoder ignores z). Try a "
                    "KL warm-up (beta.kind=linear), free bits (model.free_bits), a smaller β or "
                    "a weaker decoder")
@@ -86,6 +87,21 @@ def collapse_warnings(rate: float, active: int, dims: int) -> list[str]:
                    "prior and carry nothing. Fewer latent dimensions, free bits or a KL "
                    "warm-up help")
     return out
+
+
+def _kl(model: Autoencoder, rd: RateDistortion, rate: float) -> float | None:
+    """The mean KL(q(z|x) ‖ p(z)): the rate of a KL regularizer, else its one-sample Monte Carlo
+    estimate at the codes of ``rd``; 0 for an unregularized deterministic code (the AE, whose
+    negative "ELBO" is then its distortion); None when neither applies (e.g. a deterministic
+    WAE, whose rate is an MMD)."""
+    if model.regularizer.is_kl:
+        return rate
+    if rd.posterior is not None:
+        with inference(model):
+            log_q = rd.posterior.log_prob(rd.codes)
+            log_p = torch.cat([model.prior.log_prob(z) for z in batches(rd.codes, 1000)])
+        return float((log_q - log_p).double().mean())
+    return 0.0 if rate == 0 else None
 
 
 def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000,
@@ -102,8 +118,12 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
     rd = rate_distortion(model, x, beta, batch_size, seed)
     m = {"loss": rd.loss, "distortion": float(rd.distortion.double().mean()),
          "rate": float(rd.rate.double().mean())}
-    m["neg_elbo"] = m["distortion"] + m["rate"]
-    m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
+    kl = _kl(model, rd, m["rate"])
+    if kl is not None:
+        if not model.regularizer.is_kl and rd.posterior is not None:
+            m["kl"] = kl
+        m["neg_elbo"] = m["distortion"] + kl
+        m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
     m["active_units"] = int(active_units(rd.means).sum())
     if rd.ess is not None:
         m["ess"] = float(rd.ess.double().mean())
@@ -114,9 +134,8 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
         if h.fraction is not None:
             m["holes_fraction"] = h.fraction
     per_dim = rd.rate_per_dim.double().mean(0).tolist() if rd.rate_per_dim is not None else None
-    kl_model = model.stochastic and getattr(model.regularizer, "needs_posterior", False)
-    warnings = collapse_warnings(m["rate"], m["active_units"], model.latent_dim) \
-        if kl_model else []
+    warnings = collapse_warnings(kl, m["active_units"], model.latent_dim) \
+        if rd.posterior is not None and kl is not None else []
     for w in warnings:
         log.warning(w)
     return EvalResult(metrics=m, rate_per_dim=per_dim, warnings=warnings)

@@ -11,6 +11,21 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 
+# the gain that keeps activations' variance through a layer (torch.nn.init.calculate_gain)
+GAINS: dict[str, str] = {"relu": "relu", "tanh": "tanh", "leaky_relu": "leaky_relu"}
+
+
+def init_linear(layer: nn.Linear, act: str | None) -> nn.Linear:
+    """Glorot-uniform weights scaled by the activation's gain, zero biases (Glorot & Bengio
+    2010, eq. 16). torch's default, U(±1/√fan_in), shrinks the signal by about √3 per layer,
+    so a deep MLP encoder starts out nearly blind to its input and its posteriors start out
+    alike; the decoder then learns to ignore z before the code has any content."""
+    gain = nn.init.calculate_gain(GAINS[act]) if act in GAINS else 1.0
+    nn.init.xavier_uniform_(layer.weight, gain=gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
 def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise XaeError(f"model.activation '{name}' is unknown; use one of {', '.join(ACTIVATIONS)}")

@@ -7,13 +7,13 @@ import torch
 from torch import nn
 
 from xae.nets.common import activation as make_activation
-from xae.nets.common import widths
+from xae.nets.common import init_linear, widths
 
 
 def _stack(sizes: list[int], act: str) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), make_activation(act)]
+        layers += [init_linear(nn.Linear(a, b), act), make_activation(act)]
     return layers
 
 
@@ -41,7 +41,8 @@ class MLPDecoder(nn.Module):
         self.out_shape = (data_shape[0] * out_channels_per_channel, *data_shape[1:])
         sizes = [latent_dim, *reversed(widths(hidden, "model.hidden"))]
         self.net = nn.Sequential(*_stack(sizes, activation),
-                                 nn.Linear(sizes[-1], math.prod(self.out_shape)))
+                                 init_linear(nn.Linear(sizes[-1], math.prod(self.out_shape)),
+                                             None))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], *self.out_shape)

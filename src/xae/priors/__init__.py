@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 from xae.priors.base import Prior
+from xae.priors.flow import FlowPrior
 from xae.priors.mixture import MixtureOfGaussians
 from xae.priors.normal import StandardNormal
+from xae.priors.vamp import VampPrior
 
-PRIORS: dict[str, type[Prior]] = {"normal": StandardNormal, "mog": MixtureOfGaussians}
+PRIORS: dict[str, type[Prior]] = {
+    "normal": StandardNormal, "mog": MixtureOfGaussians, "flow": FlowPrior,
+    "vamp": VampPrior,
+}
 
-__all__ = ["MixtureOfGaussians", "Prior", "StandardNormal", "PRIORS"]
+__all__ = ["FlowPrior", "MixtureOfGaussians", "Prior", "StandardNormal", "VampPrior", "PRIORS"]

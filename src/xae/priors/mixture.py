@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from xae.distributions import pairwise_log_prob
-from xae.errors import XaeError
-from xae.priors.base import Prior
+from xae.priors.base import Prior, positive_int
 
 
 class MixtureOfGaussians(Prior):
@@ -21,8 +20,7 @@ class MixtureOfGaussians(Prior):
 
     def __init__(self, latent_dim: int, components: int = 10, **_: object) -> None:
         super().__init__(latent_dim)
-        if isinstance(components, bool) or not isinstance(components, int) or components < 1:
-            raise XaeError(f"model.prior_components must be a positive integer, got {components!r}")
+        components = positive_int(components, "model.prior_components")
         init = torch.randn(components, latent_dim, generator=torch.Generator().manual_seed(0))
         self.means = nn.Parameter(init)
         self.logvars = nn.Parameter(torch.zeros(components, latent_dim))

@@ -12,10 +12,13 @@ class Regularizer(nn.Module):
     """Returns the rate, in nats, per sample and per latent dimension where that is defined.
 
     The result has shape (B, D) when the rate splits over dimensions and (B, 1) otherwise.
-    ``needs_posterior`` regularizers require a stochastic bottleneck.
+    ``needs_posterior`` regularizers require a stochastic bottleneck. ``is_kl`` says the rate
+    is KL(q(z|x) ‖ p(z)) itself (an exact value or an unbiased estimate), so that
+    distortion + rate is the negative ELBO and a small rate means posterior collapse.
     """
 
     needs_posterior: bool = False
+    is_kl: bool = False
 
     def __init__(self, **_: object) -> None:  # pieces take their config keys by name
         super().__init__()

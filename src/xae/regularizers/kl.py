@@ -14,6 +14,7 @@ from xae.regularizers.base import Regularizer
 
 class KL(Regularizer):
     needs_posterior = True
+    is_kl = True
 
     def __init__(self, estimator: str = "analytic", **_: object) -> None:
         super().__init__()

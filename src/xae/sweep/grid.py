@@ -139,9 +139,10 @@ def grid_runs(base: Config, grid: dict[str, list[str]]) -> list[Run]:
 
 
 def config_difference(a: Config, b: Config,
-                      ignore: tuple[str, ...] = ("model.data_shape", "train.threads",
-                                                 "train.progress")) -> list[str]:
-    """The dotted keys whose values differ between two configs (bookkeeping keys ignored)."""
+                      ignore: tuple[str, ...] = ("model.data_shape", "model.dataset_size",
+                                                 "train.threads", "train.progress")) -> list[str]:
+    """The dotted keys whose values differ between two configs (bookkeeping keys, and those
+    filled in from the data, ignored)."""
     def flat(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
         out = {}
         for k, v in d.items():

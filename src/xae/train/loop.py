@@ -44,16 +44,19 @@ class Window:
     distortion: float = 0.0
     rate: float = 0.0
     n: int = 0
+    ess: float = 0.0  # summed batch-mean effective sample sizes (K-sample objectives only)
     t0: float = field(default_factory=time.perf_counter)
 
-    def add(self, loss: float, distortion: float, rate: float) -> None:
+    def add(self, loss: float, distortion: float, rate: float, ess: float = 0.0) -> None:
         self.loss += loss
         self.distortion += distortion
         self.rate += rate
+        self.ess += ess
         self.n += 1
 
     def state(self) -> dict[str, float]:
-        return {"loss": self.loss, "distortion": self.distortion, "rate": self.rate, "n": self.n}
+        return {"loss": self.loss, "distortion": self.distortion, "rate": self.rate, "n": self.n,
+                "ess": self.ess}
 
 
 def _device(cfg: Config, info: dist_.DistInfo) -> torch.device:
@@ -112,6 +115,8 @@ class Trainer:
                 torch.set_num_threads(cfg.train.threads)
         self.data = data.to(self.device)
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+        if not cfg.model.dataset_size:  # β-TCVAE's minibatch-weighted sampling needs N
+            cfg.model.dataset_size = int(data.train_x.shape[0])
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
         _check_compatible(cfg, data)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -137,7 +142,8 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])  # the lr is set from the config each step
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
         w = state["window"]
-        self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]))
+        self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]),
+                             w.get("ess", 0.0))
         if self.info.active:
             torch.manual_seed(self.cfg.train.seed + self.info.rank + self.step)
         else:
@@ -209,7 +215,8 @@ class Trainer:
             out = self._train_step(self._batch(self.step, perm), beta)
             with torch.no_grad():
                 self.window.add(out.loss.item(), out.distortion.mean().item(),
-                                out.rate.mean().item())
+                                out.rate.mean().item(),
+                                out.ess.mean().item() if out.ess is not None else 0.0)
             self.step += 1
             bar.update(1)
             if self.step % cfg.train.log_every == 0 or self.step == self.total:
@@ -226,7 +233,7 @@ class Trainer:
 
     def _log(self, beta: float, bar: tqdm) -> None:
         w, now = self.window, time.perf_counter()
-        sums = [w.loss, w.distortion, w.rate]
+        sums = [w.loss, w.distortion, w.rate, w.ess]
         if self.info.active:  # log the global batch, as one process would
             t = torch.tensor(sums, dtype=torch.float64, device=self.device)
             torch.distributed.all_reduce(t)
@@ -235,6 +242,8 @@ class Trainer:
                "loss": sums[0] / w.n, "distortion": sums[1] / w.n, "rate": sums[2] / w.n,
                "beta": beta, "lr": self.opt.param_groups[0]["lr"],
                "samples_per_s": w.n * self.batch / max(now - w.t0, 1e-9)}
+        if self.model.objective.importance_weighted:  # ESS of the weights, between 1 and K
+            rec["ess"] = sums[3] / w.n
         self.window = Window()
         bar.set_postfix(loss=f"{rec['loss']:.2f}", dist=f"{rec['distortion']:.2f}",
                         rate=f"{rec['rate']:.2f}", beta=f"{beta:.3g}", refresh=False)
