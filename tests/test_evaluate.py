@@ -172,6 +172,32 @@ def test_holes_fraction_is_one_percent_when_q_covers_p(spread, expect_holes):
         assert 0.003 < h.fraction < 0.03 and abs(h.mmd) < 0.01
 
 
+class _ScaledPrior(torch.nn.Module):
+    """N(0, c²·I): a learned prior may settle at any scale, the decoder absorbing it."""
+
+    def __init__(self, dim: int, c: float) -> None:
+        super().__init__()
+        self.dim, self.c = dim, c
+
+    def sample(self, n: int) -> torch.Tensor:
+        return self.c * torch.randn(n, self.dim)
+
+
+def test_the_holes_metrics_do_not_change_when_the_latent_space_is_rescaled():
+    n, d, s2, spread = 3000, 3, 0.05, 0.6
+    scores = []
+    for c in (1.0, 0.3):
+        torch.manual_seed(0)
+        mean = c * torch.randn(n, d) * math.sqrt(1 - s2) * spread
+        q = DiagonalGaussian(mean, torch.full((n, d), math.log(c * c * s2)))
+        model = type("M", (), {"prior": _ScaledPrior(d, c)})()
+        h = holes(model, q, q.sample())
+        scores.append((h.mmd, h.fraction))
+    assert scores[0][0] > 0.02  # a real mismatch, seen at both scales alike
+    assert scores[1][0] == pytest.approx(scores[0][0], rel=1e-4)
+    assert scores[1][1] == pytest.approx(scores[0][1], abs=1e-9)
+
+
 # ----------------------------------------------------------------------------- collapse
 
 def test_collapse_warning_fires_on_a_forced_collapse(caplog):

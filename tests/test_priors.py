@@ -21,15 +21,36 @@ def _mog_2d() -> MixtureOfGaussians:
     return prior
 
 
-@pytest.mark.parametrize("name", [n for n in PRIORS if n != "vamp"])  # see test_vamp_prior
-def test_prior_density_integrates_to_one_in_2d(name):
-    prior = _mog_2d() if name == "mog" else PRIORS[name](2)
-    axis = torch.linspace(-8, 8, 801, dtype=torch.float64)
-    grid = torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).view(-1, 2)
+def _prior(name: str, dim: int) -> torch.nn.Module:
+    if name == "mog" and dim == 2:
+        return _mog_2d()
+    prior = PRIORS[name](dim, components=3)
+    if name == "mog":  # 1-D: three spread, unequal components
+        with torch.no_grad():
+            prior.means.copy_(torch.tensor([[-2.0], [0.5], [3.0]]))
+            prior.logvars.copy_(torch.log(torch.tensor([[0.2], [1.0], [0.5]])))
+            prior.logits.copy_(torch.tensor([0.5, 0.0, -1.0]))
+    return prior
+
+
+# the VampPrior needs an encoder and the flow prior perturbed weights: their own files test them
+@pytest.mark.parametrize("name", ["normal", "mog"])
+@pytest.mark.parametrize("dim", [1, 2])
+def test_prior_density_integrates_to_one_and_its_samples_match_it(name, dim):
+    prior = _prior(name, dim).double()
+    axis = torch.linspace(-8, 8, 801 if dim == 2 else 16001, dtype=torch.float64)
+    grid = (torch.stack(torch.meshgrid(axis, axis, indexing="xy"), -1).view(-1, 2)
+            if dim == 2 else axis[:, None])
     with torch.no_grad():
-        dens = prior.double().log_prob(grid).exp()
-    step = (axis[1] - axis[0]).item()
-    assert dens.sum().item() * step**2 == pytest.approx(1.0, abs=1e-4)
+        dens = prior.log_prob(grid).exp() * (axis[1] - axis[0]).item() ** dim
+    assert dens.sum().item() == pytest.approx(1.0, abs=1e-4)
+    mean = (dens[:, None] * grid).sum(0)
+    second = (dens[:, None] * grid**2).sum(0)
+    torch.manual_seed(0)
+    s = prior.sample(200_000)
+    assert s.shape == (200_000, dim)
+    torch.testing.assert_close(s.mean(0), mean, atol=0.02, rtol=0)
+    torch.testing.assert_close(s.pow(2).mean(0), second, atol=0.05, rtol=0)
 
 
 def test_mog_matches_a_direct_mixture_and_its_samples_match_its_moments():

@@ -4,8 +4,11 @@ A prior sample that lands where no datum encodes decodes to garbage (Rezende & V
 Tomczak & Welling 2018 motivate learned priors with it). Two measurements:
 
 - ``holes_mmd``: the unbiased MMD² (inverse multiquadric kernel, :mod:`xae.mmd`) between one
-  draw z ~ q(z|x) per datum and as many draws from p(z) (2000 of each at most). Zero in
-  expectation when q(z) = p(z).
+  draw z ~ q(z|x) per datum and as many draws from p(z) (2000 of each at most), both divided
+  per dimension by the prior draws' standard deviation. The kernel's scales are set for
+  N(0, I); a learned prior fixes no units (the decoder absorbs any rescaling of z), and
+  without the division a prior that shrank its latent space by half scored several times
+  worse for the same match. Zero in expectation when q(z) = p(z).
 - ``holes_fraction``: the fraction of prior samples whose aggregate-posterior density
   log q(z) = log (1/N) Σ_n q(z|x_n) is below τ, the density that 99% of encoded points exceed
   (τ is the 1st percentile of log q over draws z_m ~ q(z|x_m), each scored against the mixture
@@ -74,7 +77,8 @@ def holes(model: object, posterior: DiagonalGaussian | None, codes: torch.Tensor
     """
     codes = codes[:max_points]
     prior_z = model.prior.sample(codes.shape[0]).to(codes.dtype)
-    mmd = float(mmd2(codes[:MMD_POINTS], prior_z[:MMD_POINTS], kernel="imq"))
+    unit = prior_z.std(0).clamp_min(1e-12) if prior_z.shape[0] > 1 else 1.0
+    mmd = float(mmd2(codes[:MMD_POINTS] / unit, prior_z[:MMD_POINTS] / unit, kernel="imq"))
     if posterior is None or codes.shape[0] < 2:
         return Holes(mmd, None, None, prior_z, codes)
     q = DiagonalGaussian(posterior.mean[:max_points], posterior.logvar[:max_points])

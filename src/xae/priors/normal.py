@@ -22,7 +22,8 @@ class StandardNormal(Prior):
         return self.log_prob_per_dim(z).sum(-1)
 
     def sample(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, device=self._anchor.device)
+        return torch.randn(n, self.latent_dim, device=self._anchor.device,
+                           dtype=self._anchor.dtype)
 
     def kl(self, posterior: DiagonalGaussian) -> torch.Tensor:
         """KL(N(μ, σ²) ‖ N(0, 1)) per dimension: ½(μ² + σ² − 1 − log σ²), shape (B, D)."""
