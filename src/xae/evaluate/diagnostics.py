@@ -76,10 +76,10 @@ def collapse_warnings(kl: float, active: int, dims: int) -> list[str]:
     nats per sample (the rate of a KL-regularized model), or none."""
     out = []
     if kl < COLLAPSE_RATE:
-        out.append(f"posterior collapse: KL(q(z|x) ‖ p(z)) is {kl:.3g} nats per sample, so the latent "
-                   "code carries almost no information about x (the decoder ignores z). Try a "
-                   "KL warm-up (beta.kind=linear), free bits (model.free_bits), a smaller β or "
-                   "a weaker decoder")
+        out.append(f"posterior collapse: KL(q(z|x) ‖ p(z)) is {kl:.3g} nats per sample, so the "
+                   "latent code carries almost no information about x (the decoder ignores "
+                   "z). Try a KL warm-up (beta.kind=linear), free bits (model.free_bits), a "
+                   "smaller β or a weaker decoder")
     if active < dims / 2:
         what = "posterior collapse: no latent dimension is" if active == 0 else (
             f"partial posterior collapse: only {active} of {dims} latent dimensions are")

@@ -115,7 +115,7 @@ class Trainer:
                 torch.set_num_threads(cfg.train.threads)
         self.data = data.to(self.device)
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
-        if not cfg.model.dataset_size:  # β-TCVAE's minibatch-weighted sampling needs N
+        if not cfg.model.dataset_size:  # β-TCVAE's estimate of q(z) needs N
             cfg.model.dataset_size = int(data.train_x.shape[0])
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
         _check_compatible(cfg, data)
