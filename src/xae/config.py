@@ -69,8 +69,9 @@ class ModelConfig:
 
     ``encoder``/``decoder``: ``mlp`` or ``conv``. ``hidden`` are the MLP widths (empty for a
     linear map), ``channels`` the conv widths (each conv halves H and W). ``bottleneck``:
-    ``deterministic`` or ``gaussian``. ``likelihood``: ``bernoulli``, ``gaussian`` or
-    ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
+    ``deterministic``, ``gaussian`` or ``fsq`` (finite scalar quantization with
+    ``fsq_levels`` levels per dimension; ``latent_dim`` a multiple of their number).
+    ``likelihood``: ``bernoulli``, ``gaussian`` or ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
     ``regularizer``: ``kl``, ``mmd`` (WAE-MMD and InfoVAE: (1 − ``info_alpha``)·KL +
     (``info_alpha`` + ``info_lambda`` − 1)·MMD² with kernel ``mmd_kernel``, ``imq`` or ``rbf``),
     ``tc`` (β-TCVAE: MI + ``tc_weight``·TC + dimension-wise KL, by minibatch-weighted sampling
@@ -92,6 +93,7 @@ class ModelConfig:
     activation: str = "relu"
     latent_dim: int = 16
     bottleneck: str = "gaussian"
+    fsq_levels: list = field(default_factory=lambda: [8, 5, 5, 5])
     prior: str = "normal"
     prior_components: int = 10
     prior_layers: int = 4

@@ -93,7 +93,8 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
                        "is not one: use model.prior=normal")
     m.data_shape = list(shape)
     return Autoencoder(
-        encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim),
+        encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim,
+                                                   levels=m.fsq_levels),
         decoder=decoder, likelihood=likelihood, prior=prior,
         regularizer=regularizer, objective=objective,
         data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)

@@ -15,7 +15,7 @@ LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
 class Gaussian(Bottleneck):
     stochastic = True
 
-    def __init__(self, in_features: int, latent_dim: int) -> None:
+    def __init__(self, in_features: int, latent_dim: int, **_: object) -> None:
         super().__init__(in_features, latent_dim)
         self.proj = init_linear(nn.Linear(in_features, 2 * latent_dim), None)
 
