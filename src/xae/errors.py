@@ -8,3 +8,10 @@ class XaeError(Exception):
     The message always says what went wrong and what to do about it. The command-line tool
     prints it without a traceback and exits with status 2.
     """
+
+
+def positive_int(value: object, key: str, context: str = "") -> int:
+    """``value`` if it is a positive integer (not a bool), else an error naming ``key``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise XaeError(f"{key} must be a positive integer{context}, got {value!r}")
+    return value

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from xae.errors import XaeError
+from xae.errors import XaeError, positive_int
 
 
 def free_bits(rate_per_dim: torch.Tensor, lam: float) -> torch.Tensor:
@@ -53,9 +53,7 @@ class IWAE(nn.Module):
 
     def __init__(self, samples: int = 5, **_: object) -> None:
         super().__init__()
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise XaeError(f"model.iw_samples must be a positive integer, got {samples!r}")
-        self.samples = samples
+        self.samples = positive_int(samples, "model.iw_samples")
 
     def forward(self, distortion: torch.Tensor, rate: torch.Tensor, aux: torch.Tensor,
                 beta: float) -> torch.Tensor:

@@ -12,16 +12,13 @@ from torch.distributions import MultivariateNormal
 from xae.config import DataConfig
 from xae.data.dataset import Dataset
 from xae.data.split import check_fraction, is_finite_number
-from xae.errors import XaeError
+from xae.errors import XaeError, positive_int
 
 
 def _check(cfg: DataConfig) -> None:
     """Raise XaeError for sizes and noise levels the model cannot use."""
     for key in ("n", "dim", "true_latent_dim"):
-        value = getattr(cfg, key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise XaeError(f"data.{key} must be a positive integer for 'linear-gaussian', "
-                           f"got {value!r}")
+        positive_int(getattr(cfg, key), f"data.{key}", " for 'linear-gaussian'")
     if not is_finite_number(cfg.noise_std) or cfg.noise_std <= 0:
         raise XaeError(f"data.noise_std must be a positive number for 'linear-gaussian' (the "
                        f"covariance W W^T + sigma^2 I must be invertible), got {cfg.noise_std!r}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xae.errors import XaeError
+from xae.errors import XaeError, positive_int
 from xae.evaluate.common import batches, seeded
 from xae.model import Autoencoder, inference
 
@@ -56,8 +56,7 @@ def _check(model: Autoencoder, k: int) -> None:
                        "bottleneck has none, so its likelihood is undefined. Train a VAE-type "
                        "model (model.bottleneck=gaussian), or compare models by the distortion "
                        "and image metrics of `xae eval`")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise XaeError(f"k (the number of importance samples) must be a positive integer, got {k!r}")
+    positive_int(k, "k (the number of importance samples)")
 
 
 def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int) -> torch.Tensor:

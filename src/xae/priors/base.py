@@ -4,15 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xae.errors import XaeError
-
-
-def positive_int(value: object, key: str) -> int:
-    """``value`` if it is a positive integer, else an error naming the config ``key``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise XaeError(f"{key} must be a positive integer, got {value!r}")
-    return value
-
 
 class Prior(nn.Module):
     """p(z) over ``latent_dim`` dimensions.

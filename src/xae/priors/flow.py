@@ -18,7 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xae.priors.base import Prior, positive_int
+from xae.errors import positive_int
+from xae.priors.base import Prior
 from xae.priors.normal import StandardNormal
 
 LOG_SCALE_BOUND = 3.0

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from xae.distributions import pairwise_log_prob
-from xae.priors.base import Prior, positive_int
+from xae.errors import positive_int
+from xae.priors.base import Prior
 
 
 class MixtureOfGaussians(Prior):

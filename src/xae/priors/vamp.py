@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from xae.distributions import DiagonalGaussian, pairwise_log_prob
-from xae.errors import XaeError
-from xae.priors.base import Prior, positive_int
+from xae.errors import XaeError, positive_int
+from xae.priors.base import Prior
 
 PosteriorFn = Callable[[torch.Tensor], DiagonalGaussian]
 
