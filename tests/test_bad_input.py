@@ -49,7 +49,7 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     (["--set", "model.hidden=64"], ["'model.hidden' expects a list"]),
     (["--set", "model.latent_dim"], ["not of the form key=value"]),
     (["--set", "model.likelihood=poisson"], ["model.likelihood 'poisson' is unknown"]),
-    (["--set", "model.bottleneck=deterministic"], ["needs a stochastic bottleneck"]),
+    (["--set", "model.bottleneck=deterministic"], ["needs a posterior", "model.bottleneck=gaussian"]),
     (["--set", "beta.kind=exponential"], ["beta.kind 'exponential' is unknown"]),
     (["--data", "cifar"], ["unknown", "cifar"]),
     (["--data", "arrays", "--set", "data.path=/nonexistent/x.npy"], ["x.npy"]),
@@ -104,7 +104,7 @@ def test_existing_folder_is_not_overwritten(trained: Path, tmp_path: Path, capsy
 
 @pytest.mark.parametrize("damage, needles", [
     ("truncate-weights", ["model.safetensors", "corrupt"]),
-    ("foreign-weights", ["does not match the model"]),
+    ("foreign-weights", ["does not match the module", "belong to the model"]),
     ("no-weights", ["no model.safetensors"]),
     ("garbage-config", ["config.json", "corrupt"]),
     ("foreign-config", ["not an xae config"]),

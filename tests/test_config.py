@@ -25,8 +25,10 @@ def test_every_preset_applies_its_values(name):
     cfg = xae.preset(name)
     assert cfg.preset == name
     for key, value in xae.PRESETS[name].items():
-        section, leaf = key.split(".")
-        assert getattr(getattr(cfg, section), leaf) == value
+        obj = cfg
+        for part in key.split("."):  # nested sections, e.g. model.quantizer.codebook_size
+            obj = getattr(obj, part)
+        assert obj == value
 
 
 def test_preset_values_are_not_shared_between_calls():

@@ -9,6 +9,7 @@ import torch
 
 import xae
 import xae.data
+from xae.model import inference
 from xae.registry import KNOWN_SHAPES
 from xae.train import checkpoint
 
@@ -25,8 +26,16 @@ CASES = [(name, "mlp") for name in xae.PRESETS] + [
 ]
 
 
+# discrete presets shrink to 2 positions of 3-d codes with small codebooks
+DISCRETE = {"model.latent_dim": 6, "model.quantizer.code_dim": 3,
+            "model.quantizer.levels": [3, 4, 2], "model.quantizer.codebook_size": 8,
+            "model.quantizer.stages": 2}
+
+
 def _config(name: str, net: str) -> xae.Config:
     cfg = xae.preset(name, latent_dim=3)
+    if cfg.model.prior == "codes":
+        cfg = xae.config.apply(cfg, DISCRETE)
     if cfg.model.hidden:  # a preset with a linear map (hidden = []) stays linear
         cfg = xae.config.apply(cfg, {"model.hidden": [32]})
     if net == "conv":
@@ -61,26 +70,36 @@ def test_cases_cover_every_preset():
 
 def test_forward_shapes_and_finiteness(case):
     name, cfg, model, x = case
+    d = cfg.model.latent_dim
     assert model.data_shape == tuple(x.shape[1:])
-    assert model.latent_dim == 3
+    assert model.latent_dim == d
     assert list(cfg.model.data_shape) == list(x.shape[1:])
     out = model(x, beta=1.0)
     assert out.loss.shape == () and torch.isfinite(out.loss)
     assert out.distortion.shape == (B,) and torch.isfinite(out.distortion).all()
     assert out.rate.shape == (B,) and torch.isfinite(out.rate).all()
-    assert out.rate_per_dim is None or out.rate_per_dim.shape == (B, 3)
+    assert out.rate_per_dim is None or out.rate_per_dim.shape == (B, d)
     if out.rate_per_dim is not None:
         torch.testing.assert_close(out.rate_per_dim.sum(-1), out.rate)
-    assert out.z.shape == (B, 3)
+    assert out.z.shape == (B, d)
     assert out.x_mean.shape == x.shape
     assert out.aux_loss.shape == (B,)
     if model.stochastic:
         assert out.posterior is not None
-        assert out.posterior.mean.shape == (B, 3) and out.posterior.logvar.shape == (B, 3)
+        assert out.posterior.mean.shape == (B, d) and out.posterior.logvar.shape == (B, d)
         analytic = model.prior.has_analytic_kl and cfg.model.kl_estimator == "analytic" \
             and not model.objective.importance_weighted and cfg.model.regularizer == "kl"
         if analytic:
             assert (out.rate >= 0).all()  # a KL in closed form (one-draw estimates can be < 0)
+    elif model.discrete:
+        q = model.bottleneck
+        assert out.indices.shape == (B, q.positions, *((q.stages,) if q.stages > 1 else ()))
+        assert out.indices.min() >= 0 and out.indices.max() < q.codebook_size
+        if out.posterior is not None:  # categorical: KL to the uniform code prior, closed form
+            assert ((out.rate >= 0) & (out.rate <= q.positions * math.log(q.codebook_size)
+                                       + 1e-5)).all()
+        else:
+            assert torch.equal(out.rate, torch.zeros(B))
     else:
         assert out.posterior is None
         if cfg.model.regularizer == "none":
@@ -94,6 +113,8 @@ def test_every_parameter_gets_a_finite_gradient(case):
     with torch.no_grad():  # off the initialisation: a zero-initialised output layer (the flow
         for p in model.parameters():  # prior's couplings) blocks the layers before it at step 0
             p.add_(1e-3 * torch.randn_like(p))
+        if model.discrete:  # small inputs all round to FSQ's centre code 0, which passes the
+            model.bottleneck.proj.weight.mul_(10)  # decoder's first layer no gradient
     model.zero_grad(set_to_none=True)
     model(x, beta=1.0).loss.backward()
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -106,16 +127,22 @@ def test_every_parameter_gets_a_finite_gradient(case):
 
 def test_public_method_shapes(case):
     name, cfg, model, x = case
+    d = cfg.model.latent_dim
     enc = model.encode(x)
     assert isinstance(enc, xae.BottleneckOutput)
-    assert enc.z.shape == (B, 3)
-    assert (enc.posterior is not None) == model.stochastic
-    z = torch.randn(5, 3)
+    assert enc.z.shape == (B, d)
+    assert (enc.posterior is not None) == model.bottleneck.has_posterior
+    z = torch.randn(5, d)
     assert model.decode(z).shape == (5, *model.data_shape)
     assert model.decode_params(z).shape[0] == 5
     assert model.sample(7).shape == (7, *model.data_shape)
     assert model.reconstruct(x).shape == x.shape
-    assert model.latent_mean(x).shape == (B, 3)
+    assert model.latent_mean(x).shape == (B, d)
+    if model.discrete:  # the code of each index is what the decoder gets
+        assert model.bottleneck.indices_to_z(model.prior.sample_indices(7)).shape == (7, d)
+        with inference(model):
+            enc = model.encode(x)
+            torch.testing.assert_close(model.bottleneck.indices_to_z(enc.indices), enc.z)
     path = model.interpolate(x[:3], x[3:6], steps=4)
     assert path.shape == (3, 4, *model.data_shape)
     # the end points of the path are the reconstructions of x0 and x1
@@ -128,6 +155,8 @@ def test_public_method_shapes(case):
 
 def test_save_load_round_trip(case, tmp_path):
     name, cfg, model, x = case
+    if model.discrete:  # a first training pass seeds the codebook (k-means) from the RNG
+        model.eval()
     with torch.no_grad():  # move off the initialisation so that a fresh build would differ
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))
@@ -141,7 +170,7 @@ def test_save_load_round_trip(case, tmp_path):
     sd, sd2 = model.state_dict(), loaded.state_dict()
     assert sd.keys() == sd2.keys()
     assert all(torch.equal(sd[k], sd2[k]) for k in sd)
-    z = torch.randn(6, 3)
+    z = torch.randn(6, cfg.model.latent_dim)
     with torch.no_grad():
         assert torch.equal(loaded.decode(z), model.decode(z))
         assert torch.equal(loaded.latent_mean(x), model.latent_mean(x))
@@ -156,6 +185,8 @@ def test_save_load_round_trip(case, tmp_path):
 
 def test_seeded_forward_is_reproducible(case):
     name, cfg, model, x = case
+    if model.discrete:  # training passes update codebooks (EMA, restarts): compare in eval
+        model.eval()
     torch.manual_seed(7)
     a = model(x)
     torch.manual_seed(7)

@@ -30,12 +30,12 @@ def test_every_index_round_trips_through_its_code(levels):
         torch.testing.assert_close(values.diff(), torch.full((L - 1,), values.diff()[0].item()))
 
 
-@pytest.mark.parametrize("levels", [[8, 5, 5, 5], [3, 4]])
+@pytest.mark.parametrize("levels", [[8, 5, 5, 5], [3, 4], [2, 3]])
 def test_quantized_codes_are_grid_codes_even_for_huge_inputs(levels):
     fsq = FSQ(4, len(levels), levels=levels)
     z = torch.randn(50_000, len(levels))
     z[:10] *= 1e6
-    codes = fsq.quantize(z)
+    codes = fsq.round(z)
     idx = fsq.codes_to_indices(codes)
     assert idx.min() >= 0 and idx.max() < fsq.codebook_size
     torch.testing.assert_close(fsq.indices_to_codes(idx), codes)
@@ -46,7 +46,7 @@ def test_rounding_passes_the_gradient_straight_through():
     fsq = FSQ(4, 4, levels=[8, 5, 5, 5])
     z = torch.randn(64, 4, requires_grad=True)
     w = torch.randn(64, 4)
-    (fsq.quantize(z) * w).sum().backward()
+    (fsq.round(z) * w).sum().backward()
     zz = z.detach().requires_grad_(True)
     (fsq.bound(zz) / fsq.width * w).sum().backward()  # the same without the rounding
     torch.testing.assert_close(z.grad, zz.grad)
@@ -54,7 +54,7 @@ def test_rounding_passes_the_gradient_straight_through():
 
 
 def test_an_fsq_autoencoder_trains_end_to_end(tmp_path):
-    cfg = xae.preset("ae", bottleneck="fsq", latent_dim=8, hidden=[64], steps=60,
+    cfg = xae.preset("ae", bottleneck="fsq", prior="codes", latent_dim=8, hidden=[64], steps=60,
                      progress=False, figures=False, log_every=20)
     run = xae.train(cfg, tmp_path / "run")
     model = xae.load(run)
@@ -72,10 +72,10 @@ def test_an_fsq_autoencoder_trains_end_to_end(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,match", [
-    ({"latent_dim": 6}, "multiple of the 4 dimensions"),
-    ({"fsq_levels": [8, 1]}, "fsq_levels"),
-    ({"fsq_levels": []}, "fsq_levels"),
+    ({"latent_dim": 6}, "multiple of the code size 4"),
+    ({"quantizer.levels": [8, 1]}, "quantizer.levels"),
+    ({"quantizer.levels": []}, "quantizer.levels"),
 ])
 def test_fsq_bad_configs(overrides, match):
     with pytest.raises(xae.XaeError, match=match):
-        xae.build(xae.preset("ae", bottleneck="fsq", **overrides))
+        xae.build(xae.preset("ae", bottleneck="fsq", prior="codes", **overrides))

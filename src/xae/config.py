@@ -64,13 +64,55 @@ class ScheduleConfig:
 
 
 @dataclass
+class QuantizerConfig:
+    """The discrete bottlenecks' settings (``model.bottleneck`` = ``vq``, ``rvq``, ``fsq``,
+    ``lfq`` or ``gumbel``); each quantizer reads the keys it needs.
+
+    The code z (``latent_dim`` values) is read as ``latent_dim / d`` positions of d values,
+    each quantized to one of K codes: d = ``code_dim`` for VQ, residual VQ and Gumbel,
+    ``len(levels)`` for FSQ (K = ∏ levels) and log2 ``codebook_size`` for LFQ.
+    ``codebook_size`` is K (per stage for residual VQ). VQ: ``commitment`` is β_commit,
+    ``ema`` updates the codebook by exponential moving averages with ``ema_decay`` instead of
+    the codebook loss, ``kmeans_init`` seeds the codebook by k-means on the first training
+    batch, ``restart_every`` > 0 re-seeds codes unused for that many training steps from
+    encoder outputs, ``cosine`` l2-normalises codes and inputs. Residual VQ: ``stages``
+    quantizers of kind ``stage_quantizer`` on successive residuals, with quantizer dropout
+    (``stage_dropout``: each training sample keeps a random number of stages). LFQ:
+    ``entropy_weight`` on (per-sample entropy − ``diversity_weight`` × codebook entropy), with
+    soft code assignments at ``entropy_temperature``.
+    Gumbel-softmax: ``temperature`` is a schedule over training steps, ``hard`` uses
+    straight-through one-hot samples.
+    """
+
+    codebook_size: int = 1024
+    code_dim: int = 16
+    levels: list = field(default_factory=lambda: [8, 5, 5, 5])
+    commitment: float = 0.25
+    ema: bool = False
+    ema_decay: float = 0.99
+    kmeans_init: bool = True
+    restart_every: int = 100
+    cosine: bool = False
+    stages: int = 4
+    stage_quantizer: str = "vq"
+    stage_dropout: bool = True
+    entropy_weight: float = 0.1
+    diversity_weight: float = 1.0
+    entropy_temperature: float = 0.01
+    temperature: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(
+        kind="cosine", start=1.0, value=1.0 / 16, warmup=2000))
+    hard: bool = False
+
+
+@dataclass
 class ModelConfig:
     """The pieces of the autoencoder (see DESIGN.md).
 
     ``encoder``/``decoder``: ``mlp`` or ``conv``. ``hidden`` are the MLP widths (empty for a
     linear map), ``channels`` the conv widths (each conv halves H and W). ``bottleneck``:
-    ``deterministic``, ``gaussian`` or ``fsq`` (finite scalar quantization with
-    ``fsq_levels`` levels per dimension; ``latent_dim`` a multiple of their number).
+    ``deterministic``, ``gaussian``, or one of the discrete bottlenecks ``vq``, ``rvq``,
+    ``fsq``, ``lfq``, ``gumbel`` (settings in ``quantizer``, see :class:`QuantizerConfig`;
+    they need ``prior`` = ``codes``, the categorical prior over code indices).
     ``likelihood``: ``bernoulli``, ``gaussian`` or ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
     ``regularizer``: ``kl``, ``mmd`` (WAE-MMD and InfoVAE: (1 − ``info_alpha``)·KL +
     (``info_alpha`` + ``info_lambda`` − 1)·MMD² with kernel ``mmd_kernel``, ``imq`` or ``rbf``),
@@ -80,7 +122,8 @@ class ModelConfig:
     form) or ``mc``. ``prior``: ``normal`` (N(0, I)), ``mog`` (a learned mixture of
     ``prior_components`` Gaussians), ``vamp`` (the VampPrior over ``prior_components``
     learned pseudo-inputs) or ``flow`` (a RealNVP stack of ``prior_layers`` couplings with
-    ``prior_hidden`` units on N(0, I)). ``objective``: ``elbo`` or
+    ``prior_hidden`` units on N(0, I)) or ``codes`` (for discrete bottlenecks: uniform over
+    each position's codes until ``xae prior fit`` learns an autoregressive one). ``objective``: ``elbo`` or
     ``iwae`` (the importance-weighted bound with ``iw_samples`` samples). ``free_bits`` is λ in nats per latent
     dimension. ``data_shape`` is filled in from the data when the model is built, so that a
     saved config rebuilds the model without the data.
@@ -93,7 +136,7 @@ class ModelConfig:
     activation: str = "relu"
     latent_dim: int = 16
     bottleneck: str = "gaussian"
-    fsq_levels: list = field(default_factory=lambda: [8, 5, 5, 5])
+    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
     prior: str = "normal"
     prior_components: int = 10
     prior_layers: int = 4

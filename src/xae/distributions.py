@@ -68,3 +68,31 @@ def pairwise_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor)
     inv = torch.exp(-lv)
     const = (md.pow(2) * inv).sum(-1) + lv.sum(-1) + mean.shape[-1] * LOG_2PI
     return (-0.5 * (zd.pow(2) @ inv.T - 2 * zd @ (md * inv).T + const)).to(z.dtype)
+
+
+class Categorical:
+    """A batch of categorical distributions over K codes at each of P positions (the posterior
+    of the Gumbel-softmax bottleneck).
+
+    Parameters
+    ----------
+    logits : (B, P, K) unnormalised log-probabilities.
+    """
+
+    discrete = True
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+
+    @property
+    def log_probs(self) -> torch.Tensor:
+        return torch.log_softmax(self.logits, -1)
+
+    def entropy(self) -> torch.Tensor:
+        """H(q) per position, (B, P), in nats."""
+        lp = self.log_probs
+        return -(lp.exp() * lp).sum(-1)
+
+    def kl_uniform(self) -> torch.Tensor:
+        """KL(q ‖ uniform over K) = log K − H(q) per position, (B, P)."""
+        return math.log(self.logits.shape[-1]) - self.entropy()

@@ -44,8 +44,8 @@ class Autoencoder(nn.Module):
         self.latent_dim = latent_dim
         self.free_bits = free_bits
         self.config = config
-        if hasattr(prior, "bind"):  # priors made of the encoder's posteriors (the VampPrior)
-            prior.bind(self.posterior_of)
+        if hasattr(prior, "bind"):  # priors built from the model's own pieces: the VampPrior
+            prior.bind(self)        # (the encoder's posteriors), the code prior (the codebook)
 
     def posterior_of(self, x: torch.Tensor) -> object:
         """q(z|x) for a batch (None for a deterministic bottleneck); lent to priors that are
@@ -57,10 +57,11 @@ class Autoencoder(nn.Module):
             raise XaeError(f"input has shape {tuple(x.shape)} but the model expects "
                            f"(batch, {', '.join(map(str, self.data_shape))}); reshape the data")
 
-    def encode(self, x: torch.Tensor) -> BottleneckOutput:
-        """q(z|x): the bottleneck's output for a batch of data."""
+    def encode(self, x: torch.Tensor, step: int | None = None) -> BottleneckOutput:
+        """q(z|x): the bottleneck's output for a batch of data (``step``: the training step,
+        for bottlenecks with a schedule)."""
         self._check(x)
-        return self.bottleneck(self.encoder(x))
+        return self.bottleneck(self.encoder(x), step=step)
 
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
         """θ = decoder(z), the likelihood's parameters (e.g. Bernoulli logits)."""
@@ -70,9 +71,10 @@ class Autoencoder(nn.Module):
         """The mean of p(x|z), in data space."""
         return self.likelihood.mean(self.decode_params(z))
 
-    def forward(self, x: torch.Tensor, beta: float = 1.0) -> AEOutput:
-        """One pass of the objective: loss (scalar) and per-sample terms in nats."""
-        out = self.encode(x)
+    def forward(self, x: torch.Tensor, beta: float = 1.0, step: int | None = None) -> AEOutput:
+        """One pass of the objective: loss (scalar) and per-sample terms in nats. The trainer
+        passes the training ``step`` for bottlenecks with schedules."""
+        out = self.encode(x, step)
         if self.objective.importance_weighted:
             return self._forward_samples(x, out, beta)
         theta = self.decode_params(out.z)
@@ -107,9 +109,14 @@ class Autoencoder(nn.Module):
                         indices=out.indices, ess=ess)
 
     def latent_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """E_q[z|x] (the posterior mode for Gaussians; z itself for deterministic codes)."""
+        """E_q[z|x] (the posterior mode for Gaussians; z itself for deterministic codes and, in
+        eval mode, the most likely code for discrete ones)."""
         out = self.encode(x)
-        return out.posterior.mode() if out.posterior is not None else out.z
+        if self.stochastic:
+            return out.posterior.mode()
+        if out.posterior is not None:  # categorical (Gumbel): the most likely code per position
+            return self.bottleneck.indices_to_z(out.posterior.logits.argmax(-1))
+        return out.z
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,7 +138,13 @@ class Autoencoder(nn.Module):
 
     @property
     def stochastic(self) -> bool:
+        """Whether q(z|x) is a Gaussian posterior (for likelihood bounds and holes)."""
         return bool(getattr(self.bottleneck, "stochastic", False))
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the code is a grid of indices (VQ, residual VQ, FSQ, LFQ, Gumbel)."""
+        return bool(getattr(self.bottleneck, "discrete", False))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

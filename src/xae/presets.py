@@ -7,6 +7,10 @@ from typing import Any
 from xae.config import Config, apply, resolve_key
 from xae.errors import XaeError
 
+# what every deterministic quantizer preset shares: no rate (the KL of a one-hot posterior to
+# the uniform prior is the constant P·log K), the code prior for sampling
+_CODES: dict[str, Any] = {"model.regularizer": "none", "model.prior": "codes"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Plain autoencoder: deterministic code, no regularizer.
     "ae": {"model.bottleneck": "deterministic", "model.regularizer": "none"},
@@ -56,6 +60,36 @@ PRESETS: dict[str, dict[str, Any]] = {
     # weights that sum to one; see regularizers/tc.py).
     "beta-tcvae": {"model.bottleneck": "gaussian", "model.regularizer": "tc",
                    "model.tc_weight": 6.0, "model.latent_dim": 10},
+    # ---- discrete codes: P positions of d values, each one of K codes; a categorical prior
+    # over the index grid (uniform in training; `xae prior fit` learns an autoregressive one).
+    # VQ-VAE (van den Oord et al. 2017): K = 512 learned codes, β_commit = 0.25, codebook
+    # loss; 16 positions of 16-d codes. The codebook starts from k-means on the first batch
+    # and codes unused for 100 steps are re-seeded from encoder outputs.
+    "vq-vae": {**_CODES, "model.bottleneck": "vq", "model.quantizer.codebook_size": 512,
+               "model.quantizer.code_dim": 16, "model.latent_dim": 256},
+    # VQ-VAE with the codebook learned by exponential moving averages (ibid. App. A.1,
+    # decay 0.99) instead of the codebook loss.
+    "vq-vae-ema": {**_CODES, "model.bottleneck": "vq", "model.quantizer.codebook_size": 512,
+                   "model.quantizer.code_dim": 16, "model.latent_dim": 256,
+                   "model.quantizer.ema": True, "model.quantizer.ema_decay": 0.99},
+    # Residual VQ (Zeghidour et al. 2021, SoundStream): 4 VQ stages of 256 codes on
+    # successive residuals, with quantizer dropout so that the first n stages decode alone.
+    "rvq-vae": {**_CODES, "model.bottleneck": "rvq", "model.quantizer.stages": 4,
+                "model.quantizer.stage_quantizer": "vq", "model.quantizer.codebook_size": 256,
+                "model.quantizer.code_dim": 16, "model.latent_dim": 256},
+    # FSQ (Mentzer et al. 2023): levels [8, 5, 5, 5] (1000 codes, their ~2^10 setting), 16
+    # positions; no codebook, no auxiliary loss.
+    "fsq-ae": {**_CODES, "model.bottleneck": "fsq", "model.quantizer.levels": [8, 5, 5, 5],
+               "model.latent_dim": 64},
+    # LFQ (Yu et al. 2024, MAGVIT-v2): 10 sign bits per position (1024 codes), entropy
+    # penalty 0.1 (per-sample entropy down, codebook entropy up), 16 positions.
+    "lfq-ae": {**_CODES, "model.bottleneck": "lfq", "model.quantizer.codebook_size": 1024,
+               "model.quantizer.entropy_weight": 0.1, "model.latent_dim": 160},
+    # dVAE (Ramesh et al. 2021): Gumbel-softmax relaxed categorical codes (K = 512 here), the
+    # temperature annealed 1 → 1/16 by a cosine schedule, KL to the uniform categorical prior.
+    "dvae": {"model.bottleneck": "gumbel", "model.regularizer": "kl", "model.prior": "codes",
+             "model.quantizer.codebook_size": 512, "model.quantizer.code_dim": 16,
+             "model.latent_dim": 256},
 }
 
 

@@ -4,6 +4,7 @@ Adding a piece is one line in its package's table; nothing here dispatches on na
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 
 from xae import schedules
@@ -65,10 +66,17 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     prior = lookup("prior", m.prior)(m.latent_dim, components=m.prior_components,
                                      layers=m.prior_layers, hidden=m.prior_hidden,
                                      data_shape=shape)
-    if regularizer.needs_posterior and not bottleneck_cls.stochastic:
-        raise XaeError(f"model.regularizer '{m.regularizer}' needs a stochastic bottleneck, but "
-                       f"'{m.bottleneck}' is deterministic; set model.bottleneck=gaussian or "
-                       f"model.regularizer=none")
+    if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
+        raise XaeError(f"model.regularizer '{m.regularizer}' needs a posterior q(z|x), but "
+                       f"model.bottleneck '{m.bottleneck}' has none; set model.bottleneck="
+                       f"gaussian (or gumbel for discrete codes) or model.regularizer=none")
+    if bottleneck_cls.discrete != (m.prior == "codes"):
+        raise XaeError(
+            f"model.bottleneck '{m.bottleneck}' gives discrete codes, so it needs "
+            f"model.prior=codes (the categorical prior over its indices), not '{m.prior}'"
+            if bottleneck_cls.discrete else
+            f"model.prior 'codes' is a prior over code indices and needs a discrete "
+            f"bottleneck (vq, rvq, fsq, lfq, gumbel), not '{m.bottleneck}'")
     objective = lookup("objective", m.objective)(samples=m.iw_samples)
     if objective.importance_weighted and not (bottleneck_cls.stochastic and m.regularizer == "kl"):
         raise XaeError(f"model.objective '{m.objective}' weighs K posterior samples by "
@@ -91,10 +99,13 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
                        f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
                        "is not one: use model.prior=normal")
+    # the quantizer settings reach every bottleneck by name (each takes what it needs)
+    quantizer_keys = {f.name: getattr(m.quantizer, f.name)
+                      for f in dataclasses.fields(m.quantizer)}
     m.data_shape = list(shape)
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim,
-                                                   levels=m.fsq_levels),
+                                                   **quantizer_keys),
         decoder=decoder, likelihood=likelihood, prior=prior,
         regularizer=regularizer, objective=objective,
         data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)

@@ -5,9 +5,16 @@ from xae.bottlenecks.base import Bottleneck
 from xae.bottlenecks.deterministic import Deterministic
 from xae.bottlenecks.fsq import FSQ
 from xae.bottlenecks.gaussian import Gaussian
+from xae.bottlenecks.gumbel import GumbelSoftmax
+from xae.bottlenecks.lfq import LFQ
+from xae.bottlenecks.quantizer import Quantized, Quantizer
+from xae.bottlenecks.residual import ResidualVQ
+from xae.bottlenecks.vq import VQ
 
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
-    "deterministic": Deterministic, "gaussian": Gaussian, "fsq": FSQ,
+    "deterministic": Deterministic, "gaussian": Gaussian, "fsq": FSQ, "lfq": LFQ,
+    "gumbel": GumbelSoftmax, "vq": VQ, "rvq": ResidualVQ,
 }
 
-__all__ = ["Bottleneck", "Deterministic", "FSQ", "Gaussian", "BOTTLENECKS"]
+__all__ = ["Bottleneck", "Deterministic", "FSQ", "Gaussian", "GumbelSoftmax", "LFQ",
+           "Quantized", "Quantizer", "ResidualVQ", "VQ", "BOTTLENECKS"]

@@ -13,5 +13,5 @@ class Deterministic(Bottleneck):
         super().__init__(in_features, latent_dim)
         self.proj = nn.Linear(in_features, latent_dim)
 
-    def forward(self, h: torch.Tensor) -> BottleneckOutput:
+    def forward(self, h: torch.Tensor, step: int | None = None) -> BottleneckOutput:
         return BottleneckOutput(z=self.proj(h), aux_loss=self.zero_aux(h))

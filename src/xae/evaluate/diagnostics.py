@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from xae.distributions import DiagonalGaussian
+from xae.evaluate.codes import code_metrics
 from xae.evaluate.common import batches, seeded
 from xae.evaluate.holes import holes
 from xae.model import Autoencoder, inference
@@ -28,7 +29,8 @@ class RateDistortion:
     """Per-sample terms over a data set (nats): distortion (N,), rate (N,), rate_per_dim (N, D)
     where the regularizer defines one, the latent means (N, D), one code z ~ q(z|x) per datum
     (N, D), the posterior (over all N) or None, the mean loss at the given β, and the
-    effective sample size of the importance weights (N,) for a K-sample objective."""
+    effective sample size of the importance weights (N,) for a K-sample objective, and the
+    index grids (N, P[, S]) of a discrete bottleneck."""
 
     distortion: torch.Tensor
     rate: torch.Tensor
@@ -38,12 +40,14 @@ class RateDistortion:
     posterior: DiagonalGaussian | None
     loss: float
     ess: torch.Tensor | None = None
+    indices: torch.Tensor | None = None
 
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
                     batch_size: int = 1000, seed: int | None = 0) -> RateDistortion:
     """Run the model over ``x`` in batches and keep every per-sample term."""
-    parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess")}
+    parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess",
+                                              "idx")}
     loss = 0.0
     with inference(model) as device, seeded(seed, device):
         for xb in batches(x, batch_size):
@@ -54,14 +58,15 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
             parts["rd"].append(out.rate_per_dim)
             parts["z"].append(out.z)
             parts["ess"].append(out.ess)
-            parts["mu"].append(out.posterior.mode() if out.posterior is not None else out.z)
-            if out.posterior is not None:
+            parts["idx"].append(out.indices)
+            parts["mu"].append(out.posterior.mode() if model.stochastic else out.z)
+            if model.stochastic:
                 parts["qm"].append(out.posterior.mean)
                 parts["qv"].append(out.posterior.logvar)
     cat = {k: torch.cat(v) if v and v[0] is not None else None for k, v in parts.items()}
     q = DiagonalGaussian(cat["qm"], cat["qv"]) if cat["qm"] is not None else None
     return RateDistortion(cat["d"], cat["r"], cat["rd"], cat["mu"], cat["z"], q,
-                          loss / x.shape[0], cat["ess"])
+                          loss / x.shape[0], cat["ess"], cat["idx"])
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
@@ -91,7 +96,9 @@ def collapse_warnings(kl: float, active: int, dims: int) -> list[str]:
 
 def _kl(model: Autoencoder, rd: RateDistortion, rate: float) -> float | None:
     """The mean KL(q(z|x) ‖ p(z)): the rate of a KL regularizer, else its one-sample Monte Carlo
-    estimate at the codes of ``rd``; 0 for an unregularized deterministic code (the AE, whose
+    estimate at the codes of ``rd``; −log p(codes) under the code prior for a deterministic
+    quantizer (its posterior is a point mass on one code per position: P·log K nats under
+    the uniform prior, less under a fitted one); 0 for an unregularized deterministic code (the AE, whose
     negative "ELBO" is then its distortion); None when neither applies (e.g. a deterministic
     WAE, whose rate is an MMD)."""
     if model.regularizer.is_kl:
@@ -101,7 +108,16 @@ def _kl(model: Autoencoder, rd: RateDistortion, rate: float) -> float | None:
             log_q = rd.posterior.log_prob(rd.codes)
             log_p = torch.cat([model.prior.log_prob(z) for z in batches(rd.codes, 1000)])
         return float((log_q - log_p).double().mean())
+    if rd.indices is not None:  # one code per position with certainty: KL = −log p(codes)
+        return code_nll(model, rd.indices)
     return 0.0 if rate == 0 else None
+
+
+def code_nll(model: Autoencoder, indices: torch.Tensor) -> float:
+    """The mean −log p(index grid) under the model's code prior, in nats."""
+    with inference(model):
+        log_p = torch.cat([model.prior.log_prob_indices(i) for i in batches(indices, 1000)])
+    return float(-log_p.double().mean())
 
 
 def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000,
@@ -110,7 +126,10 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
 
     Metrics (nats per sample): loss (at ``beta``), distortion, rate, neg_elbo = distortion +
     rate (the negative ELBO for KL models), bits_per_dim of it, active_units, ess (the mean
-    effective sample size, for a K-sample objective such as IWAE), and with
+    effective sample size, for a K-sample objective such as IWAE), code_usage,
+    code_perplexity and code_bits_per_image for discrete codes (see
+    :mod:`xae.evaluate.codes`) and code_prior_bits_per_image, −log2 p(codes) under a fitted
+    code prior, and with
     ``hole_metrics`` holes_mmd and holes_fraction (see :mod:`xae.evaluate.holes`). The result
     also carries the per-dimension rate and any posterior-collapse warnings, which are logged.
     Deterministic given ``seed``.
@@ -120,13 +139,17 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
          "rate": float(rd.rate.double().mean())}
     kl = _kl(model, rd, m["rate"])
     if kl is not None:
-        if not model.regularizer.is_kl and rd.posterior is not None:
+        if not model.regularizer.is_kl and (rd.posterior is not None or rd.indices is not None):
             m["kl"] = kl
         m["neg_elbo"] = m["distortion"] + kl
         m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
     m["active_units"] = int(active_units(rd.means).sum())
     if rd.ess is not None:
         m["ess"] = float(rd.ess.double().mean())
+    if rd.indices is not None:
+        m.update(code_metrics(rd.indices, model.bottleneck))
+        if getattr(model.prior, "ar", None) is not None:  # a fitted code prior (xae prior fit)
+            m["code_prior_bits_per_image"] = code_nll(model, rd.indices) / math.log(2)
     if hole_metrics:
         with inference(model) as device, seeded(None if seed is None else seed + 1, device):
             h = holes(model, rd.posterior, rd.codes)

@@ -47,7 +47,11 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
     rep = Report(dict(base.metrics), base.rate_per_dim, list(base.warnings))
     if k is None:
         k = DEFAULT_K if model.stochastic else 0
-        if not model.stochastic:
+        if model.discrete:
+            rep.skipped["likelihood"] = ("discrete codes: the importance-weighted estimate "
+                                         "needs a Gaussian posterior; neg_elbo (distortion + "
+                                         "KL to the code prior) bounds −log p(x)")
+        elif not model.stochastic:
             rep.skipped["likelihood"] = "deterministic bottleneck: log p(x) is undefined"
     if k:
         rep.metrics.update(likelihood_report(model, x, k, seed=seed).summary())

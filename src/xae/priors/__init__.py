@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from xae.priors.base import Prior
+from xae.priors.codes import CodePrior
 from xae.priors.flow import FlowPrior
 from xae.priors.mixture import MixtureOfGaussians
 from xae.priors.normal import StandardNormal
@@ -9,7 +10,7 @@ from xae.priors.vamp import VampPrior
 
 PRIORS: dict[str, type[Prior]] = {
     "normal": StandardNormal, "mog": MixtureOfGaussians, "flow": FlowPrior,
-    "vamp": VampPrior,
+    "vamp": VampPrior, "codes": CodePrior,
 }
 
-__all__ = ["FlowPrior", "MixtureOfGaussians", "Prior", "StandardNormal", "VampPrior", "PRIORS"]
+__all__ = ["CodePrior", "FlowPrior", "MixtureOfGaussians", "Prior", "StandardNormal", "VampPrior", "PRIORS"]

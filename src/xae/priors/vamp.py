@@ -43,9 +43,9 @@ class VampPrior(Prior):
         self.pseudo_inputs = nn.Parameter(init)
         self._posterior: PosteriorFn | None = None
 
-    def bind(self, posterior: PosteriorFn) -> None:
+    def bind(self, model: nn.Module) -> None:
         """Lend the prior the map x ↦ q(z|x) of the model it belongs to."""
-        self._posterior = posterior
+        self._posterior = model.posterior_of
 
     def components(self) -> DiagonalGaussian:
         """q(z | u_k) for every pseudo-input: means and log-variances (K, D)."""

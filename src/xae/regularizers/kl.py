@@ -22,6 +22,8 @@ class KL(Regularizer):
 
     def forward(self, out: BottleneckOutput, prior: Prior) -> torch.Tensor:
         q = out.posterior
+        if getattr(q, "discrete", False):  # a categorical posterior: the code prior's closed form
+            return prior.kl(q)
         if self.estimator == "analytic" and prior.has_analytic_kl:
             return prior.kl(q)
         if prior.factorized:

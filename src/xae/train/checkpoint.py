@@ -56,31 +56,44 @@ def load_weights(model: Autoencoder, run_dir: Path, device: str | torch.device) 
     path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise XaeError(f"'{run_dir}' has no {WEIGHTS}; the run has not written a checkpoint yet")
+    load_module(model, path, device, f"retrain or restore it from a backup (the weights must "
+                                     f"belong to the model in {CONFIG})")
+
+
+def load_module(module: torch.nn.Module, path: Path, device: str | torch.device,
+                fix: str) -> None:
+    """Load a safetensors file into ``module``, checking that its names and shapes match;
+    errors end with ``fix``, what to do about it."""
     try:
         tensors = load_file(str(path), device=str(device))
     except (SafetensorError, OSError, ValueError) as e:
-        raise XaeError(f"{path} is corrupt or not a safetensors file ({e}); retrain or restore "
-                       f"it from a backup") from None
-    missing = set(model.state_dict()) - set(tensors)
-    unexpected = set(tensors) - set(model.state_dict())
+        raise XaeError(f"{path} is corrupt or not a safetensors file ({e}); {fix}") from None
+    expected = module.state_dict()
+    missing, unexpected = set(expected) - set(tensors), set(tensors) - set(expected)
     if missing or unexpected:
-        raise XaeError(f"{path} does not match the model in {CONFIG} (missing "
-                       f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}); the weights "
-                       f"belong to another model")
-    shapes = [k for k, v in model.state_dict().items() if v.shape != tensors[k].shape]
+        raise XaeError(f"{path} does not match the module it is loaded into (missing "
+                       f"{sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}); {fix}")
+    shapes = [k for k, v in expected.items() if v.shape != tensors[k].shape]
     if shapes:
-        raise XaeError(f"{path} does not match the model in {CONFIG}: wrong shape for "
-                       f"{shapes[:3]}; the weights belong to another model")
-    model.load_state_dict(tensors)
+        raise XaeError(f"{path} does not match the module it is loaded into: wrong shape for "
+                       f"{shapes[:3]}; {fix}")
+    module.load_state_dict(tensors)
 
 
 def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder:
-    """Rebuild the model of a run folder from its config and weights (no pickle), in eval mode."""
+    """Rebuild the model of a run folder from its config and weights (no pickle), in eval mode.
+    A discrete model whose code prior was fitted (``xae prior fit``) samples from it."""
     from xae.registry import build
 
     cfg = read_config(run_dir)
     model = build(cfg).to(device)
     load_weights(model, Path(run_dir), device)
+    if model.discrete:
+        from xae.codeprior import load_code_prior
+
+        ar = load_code_prior(run_dir, device, model=model)
+        if ar is not None:
+            model.prior.attach(ar)
     return model.eval()
 
 

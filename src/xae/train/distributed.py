@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from xae.errors import XaeError
+
 
 @dataclass
 class DistInfo:
@@ -35,6 +37,18 @@ def setup(device: str) -> DistInfo:
             torch.cuda.set_device(info.local_rank)
         dist.init_process_group(backend=backend)
     return info
+
+
+def checked_device(device: str, key: str) -> torch.device:
+    """The torch device named ``device`` (cpu or cuda[:i]), or an error naming ``key``."""
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise XaeError(f"{key} '{device}' is unknown; use cpu or cuda")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise XaeError(f"{key} is cuda but no CUDA device is available; use --device cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise XaeError(f"{key} '{device}' is unknown; use cpu or cuda") from None
 
 
 def device_for(device: str, info: DistInfo) -> torch.device:

@@ -20,6 +20,7 @@ from xae import schedules
 from xae.config import Config
 from xae.data import Dataset, binarize, load as load_data
 from xae.errors import XaeError
+from xae.evaluate.codes import code_counts, usage_metrics
 from xae.evaluate.diagnostics import evaluate
 from xae.fileio import write_json, write_text
 from xae.model import Autoencoder
@@ -45,6 +46,7 @@ class Window:
     rate: float = 0.0
     n: int = 0
     ess: float = 0.0  # summed batch-mean effective sample sizes (K-sample objectives only)
+    codes: torch.Tensor | None = None  # (S, K) code counts of a discrete bottleneck
     t0: float = field(default_factory=time.perf_counter)
 
     def add(self, loss: float, distortion: float, rate: float, ess: float = 0.0) -> None:
@@ -54,18 +56,17 @@ class Window:
         self.ess += ess
         self.n += 1
 
-    def state(self) -> dict[str, float]:
+    def add_codes(self, counts: torch.Tensor) -> None:
+        self.codes = counts if self.codes is None else self.codes + counts
+
+    def state(self) -> dict[str, object]:
         return {"loss": self.loss, "distortion": self.distortion, "rate": self.rate, "n": self.n,
-                "ess": self.ess}
+                "ess": self.ess, "codes": self.codes}
 
 
 def _device(cfg: Config, info: dist_.DistInfo) -> torch.device:
-    dev = cfg.train.device
-    if dev.startswith("cuda") and not torch.cuda.is_available():
-        raise XaeError("train.device is cuda but no CUDA device is available; use --device cpu")
-    if not (dev == "cpu" or dev.startswith("cuda")):
-        raise XaeError(f"train.device '{dev}' is unknown; use cpu or cuda")
-    return dist_.device_for(dev, info)
+    dist_.checked_device(cfg.train.device, "train.device")
+    return dist_.device_for(cfg.train.device, info)
 
 
 def _check_compatible(cfg: Config, data: Dataset) -> None:
@@ -142,8 +143,10 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])  # the lr is set from the config each step
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
         w = state["window"]
+        codes = w.get("codes")
         self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]),
-                             w.get("ess", 0.0))
+                             w.get("ess", 0.0),
+                             codes.to(self.device) if codes is not None else None)
         if self.info.active:
             torch.manual_seed(self.cfg.train.seed + self.info.rank + self.step)
         else:
@@ -174,7 +177,7 @@ class Trainer:
         return binarize(x, check=False) if self.cfg.data.binarize == "dynamic" else x
 
     def _train_step(self, x: torch.Tensor, beta: float) -> object:
-        out = self.net(x, beta=beta)
+        out = self.net(x, beta=beta, step=self.step)
         self.opt.zero_grad(set_to_none=True)
         out.loss.backward()
         clip = self.cfg.train.grad_clip
@@ -217,6 +220,9 @@ class Trainer:
                 self.window.add(out.loss.item(), out.distortion.mean().item(),
                                 out.rate.mean().item(),
                                 out.ess.mean().item() if out.ess is not None else 0.0)
+                if out.indices is not None:
+                    q = self.model.bottleneck
+                    self.window.add_codes(code_counts(out.indices, q.codebook_size, q.stages))
             self.step += 1
             bar.update(1)
             if self.step % cfg.train.log_every == 0 or self.step == self.total:
@@ -244,6 +250,15 @@ class Trainer:
                "samples_per_s": w.n * self.batch / max(now - w.t0, 1e-9)}
         if self.model.objective.importance_weighted:  # ESS of the weights, between 1 and K
             rec["ess"] = sums[3] / w.n
+        if w.codes is not None:  # codebook usage over the window's batches (all processes)
+            counts = w.codes.clone()
+            if self.info.active:
+                torch.distributed.all_reduce(counts)
+            rec.update(usage_metrics(counts))
+            restarts = [m.restarts for m in self.model.bottleneck.modules()
+                        if isinstance(getattr(m, "restarts", None), torch.Tensor)]
+            if restarts:  # dead codes re-seeded so far (VQ)
+                rec["code_restarts"] = int(sum(int(r.sum()) for r in restarts))
         self.window = Window()
         bar.set_postfix(loss=f"{rec['loss']:.2f}", dist=f"{rec['distortion']:.2f}",
                         rate=f"{rec['rate']:.2f}", beta=f"{beta:.3g}", refresh=False)
