@@ -47,6 +47,8 @@ bench-long: $(VENV)/.bench
 	$(BIN)/python benchmarks/mnist_nll.py --preset iwae --epochs 60
 	$(BIN)/python benchmarks/mnist_nll.py --preset vamp-vae --epochs 220
 	$(BIN)/python benchmarks/holes.py --epochs 20
+	$(BIN)/python benchmarks/codebooks.py --epochs 5 --threads 2
+	$(BIN)/python benchmarks/codebooks.py --only vq,fsq --prior-epochs 3 --threads 2
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
