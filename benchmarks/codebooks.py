@@ -100,8 +100,7 @@ def measure(run: Path, data: Any) -> dict[str, Any]:
         "code_bits_per_image": test["code_bits_per_image"],
         "usage": test["code_usage"], "perplexity": test["code_perplexity"],
         "mse": quality["mse"], "psnr": quality["psnr"], "distortion_nats": test["distortion"],
-        "restarts": int(sum(int(m.restarts.sum()) for m in q.modules()
-                            if isinstance(getattr(m, "restarts", None), torch.Tensor))),
+        "restarts": q.restarts_done or 0,
         "epochs": metrics["epochs"], "train_time_s": metrics["train_time_s"],
         "prior_bits_per_image": prior_bits,
         "first_stages": first_stages(model, data.test_x) if q.stages > 1 else None,

@@ -62,6 +62,14 @@ class Quantizer(Bottleneck):
         """log2 of the number of distinct codes a position can take (over all stages)."""
         return self.stages * math.log2(self.codebook_size)
 
+    @property
+    def restarts_done(self) -> int | None:
+        """Dead codes re-seeded so far (VQ, also as residual stages); None when this
+        quantizer never restarts codes."""
+        counters = [m.restarts for m in self.modules()
+                    if isinstance(getattr(m, "restarts", None), torch.Tensor)]
+        return int(sum(int(c.sum()) for c in counters)) if counters else None
+
     def quantize(self, z: torch.Tensor, step: int | None = None) -> Quantized:
         """Quantize N vectors z (N, d) (Gumbel-softmax: N × K logits); ``step`` is the training step (None outside
         training)."""

@@ -255,10 +255,8 @@ class Trainer:
             if self.info.active:
                 torch.distributed.all_reduce(counts)
             rec.update(usage_metrics(counts))
-            restarts = [m.restarts for m in self.model.bottleneck.modules()
-                        if isinstance(getattr(m, "restarts", None), torch.Tensor)]
-            if restarts:  # dead codes re-seeded so far (VQ)
-                rec["code_restarts"] = int(sum(int(r.sum()) for r in restarts))
+            if self.model.bottleneck.restarts_done is not None:  # VQ's dead codes re-seeded
+                rec["code_restarts"] = self.model.bottleneck.restarts_done
         self.window = Window()
         bar.set_postfix(loss=f"{rec['loss']:.2f}", dist=f"{rec['distortion']:.2f}",
                         rate=f"{rec['rate']:.2f}", beta=f"{beta:.3g}", refresh=False)
