@@ -131,6 +131,21 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from xae.export import FORMATS, export_onnx
+
+    if args.format not in FORMATS:  # argparse's choices also catch this; kept for the API
+        raise XaeError(f"--format {args.format} is unknown; use one of {', '.join(FORMATS)}")
+    model = _load(args)
+    out = Path(args.out) if args.out else Path(args.run) / "export"
+    meta = export_onnx(model, out, seed=args.seed)
+    diffs = ", ".join(f"{k} {v:.2e}" for k, v in meta["max_abs_diff"].items() if v is not None)
+    print(f"wrote {out / 'decoder.onnx'}, {out / 'encoder.onnx'} and {out / 'export.json'}")
+    if diffs:
+        print(f"onnxruntime against torch, largest difference: {diffs}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from xae.config import all_keys
     from xae.presets import PRESETS
@@ -178,7 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, fn, text in [("eval", cmd_eval, "evaluate a run on its test set"),
                            ("sample", cmd_sample, "decode samples from the prior into a grid"),
                            ("reconstruct", cmd_reconstruct, "test images and reconstructions"),
-                           ("info", cmd_info, "a run's config, size and final metrics")]:
+                           ("info", cmd_info, "a run's config, size and final metrics"),
+                           ("export", cmd_export, "the decoder and encoder as ONNX graphs")]:
         s = sub.add_parser(name, help=text)
         s.add_argument("run", nargs="?" if name == "info" else None, help="a run folder")
         s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -198,6 +214,10 @@ def _parser() -> argparse.ArgumentParser:
         if name == "reconstruct":
             s.add_argument("-n", type=int, default=32, help="number of test images")
             s.add_argument("-o", "--output", default="reconstructions.png")
+        if name == "export":
+            s.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the "
+                           "decoder z → mean of p(x|z) and the encoder x → latent mean)")
+            s.add_argument("--out", help="folder to write (default RUN/export)")
         if name == "info":
             s.add_argument("--keys", action="store_true", help="list every config key")
             s.add_argument("--presets", action="store_true", help="list the presets")

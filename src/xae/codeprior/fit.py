@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -26,7 +24,7 @@ from safetensors.torch import save_file
 
 from xae.codeprior.transformer import CodePriorConfig, CodeTransformer
 from xae.errors import XaeError
-from xae.fileio import write_json
+from xae.fileio import atomic_dir, write_json
 from xae.train.checkpoint import load_module
 from xae.train.distributed import checked_device
 
@@ -179,29 +177,13 @@ def save_code_prior(run_dir: str | Path, ar: CodeTransformer, grid: tuple[int, .
                     metrics: dict[str, Any]) -> Path:
     """Write ``RUN/code_prior/`` whole: into a temporary folder beside it, then renamed over
     the old one (which is removed only once the new one is in place)."""
-    run_dir = Path(run_dir)
-    final = run_dir / FOLDER
-    tmp = run_dir / f".{FOLDER}.{uuid.uuid4().hex[:12]}.tmp"
-    old = run_dir / f".{FOLDER}.{uuid.uuid4().hex[:12]}.old"
-    tmp.mkdir()
-    try:
+    final = Path(run_dir) / FOLDER
+    with atomic_dir(final) as tmp:
         write_json(tmp / CONFIG, {**ar.config.to_dict(), "grid": list(grid)})
         tensors = {k: v.detach().cpu().contiguous() for k, v in ar.state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "xae-code-prior"})
         shutil.copymode(tmp / CONFIG, tmp / WEIGHTS)  # safetensors writes 0600 files
         write_json(tmp / METRICS, metrics)
-        moved = final.exists()
-        if moved:
-            os.replace(final, old)
-        try:
-            os.replace(tmp, final)
-        except BaseException:
-            if moved:
-                os.replace(old, final)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

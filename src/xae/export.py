@@ -1,0 +1,113 @@
+"""``xae export RUN --format onnx``: a run's decoder and encoder as ONNX graphs.
+
+- ``decoder.onnx``: z (B, D) → the mean of p(x|z) in data space (B, *data_shape), what
+  :meth:`Autoencoder.decode` returns (e.g. pixel probabilities for a Bernoulli likelihood).
+- ``encoder.onnx``: x (B, *data_shape) → the latent mean (B, D), what
+  :meth:`Autoencoder.latent_mean` returns (the posterior mean of a Gaussian, the code of a
+  deterministic or discrete bottleneck).
+- ``export.json``: the shapes, the run's preset and latent size, the opset, and the largest
+  difference between each graph run by onnxruntime and the model in torch on a test batch
+  (when onnxruntime is installed).
+
+The batch dimension is dynamic. The folder (``RUN/export`` unless told otherwise) is written
+whole or not at all. These graphs are what the latent explorer runs in the browser.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from xae.errors import XaeError
+from xae.fileio import atomic_dir, write_json
+from xae.model import Autoencoder
+
+log = logging.getLogger(__name__)
+FORMATS = ("onnx",)
+OPSET = 17
+PARITY_BATCH = 7  # ≠ the batch traced at export, so the dynamic batch axis is exercised
+
+
+class _Decode(nn.Module):
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(z)
+
+
+class _Encode(nn.Module):
+    def __init__(self, model: Autoencoder) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.latent_mean(x)
+
+
+def _graph(module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
+    with warnings.catch_warnings():  # the TorchScript exporter warns that it is the old one
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), str(path), input_names=[names[0]],
+                          output_names=[names[1]], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}})
+
+
+def _parity(path: Path, module: nn.Module, example: torch.Tensor) -> float | None:
+    """The largest |onnxruntime − torch| on ``example``, or None without onnxruntime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    got = torch.from_numpy(session.run(None, {name: example.numpy()})[0])
+    with torch.no_grad():
+        want = module(example)
+    return float((got - want).abs().max())
+
+
+def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor | None = None,
+                seed: int = 0) -> dict[str, Any]:
+    """Write ``decoder.onnx``, ``encoder.onnx`` and ``export.json`` into ``out_dir``.
+
+    ``example`` is a batch of data for the encoder's parity check (uniform noise in [0, 1] of
+    the data's shape if None); the decoder is checked on z ~ N(0, I). Returns what
+    ``export.json`` holds.
+    """
+    model = model.cpu().eval()
+    shape, d = tuple(model.data_shape), model.latent_dim
+    gen = torch.Generator().manual_seed(seed)
+    x = example[:PARITY_BATCH].cpu().float() if example is not None else \
+        torch.rand(PARITY_BATCH, *shape, generator=gen)
+    z = torch.randn(PARITY_BATCH, d, generator=gen)
+    decode, encode = _Decode(model), _Encode(model)
+    cfg = model.config
+    meta: dict[str, Any] = {
+        "format": "onnx", "opset": OPSET, "latent_dim": d, "data_shape": list(shape),
+        "preset": getattr(cfg, "preset", None),
+        "bottleneck": cfg.model.bottleneck if cfg is not None else None,
+        "decoder": {"file": "decoder.onnx", "input": "z", "output": "x_mean"},
+        "encoder": {"file": "encoder.onnx", "input": "x", "output": "z_mean"},
+    }
+    try:
+        with atomic_dir(out_dir) as tmp:
+            _graph(decode, torch.zeros(1, d), tmp / "decoder.onnx", ("z", "x_mean"))
+            _graph(encode, torch.zeros(1, *shape), tmp / "encoder.onnx", ("x", "z_mean"))
+            diffs = {"decoder": _parity(tmp / "decoder.onnx", decode, z),
+                     "encoder": _parity(tmp / "encoder.onnx", encode, x)}
+            if any(v is not None and not math.isfinite(v) for v in diffs.values()):
+                raise XaeError(f"the exported graphs give non-finite outputs ({diffs}); the "
+                               "model's weights are not finite: check its training")
+            meta["max_abs_diff"] = diffs
+            write_json(tmp / "export.json", meta)
+    except torch.onnx.errors.OnnxExporterError as e:  # pragma: no cover - exporter gaps
+        raise XaeError(f"this model could not be exported to ONNX ({e}); please report it "
+                       "with the run's config.json") from None
+    return meta
