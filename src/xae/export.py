@@ -33,22 +33,15 @@ OPSET = 17
 PARITY_BATCH = 7  # ≠ the batch traced at export, so the dynamic batch axis is exercised
 
 
-class _Decode(nn.Module):
-    def __init__(self, model: Autoencoder) -> None:
+class _Method(nn.Module):
+    """One of the model's methods (``decode``, ``latent_mean``) as a module to trace."""
+
+    def __init__(self, model: Autoencoder, method: str) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.method = model, method
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode(z)
-
-
-class _Encode(nn.Module):
-    def __init__(self, model: Autoencoder) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.latent_mean(x)
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.method)(t)
 
 
 def _graph(module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str]) -> None:
@@ -87,7 +80,7 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
     x = example[:PARITY_BATCH].cpu().float() if example is not None else \
         torch.rand(PARITY_BATCH, *shape, generator=gen)
     z = torch.randn(PARITY_BATCH, d, generator=gen)
-    decode, encode = _Decode(model), _Encode(model)
+    decode, encode = _Method(model, "decode"), _Method(model, "latent_mean")
     cfg = model.config
     meta: dict[str, Any] = {
         "format": "onnx", "opset": OPSET, "latent_dim": d, "data_shape": list(shape),

@@ -149,7 +149,9 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
     if rd.indices is not None:
         m.update(code_metrics(rd.indices, model.bottleneck))
         if getattr(model.prior, "ar", None) is not None:  # a fitted code prior (xae prior fit)
-            m["code_prior_bits_per_image"] = code_nll(model, rd.indices) / math.log(2)
+            # a deterministic quantizer's KL is already this −log p(codes)
+            nll = kl if not model.bottleneck.has_posterior else code_nll(model, rd.indices)
+            m["code_prior_bits_per_image"] = nll / math.log(2)
     if hole_metrics:
         with inference(model) as device, seeded(None if seed is None else seed + 1, device):
             h = holes(model, rd.posterior, rd.codes)
