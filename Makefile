@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test bench bench-long clean
+.PHONY: demo test web bench bench-long clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,21 +24,46 @@ $(VENV)/.bench: $(VENV)/.dev benchmarks/requirements.txt
 	$(PIP) -r benchmarks/requirements.txt
 	touch $@
 
+# The latent explorer's front-end runtime: onnxruntime-web at the version web/package-lock.json
+# pins, from the npm registry (its install scripts are not needed and do not run).
+web/node_modules/.stamp: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# Debian's Chromium for the explorer's browser tests. apt-get needs root or sudo; where neither
+# is there, or the install fails, this says so and the browser tests skip, saying why.
+$(VENV)/.browser: | $(BIN)/python
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make: Debian's chromium is not installed and needs root or sudo to install;" \
+	    "the browser tests will be skipped"; exit 0; fi; \
+	  echo "installing Debian's chromium and chromium-driver (apt-get)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends chromium chromium-driver >/dev/null \
+	  || echo "make: apt-get could not install chromium; the browser tests will be skipped"; }
+	@if command -v chromium >/dev/null 2>&1; then touch $@; fi
+
+# `make web`: what `xae explore` needs beyond the core install.
+web: $(VENV)/.core web/node_modules/.stamp $(VENV)/.browser
+	$(PIP) -e ".[web]"
+
 demo: $(VENV)/.core
 	rm -rf runs/demo
 	$(BIN)/xae train --preset vae --data digits --epochs 200 --out runs/demo
 	@echo "figures in runs/demo/figures/"
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev web/node_modules/.stamp $(VENV)/.browser
 	$(BIN)/python -m pytest -q
 
 # Throughput against pythae (~3 min), the 10-minute binarized-MNIST ELBO run, the pPCA check
-# (~1 min) and the IW-likelihood speed against pythae's get_nll (~4 min).
-bench: $(VENV)/.bench
+# (~1 min), the IW-likelihood speed against pythae's get_nll (~4 min) and the explorer's
+# page-ready time and cursor-to-image latency in headless Chromium (~2 min).
+bench: $(VENV)/.bench web/node_modules/.stamp $(VENV)/.browser
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/mnist_elbo.py
 	$(BIN)/python benchmarks/ppca_check.py
 	$(BIN)/python benchmarks/eval_speed.py
+	$(BIN)/python benchmarks/explorer.py
 
 # K = 5000 test NLLs of the one-layer MLP models after long runs, and the hole metrics under
 # each prior (hours on CPU; pass --device cuda to mnist_nll.py on a GPU).
@@ -51,4 +76,4 @@ bench-long: $(VENV)/.bench
 	$(BIN)/python benchmarks/codebooks.py --only vq,fsq --prior-epochs 3 --threads 2
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache web/node_modules

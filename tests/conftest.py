@@ -26,3 +26,67 @@ def run_xae(*args: str, cwd: Path | None = None, timeout: float = 300,
 @pytest.fixture
 def xae_cli():
     return run_xae
+
+
+# ---- the latent explorer: tiny trained runs, a live server, a real browser ------------------
+
+@pytest.fixture(scope="session")
+def explore_runs(tmp_path_factory) -> dict[str, Path]:
+    """Three tiny runs on the bundled digits: a VAE and an AE with 2-d latents, and a VAE with
+    a 5-d latent (shown on its principal plane)."""
+    import xae
+
+    base = tmp_path_factory.mktemp("explore")
+    runs = {}
+    for name, preset, d in [("vae", "vae", 2), ("ae", "ae", 2), ("vae5", "vae", 5)]:
+        cfg = xae.preset(preset, **{"hidden": [32], "latent_dim": d, "steps": 40, "train.seed": 1,
+                                    "progress": False, "figures": False, "log_every": 20})
+        runs[name] = xae.train(cfg, base / name)
+    return runs
+
+
+@pytest.fixture(scope="session")
+def explore_views(explore_runs):
+    from xae.explore.runs import load_run
+
+    return [load_run(explore_runs[k]) for k in ("vae", "ae", "vae5")]
+
+
+@pytest.fixture(scope="session")
+def explore_server(explore_views):
+    """``xae explore`` on the three runs, served from a thread on a free loopback port."""
+    import threading
+
+    from xae.explore import build_site, make_server
+
+    server = make_server(build_site(explore_views, live=True), explore_views)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright. ``make test`` installs it (``make browser``:
+    apt-get install chromium chromium-driver); this skips, saying why, only where it is not
+    there, e.g. on a machine without root or sudo."""
+    import shutil
+
+    path = os.environ.get("XAE_CHROMIUM") or shutil.which("chromium")
+    if path is None:
+        pytest.skip("Debian's chromium is not installed and could not be: `make browser` "
+                    "runs apt-get install chromium chromium-driver, which needs root or sudo "
+                    "(or set XAE_CHROMIUM to a Chromium binary)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -17,7 +17,8 @@ from xae.errors import XaeError
 log = logging.getLogger("xae")
 # Subcommands that live beside their code: each module has ``add_parser(subparsers)``, which
 # adds its parser and sets ``fn`` (a function of the parsed args returning the exit status).
-COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codeprior.cli")
+COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codeprior.cli",
+                                   "xae.explore.cli")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:

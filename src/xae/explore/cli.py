@@ -1,0 +1,70 @@
+"""``xae explore RUN [RUN ...]``: the latent explorer, served locally or written as a folder.
+
+    xae explore runs/vae-digits                    # http://127.0.0.1:<free port>/
+    xae explore runs/ae-digits runs/vae-digits --open
+    xae explore runs/vae-mnist --port 8765 --host 0.0.0.0   # exposed on purpose
+    xae explore runs/vae-mnist --static site/      # a folder for any static file server
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import webbrowser
+from typing import Any
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "explore", help="a local web page that decodes the latent space under the cursor",
+        description="Serve the latent explorer for one or more runs: the test set's latent "
+        "map, the decoded image under the cursor (in the browser, with onnxruntime-web), "
+        "pinned points and interpolations, prior samples, and a switch or side-by-side view "
+        "between runs.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1, this machine only; 0.0.0.0 exposes the explorer to the network)")
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one, printed)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--static", metavar="OUT_DIR", help="write a self-contained folder "
+                   "(page, data, ONNX decoders, runtime) instead of serving")
+    p.add_argument("--max-points", type=int, help="map at most this many test points "
+                   "(default: the whole test set)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the prior draws")
+    p.set_defaults(fn=cmd_explore)
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from xae.errors import XaeError, positive_int
+    from xae.explore.runs import load_run, unique_names
+    from xae.explore.server import make_server
+    from xae.explore.site import build_site, write_static
+
+    if args.max_points is not None:
+        positive_int(args.max_points, "--max-points")
+    if args.static and (args.port or args.open or args.host != "127.0.0.1"):
+        raise XaeError("--static writes a folder and serves nothing; drop --port, --host and "
+                       "--open")
+    if args.static:  # fail before the slow part when the runtime is missing
+        from xae.explore.runtime import require_ort_dir
+
+        require_ort_dir()
+    views = [load_run(r, max_points=args.max_points, seed=args.seed) for r in args.runs]
+    unique_names(views)
+    if args.static:
+        out = write_static(views, args.static)
+        print(f"wrote {out}/ ({len(views)} run{'s' * (len(views) > 1)}); serve it with any "
+              f"static file server, e.g. python -m http.server -d {out}")
+        return 0
+    server = make_server(build_site(views, live=True), views, args.host, args.port)
+    print(f"xae explore: {server.url} ({len(views)} run{'s' * (len(views) > 1)}; Ctrl-C stops)",
+          flush=True)
+    if server.server_address[0] not in ("127.0.0.1", "::1"):
+        print("xae explore: listening beyond this machine; anyone who can reach it can use "
+              "the decoder", file=sys.stderr)
+    if args.open:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0

@@ -1,0 +1,183 @@
+"""What the explorer shows of one run: the map of its test set, its plane, prior draws, stats.
+
+A :class:`RunView` is built once per run when ``xae explore`` starts. It holds the model (for
+the server's decode endpoint), the ONNX decoder the page runs, and the arrays the page loads.
+
+The map is the test set's latent means. Latents of one or two dimensions are drawn as they are;
+for more, the map is the plane through the means' average spanned by their first two principal
+components, and a point (u, v) of the map stands for the latent ``mean + u·b1 + v·b2``.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from xae.errors import XaeError
+from xae.model import Autoencoder
+
+PRIOR_DRAWS = 1024  # latents drawn from the prior for the page's "sample" button
+ENCODE_BATCH = 500
+STAT_KEYS = ("rate", "distortion", "neg_elbo", "nll_iw")
+
+
+@dataclass
+class Plane:
+    """z = mean + u·basis[0] + v·basis[1]; ``pca`` says whether it is a principal plane."""
+
+    mean: np.ndarray  # (D,)
+    basis: np.ndarray  # (2, D)
+    pca: bool
+    explained: list[float] = field(default_factory=list)  # variance fraction of each axis
+
+    def project(self, z: np.ndarray) -> np.ndarray:
+        return (z - self.mean) @ self.basis.T
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pca": self.pca, "mean": self.mean.tolist(), "basis": self.basis.tolist(),
+                "explained": self.explained}
+
+
+def plane_of(z: np.ndarray) -> Plane:
+    """The identity plane for D ≤ 2, else the first two principal components of ``z`` (N, D)."""
+    d = z.shape[1]
+    if d <= 2:
+        basis = np.zeros((2, d))
+        basis[range(d), range(d)] = 1.0
+        return Plane(np.zeros(d), basis, pca=False)
+    mean = z.mean(0)
+    _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
+    var = s**2
+    explained = (var[:2] / var.sum()).tolist() if var.sum() > 0 else [0.0, 0.0]
+    return Plane(mean, vt[:2].copy(), pca=True, explained=explained)
+
+
+def _onnx_decoder(run: Path, model: Autoencoder) -> bytes:
+    """The run's exported decoder: ``RUN/export/decoder.onnx`` when it is newer than the
+    weights, else a fresh export (to a temporary folder: the run is not written to)."""
+    from xae.export import export_onnx
+
+    weights, saved = run / "model.safetensors", run / "export" / "decoder.onnx"
+    if saved.is_file() and (run / "export" / "export.json").is_file() and \
+            saved.stat().st_mtime >= weights.stat().st_mtime:
+        return saved.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        export_onnx(model, Path(tmp) / "export")
+        return (Path(tmp) / "export" / "decoder.onnx").read_bytes()
+
+
+def run_stats(run: Path, model: Autoencoder) -> dict[str, Any]:
+    """Preset, final β and the test metrics: ``eval.json`` (``xae eval``) where it exists, else
+    the metrics training wrote at its end."""
+    from xae.schedules import value_at
+
+    cfg = model.config
+    final = run / "metrics.json"
+    steps = json.loads(final.read_text())["step"] if final.is_file() else 0
+    stats: dict[str, Any] = {"preset": cfg.preset, "beta": value_at(cfg.beta, steps),
+                             "steps": steps, "source": None}
+    for name in ("eval.json", "metrics.json"):
+        if (run / name).is_file():
+            test = json.loads((run / name).read_text()).get("test", {})
+            stats.update({k: test[k] for k in STAT_KEYS if isinstance(test.get(k), (int, float))})
+            stats["source"] = name
+            break
+    return stats
+
+
+@dataclass
+class RunView:
+    name: str
+    path: Path
+    model: Autoencoder
+    coords: np.ndarray  # (N, 2) float32 map points
+    labels: np.ndarray | None  # (N,) int
+    plane: Plane
+    prior: np.ndarray  # (PRIOR_DRAWS, D) float32
+    decoder_onnx: bytes
+    stats: dict[str, Any]
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.latent_dim
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.model.data_shape)
+
+    def map_bytes(self) -> bytes:
+        """float32 little-endian (u, v, label) per test point; label −1 when there are none."""
+        lab = self.labels if self.labels is not None else np.full(len(self.coords), -1)
+        return np.column_stack([self.coords, lab]).astype("<f4").tobytes()
+
+    def prior_bytes(self) -> bytes:
+        return self.prior.astype("<f4").tobytes()
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """The mean of p(x|z) for a (B, D) batch, by the torch model (the parity reference)."""
+        out = self.model.decode(torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)))
+        return out.numpy()
+
+    def meta(self, index: int) -> dict[str, Any]:
+        d = self.latent_dim
+        return {
+            "name": self.name, "index": index, "latent_dim": d,
+            "data_shape": list(self.data_shape), "stochastic": self.model.stochastic,
+            "discrete": self.model.discrete, "bottleneck": self.model.config.model.bottleneck,
+            "prior_kind": self.model.config.model.prior, "stats": self.stats,
+            "plane": self.plane.to_json(), "map": {"file": f"run/{index}/map.bin",
+                                                  "points": int(len(self.coords)),
+                                                  "labels": self.labels is not None},
+            "prior": {"file": f"run/{index}/prior.bin", "draws": int(len(self.prior))},
+            "decoder": f"run/{index}/decoder.onnx",
+        }
+
+
+def _finite(name: str, what: str, a: np.ndarray) -> None:
+    if not np.isfinite(a).all():
+        raise XaeError(f"run {name}: its {what} are not finite; the model's weights are "
+                       "broken: check its training")
+
+
+def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) -> RunView:
+    """Load a run folder and compute what the explorer shows of it (on the CPU)."""
+    import xae
+    from xae.data import load as load_data
+
+    run = Path(path)
+    model = xae.load(run, device="cpu")
+    data = load_data(model.config.data)
+    x, y = data.test_x, data.test_y
+    if max_points is not None and len(x) > max_points:
+        x, y = x[:max_points], (y[:max_points] if y is not None else None)
+    with torch.no_grad(), torch.random.fork_rng():  # seeded, without touching the caller's
+        torch.manual_seed(seed)
+        z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
+                       for i in range(0, len(x), ENCODE_BATCH)]).double().numpy()
+        prior = model.prior.sample(PRIOR_DRAWS).float().numpy()
+    name = run.resolve().name
+    _finite(name, "latent means of the test set", z)
+    _finite(name, "prior draws", prior)
+    plane = plane_of(z)
+    coords = plane.project(z).astype(np.float32)
+    labels = y.numpy().astype(np.int64) if y is not None else None
+    return RunView(name=name, path=run, model=model, coords=coords, labels=labels,
+                   plane=plane, prior=prior, decoder_onnx=_onnx_decoder(run, model),
+                   stats=run_stats(run, model))
+
+
+def unique_names(views: list[RunView]) -> None:
+    """Give runs with the same folder name distinct names (``vae``, ``vae (2)``)."""
+    seen: dict[str, int] = {}
+    for v in views:
+        k = seen.get(v.name, 0)
+        seen[v.name] = k + 1
+        if k:
+            v.name = f"{v.name} ({k + 1})"
+

@@ -1,0 +1,465 @@
+// xae latent explorer: the page. It reads runs.json (written by `xae explore`), draws each
+// run's latent map, and decodes latents with the run's ONNX decoder in onnxruntime-web (or,
+// when the runtime is missing, through the server's decode endpoint).
+// window.xae exposes the state the tests and benchmarks read (ready, latencies, panels, decode).
+'use strict';
+
+// latencies: from an input event's timestamp to the decoded image drawn on its canvas;
+// frameLatencies: to the first animation frame after that draw.
+const xae = (window.xae = { ready: false, error: null, latencies: [], frameLatencies: [],
+  panels: [] });
+const MAP_SIZE = 480;
+const CELL = 192; // decoded image size in CSS pixels
+const STRIP_STEPS = 10;
+const GRID = 4; // prior samples: GRID × GRID
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
+  '#7f7f7f', '#bcbd22', '#17becf'];
+
+function setStatus(text, error = false) {
+  const el = document.getElementById('status');
+  el.textContent = text;
+  el.classList.toggle('error', error);
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement('script');
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error(`could not load ${src}`));
+    document.head.appendChild(s);
+  });
+}
+
+async function fetchOk(url, init) {
+  const r = await fetch(url, init);
+  if (!r.ok) {
+    let msg = `${r.status} ${r.statusText}`;
+    try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new Error(`${url}: ${msg}`);
+  }
+  return r;
+}
+
+// ---- decoding: one interface over onnxruntime-web and the server's endpoint ----------------
+
+class OrtDecoder {
+  static async create(run) {
+    const session = await ort.InferenceSession.create(run.decoder, {
+      executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    return new OrtDecoder(session, run.latent_dim);
+  }
+  constructor(session, dim) {
+    this.session = session; this.dim = dim; this.via = 'browser';
+    this.input = session.inputNames[0]; this.output = session.outputNames[0];
+  }
+  async decode(z, n) { // z: Float32Array (n·D) → Float32Array (n·pixels)
+    const feeds = { [this.input]: new ort.Tensor('float32', z, [n, this.dim]) };
+    const out = await this.session.run(feeds);
+    return out[this.output].data;
+  }
+}
+
+class ServerDecoder {
+  constructor(endpoint, index, dim) {
+    this.endpoint = endpoint; this.index = index; this.dim = dim; this.via = 'server';
+  }
+  async decode(z, n) {
+    const rows = [];
+    for (let i = 0; i < n; i++) rows.push(Array.from(z.subarray(i * this.dim, (i + 1) * this.dim)));
+    const r = await fetchOk(this.endpoint, { method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ run: this.index, z: rows }) });
+    return Float32Array.from((await r.json()).x);
+  }
+}
+
+// ---- drawing decoded samples -----------------------------------------------------------------
+
+// Draws sample k of the flat batch x (data_shape per sample) into a w×h box of ctx at (dx, dy).
+class Painter {
+  constructor(shape) {
+    this.shape = shape;
+    this.image = shape.length === 3 && (shape[0] === 1 || shape[0] === 3);
+    this.size = shape.reduce((a, b) => a * b, 1);
+    if (this.image) {
+      const [, h, w] = shape;
+      this.tile = document.createElement('canvas');
+      this.tile.width = w; this.tile.height = h;
+      this.tileCtx = this.tile.getContext('2d');
+      this.pixels = this.tileCtx.createImageData(w, h);
+    }
+  }
+  draw(ctx, x, k, dx, dy, w, h) {
+    const off = k * this.size;
+    if (!this.image) return this.drawVector(ctx, x, off, dx, dy, w, h);
+    const [c, hh, ww] = this.shape, plane = hh * ww, px = this.pixels.data;
+    for (let i = 0; i < plane; i++) {
+      for (let ch = 0; ch < 3; ch++) {
+        const v = x[off + (c === 3 ? ch * plane : 0) + i];
+        px[4 * i + ch] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+      }
+      px[4 * i + 3] = 255;
+    }
+    this.tileCtx.putImageData(this.pixels, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.tile, dx, dy, w, h);
+  }
+  drawVector(ctx, x, off, dx, dy, w, h) { // a bar per coordinate, scaled to the largest |x|
+    let m = 1e-12;
+    for (let i = 0; i < this.size; i++) m = Math.max(m, Math.abs(x[off + i]));
+    ctx.fillStyle = '#111'; ctx.fillRect(dx, dy, w, h);
+    ctx.fillStyle = '#9cf';
+    const bw = w / this.size, mid = dy + h / 2;
+    for (let i = 0; i < this.size; i++) {
+      const v = (x[off + i] / m) * (h / 2 - 2);
+      ctx.fillRect(dx + i * bw, Math.min(mid, mid - v), Math.max(1, bw - 1), Math.abs(v));
+    }
+  }
+}
+
+function sizedCanvas(canvas, w, h) {
+  const r = window.devicePixelRatio || 1;
+  canvas.width = Math.round(w * r); canvas.height = Math.round(h * r);
+  canvas.style.width = `${w}px`; canvas.style.height = `${h}px`;
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(r, 0, 0, r, 0, 0);
+  return ctx;
+}
+
+// ---- latent geometry -------------------------------------------------------------------------
+
+function latentOf(plane, u, v) { // z = mean + u·b1 + v·b2
+  const d = plane.mean.length, z = new Float32Array(d);
+  for (let i = 0; i < d; i++) z[i] = plane.mean[i] + u * plane.basis[0][i] + v * plane.basis[1][i];
+  return z;
+}
+
+function interpolate(a, b, steps, spherical) {
+  const d = a.length, out = new Float32Array(steps * d);
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < d; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  const omega = Math.acos(Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb || 1))));
+  const slerp = spherical && Math.sin(omega) > 1e-6;
+  for (let s = 0; s < steps; s++) {
+    const t = s / (steps - 1);
+    const wa = slerp ? Math.sin((1 - t) * omega) / Math.sin(omega) : 1 - t;
+    const wb = slerp ? Math.sin(t * omega) / Math.sin(omega) : t;
+    for (let i = 0; i < d; i++) out[s * d + i] = wa * a[i] + wb * b[i];
+  }
+  return out;
+}
+
+function fmt(v) {
+  if (typeof v !== 'number') return '–';
+  return Math.abs(v) >= 1000 || (Math.abs(v) < 0.01 && v !== 0) ? v.toExponential(2) : v.toFixed(3);
+}
+
+// ---- one run's panel -------------------------------------------------------------------------
+
+class Panel {
+  constructor(run, decoder, points, prior) {
+    this.run = run; this.decoder = decoder; this.points = points; this.prior = prior;
+    this.n = points.length / 3;
+    this.painter = new Painter(run.data_shape);
+    this.pins = []; this.pending = null; this.busy = false;
+    this.frames = { hover: 0, strip: 0, samples: 0 };
+    this.pointsDrawn = 0;
+    const el = document.getElementById('panel-template').content.firstElementChild.cloneNode(true);
+    this.el = el;
+    el.dataset.run = String(run.index);
+    const q = (s) => el.querySelector(s);
+    this.canvas = { points: q('.map-points'), overlay: q('.map-overlay'), decoded: q('.decoded'),
+      linear: q('.strip-linear'), slerp: q('.strip-slerp'), grid: q('.sample-grid') };
+    q('.run-name').textContent = run.name;
+    this.fillStats(q('.stats'));
+    q('.plane-note').textContent = this.planeNote();
+    q('.slerp').hidden = !run.stochastic;
+    this.where = q('.where');
+    this.ctx = { points: sizedCanvas(this.canvas.points, MAP_SIZE, MAP_SIZE),
+      overlay: sizedCanvas(this.canvas.overlay, MAP_SIZE, MAP_SIZE),
+      decoded: sizedCanvas(this.canvas.decoded, CELL, CELL) };
+    this.fillLegend(q('.legend'));
+    this.resetView();
+    this.listen();
+    q('.sample').addEventListener('click', () => this.samples().catch(fail));
+    q('.clear-pins').addEventListener('click', () => { this.pins = []; this.drawOverlay(); q('.strips').hidden = true; });
+    q('.reset-view').addEventListener('click', () => { this.resetView(); this.drawPoints(); this.drawOverlay(); });
+  }
+
+  fillStats(dl) {
+    const s = this.run.stats;
+    const items = [['preset', s.preset], ['β', fmt(s.beta)], ['rate', fmt(s.rate)],
+      ['distortion', fmt(s.distortion)], ['−ELBO', fmt(s.neg_elbo)],
+      ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)]];
+    for (const [k, v] of items) {
+      const dt = document.createElement('dt'), dd = document.createElement('dd');
+      dt.textContent = k; dd.textContent = v ?? '–';
+      dd.dataset.key = k;
+      dl.append(dt, dd);
+    }
+    dl.title = s.source ? `nats per example on the test set, from ${s.source}` +
+      (s.nll_iw === undefined ? '; run `xae eval RUN` for the NLL' : '') : 'no metrics found';
+  }
+
+  planeNote() {
+    const r = this.run, p = r.plane, d = r.latent_dim;
+    let text;
+    if (p.pca) {
+      const pct = p.explained.map((e) => `${(100 * e).toFixed(1)}%`).join(' and ');
+      text = `The latent has ${d} dimensions. The map is the plane through the mean of the ` +
+        `test set's latent means, spanned by their first two principal components (${pct} of ` +
+        'their variance); points are projected onto it, and the cursor decodes points of that plane.';
+    } else if (d === 2) {
+      text = 'The latent has 2 dimensions: the map is the latent plane itself.';
+    } else {
+      text = 'The latent has 1 dimension: the horizontal axis is z; the vertical one is not used.';
+    }
+    if (r.discrete) text += ' The bottleneck is discrete: points between codes are decoded as they are, not quantized.';
+    const colour = r.map.labels ? ', coloured by label' : '';
+    return `${text} ${this.n} test points${colour}. Move to decode, click to pin, ` +
+      'drag to pan, wheel to zoom.';
+  }
+
+  fillLegend(el) {
+    if (!this.run.map.labels) return;
+    const seen = new Set();
+    for (let i = 0; i < this.n; i++) seen.add(this.points[3 * i + 2]);
+    for (const l of [...seen].sort((a, b) => a - b)) {
+      const span = document.createElement('span');
+      span.innerHTML = `<i style="background:${PALETTE[l % PALETTE.length]}"></i>${l}`;
+      el.append(span);
+    }
+  }
+
+  // view: screen = centre + (data − origin)·scale, with y up
+  resetView() {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      const u = this.points[3 * i], v = this.points[3 * i + 1];
+      x0 = Math.min(x0, u); x1 = Math.max(x1, u); y0 = Math.min(y0, v); y1 = Math.max(y1, v);
+    }
+    if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
+    if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
+    this.view = { ox: (x0 + x1) / 2, oy: (y0 + y1) / 2,
+      scale: (0.9 * MAP_SIZE) / Math.max(x1 - x0, y1 - y0) };
+  }
+  toScreen(u, v) {
+    const w = this.view;
+    return [MAP_SIZE / 2 + (u - w.ox) * w.scale, MAP_SIZE / 2 - (v - w.oy) * w.scale];
+  }
+  toData(sx, sy) {
+    const w = this.view;
+    return [w.ox + (sx - MAP_SIZE / 2) / w.scale, w.oy - (sy - MAP_SIZE / 2) / w.scale];
+  }
+
+  drawPoints() {
+    const ctx = this.ctx.points, labels = this.run.map.labels;
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, MAP_SIZE, MAP_SIZE);
+    const r = this.n > 5000 ? 1.5 : 2.5;
+    let drawn = 0;
+    for (let i = 0; i < this.n; i++) {
+      const [x, y] = this.toScreen(this.points[3 * i], this.points[3 * i + 1]);
+      drawn++;
+      if (x < -r || y < -r || x > MAP_SIZE + r || y > MAP_SIZE + r) continue;
+      ctx.fillStyle = labels ? PALETTE[this.points[3 * i + 2] % PALETTE.length] : '#555';
+      ctx.fillRect(x - r, y - r, 2 * r, 2 * r);
+    }
+    this.pointsDrawn = drawn;
+  }
+
+  drawOverlay(cursor) {
+    const ctx = this.ctx.overlay;
+    ctx.clearRect(0, 0, MAP_SIZE, MAP_SIZE);
+    const pts = this.pins.map((p) => this.toScreen(p.u, p.v));
+    if (pts.length === 2) {
+      ctx.strokeStyle = '#000'; ctx.setLineDash([4, 4]); ctx.beginPath();
+      ctx.moveTo(...pts[0]); ctx.lineTo(...pts[1]); ctx.stroke(); ctx.setLineDash([]);
+    }
+    pts.forEach(([x, y], i) => {
+      ctx.fillStyle = '#000'; ctx.beginPath(); ctx.arc(x, y, 7, 0, 2 * Math.PI); ctx.fill();
+      ctx.fillStyle = '#fff'; ctx.font = 'bold 10px sans-serif'; ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle'; ctx.fillText('AB'[i], x, y);
+    });
+    if (cursor) {
+      ctx.strokeStyle = '#d00'; ctx.lineWidth = 1.5; ctx.beginPath();
+      ctx.arc(cursor[0], cursor[1], 5, 0, 2 * Math.PI); ctx.stroke();
+    }
+  }
+
+  listen() {
+    const c = this.canvas.overlay;
+    let drag = null;
+    c.addEventListener('mousedown', (e) => { drag = { x: e.offsetX, y: e.offsetY, moved: false, view: { ...this.view } }; });
+    // pointerrawupdate (where the browser has it) is dispatched as soon as the input arrives;
+    // mousemove waits for the next animation frame, up to 16 ms later.
+    const move = 'onpointerrawupdate' in window ? 'pointerrawupdate' : 'mousemove';
+    c.addEventListener(move, (e) => {
+      if (drag && (e.buttons & 1)) {
+        const dx = e.offsetX - drag.x, dy = e.offsetY - drag.y;
+        if (drag.moved || Math.hypot(dx, dy) > 3) {
+          drag.moved = true;
+          this.view.ox = drag.view.ox - dx / this.view.scale;
+          this.view.oy = drag.view.oy + dy / this.view.scale;
+          this.drawPoints();
+        }
+      }
+      this.hover(e.offsetX, e.offsetY, e.timeStamp);
+    });
+    c.addEventListener('mouseup', (e) => {
+      if (drag && !drag.moved) this.pin(...this.toData(e.offsetX, e.offsetY)).catch(fail);
+      drag = null;
+    });
+    c.addEventListener('mouseleave', () => { drag = null; this.drawOverlay(); });
+    c.addEventListener('wheel', (e) => {
+      e.preventDefault();
+      const [u, v] = this.toData(e.offsetX, e.offsetY);
+      this.view.scale *= Math.exp(-e.deltaY * 0.0015);
+      const [u2, v2] = this.toData(e.offsetX, e.offsetY); // keep the point under the cursor
+      this.view.ox += u - u2; this.view.oy += v - v2;
+      this.drawPoints(); this.drawOverlay([e.offsetX, e.offsetY]);
+    }, { passive: false });
+  }
+
+  // The newest cursor position wins: while a decode runs, later moves replace each other.
+  hover(sx, sy, t0) {
+    const [u, v] = this.toData(sx, sy);
+    this.pending = { u, v, t0 };
+    this.drawOverlay([sx, sy]);
+    this.pump();
+  }
+
+  async pump() {
+    if (this.busy || !this.pending) return;
+    const { u, v, t0 } = this.pending;
+    this.pending = null; this.busy = true;
+    try {
+      const z = latentOf(this.run.plane, u, v);
+      const x = await this.decoder.decode(z, 1);
+      this.painter.draw(this.ctx.decoded, x, 0, 0, 0, CELL, CELL);
+      const t1 = performance.now();
+      this.frames.hover++;
+      this.canvas.decoded.dataset.frame = String(this.frames.hover);
+      xae.latencies.push(t1 - t0);
+      requestAnimationFrame(() => xae.frameLatencies.push(performance.now() - t0));
+      this.where.textContent = `u ${u.toFixed(3)}, v ${v.toFixed(3)}\nz = [${Array.from(z.slice(0, 6), (a) => a.toFixed(2)).join(', ')}${z.length > 6 ? ', …' : ''}]`;
+    } catch (e) {
+      fail(e);
+    } finally {
+      this.busy = false;
+    }
+    if (this.pending) this.pump();
+  }
+
+  async pin(u, v) {
+    this.pins.push({ u, v, z: latentOf(this.run.plane, u, v) });
+    if (this.pins.length > 2) this.pins.shift();
+    this.drawOverlay();
+    if (this.pins.length === 2) await this.strips();
+  }
+
+  async strips() {
+    const [a, b] = this.pins.map((p) => p.z);
+    const kinds = this.run.stochastic ? [['linear', false], ['slerp', true]] : [['linear', false]];
+    const ps = this.painter, size = MAP_SIZE / STRIP_STEPS;
+    for (const [name, spherical] of kinds) {
+      const x = await this.decoder.decode(interpolate(a, b, STRIP_STEPS, spherical), STRIP_STEPS);
+      const ctx = sizedCanvas(this.canvas[name], STRIP_STEPS * size, size);
+      for (let s = 0; s < STRIP_STEPS; s++) ps.draw(ctx, x, s, s * size, 0, size - 1, size - 1);
+    }
+    this.el.querySelector('.strips').hidden = false;
+    this.frames.strip++;
+    this.canvas.linear.dataset.frame = String(this.frames.strip);
+  }
+
+  async samples() {
+    const d = this.run.latent_dim, k = GRID * GRID, draws = this.prior.length / d;
+    const z = new Float32Array(k * d);
+    for (let i = 0; i < k; i++) {
+      const j = Math.floor(Math.random() * draws);
+      z.set(this.prior.subarray(j * d, (j + 1) * d), i * d);
+    }
+    const x = await this.decoder.decode(z, k);
+    const size = Math.floor(CELL * 1.5 / GRID);
+    const ctx = sizedCanvas(this.canvas.grid, GRID * size, GRID * size);
+    for (let i = 0; i < k; i++) {
+      this.painter.draw(ctx, x, i, (i % GRID) * size, Math.floor(i / GRID) * size, size - 1, size - 1);
+    }
+    this.el.querySelector('.samples').hidden = false;
+    this.frames.samples++;
+    this.canvas.grid.dataset.frame = String(this.frames.samples);
+  }
+}
+
+function fail(e) {
+  console.error(e);
+  xae.error = String(e && e.message ? e.message : e);
+  setStatus(`error: ${xae.error}`, true);
+}
+
+// ---- the page --------------------------------------------------------------------------------
+
+async function floats(url) {
+  return new Float32Array(await (await fetchOk(url)).arrayBuffer());
+}
+
+function layout(panels) {
+  const select = document.getElementById('run-select');
+  const side = document.getElementById('side-by-side');
+  const main = document.getElementById('panels');
+  const show = () => {
+    main.classList.toggle('side-by-side', side.checked);
+    panels.forEach((p, i) => { p.el.hidden = !side.checked && String(i) !== select.value; });
+    select.disabled = side.checked;
+  };
+  panels.forEach((p, i) => select.add(new Option(`${p.run.name} (${p.run.stats.preset})`, String(i))));
+  select.addEventListener('change', show);
+  side.addEventListener('change', show);
+  document.getElementById('controls').hidden = panels.length < 2;
+  show();
+}
+
+async function main() {
+  const index = await (await fetchOk('runs.json')).json();
+  xae.index = index;
+  let note = '';
+  if (index.runtime) {
+    await loadScript(index.runtime);
+    ort.env.wasm.numThreads = 1; // threads need cross-origin isolation, which static hosts lack
+    ort.env.wasm.wasmPaths = new URL('vendor/', document.baseURI).href;
+    note = 'decoding in the browser (onnxruntime-web)';
+  } else if (index.decode_endpoint) {
+    note = `decoding on the server: onnxruntime-web is not installed (${index.runtime_missing})`;
+  } else {
+    throw new Error('this folder has neither onnxruntime-web nor a server to decode with');
+  }
+  const panels = await Promise.all(index.runs.map(async (run) => {
+    const decoder = index.runtime ? await OrtDecoder.create(run)
+      : new ServerDecoder(index.decode_endpoint, run.index, run.latent_dim);
+    const [points, prior] = await Promise.all([floats(run.map.file), floats(run.prior.file)]);
+    const panel = new Panel(run, decoder, points, prior);
+    await decoder.decode(new Float32Array(run.latent_dim), 1); // warm up before the first move
+    return panel;
+  }));
+  const main = document.getElementById('panels');
+  for (const p of panels) { main.append(p.el); p.drawPoints(); p.drawOverlay(); }
+  xae.panels = panels;
+  layout(panels);
+  xae.decoders = panels.map((p) => p.decoder);
+  if (index.decode_endpoint) {
+    xae.server = index.runs.map((r) => new ServerDecoder(index.decode_endpoint, r.index, r.latent_dim));
+  }
+  // decode(run, rows, via): rows of latents → flat Array of decoded values, for tests
+  xae.decode = async (run, rows, via = 'page') => {
+    const z = Float32Array.from(rows.flat());
+    const dec = via === 'server' ? xae.server[run] : xae.decoders[run];
+    return Array.from(await dec.decode(z, rows.length));
+  };
+  xae.via = panels.length ? panels[0].decoder.via : null;
+  xae.readyMs = performance.now();
+  xae.ready = true;
+  document.body.dataset.ready = '1';
+  setStatus(`${panels.length} run${panels.length > 1 ? 's' : ''}, ${note}; ready in ${Math.round(xae.readyMs)} ms`);
+}
+
+main().catch(fail);

@@ -1,0 +1,197 @@
+"""The explorer in a real browser (Debian's Chromium, driven by Playwright): the page loads
+with onnxruntime-web, draws one point per test image, decodes under the cursor to the server's
+(torch) decode within 1e-4, pins and interpolates, samples the prior, switches between runs,
+and a static export works from a plain file server."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import xae
+from xae.explore import write_static
+
+
+def _open(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.xae && (window.xae.ready || window.xae.error)", timeout=30_000)
+    assert page.evaluate("xae.error") is None and not errors, (page.evaluate("xae.error"), errors)
+    return page
+
+
+@pytest.fixture
+def page(browser, explore_server):
+    p = _open(browser, explore_server.url)
+    yield p
+    p.close()
+
+
+def _overlay(page, run):
+    return page.locator(f".panel[data-run='{run}'] .map-overlay")
+
+
+def _pixels(page, run, selector=".decoded"):
+    return page.evaluate("""([run, sel]) => {
+        const c = document.querySelector(`.panel[data-run='${run}'] ${sel}`);
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+    }""", [run, selector])
+
+
+def _move_and_wait(page, run, x, y):
+    frame = page.evaluate(f"xae.panels[{run}].frames.hover")
+    box = _overlay(page, run).bounding_box()
+    page.mouse.move(box["x"] + x, box["y"] + y)
+    page.wait_for_function(f"xae.panels[{run}].frames.hover > {frame} && "
+                           f"!xae.panels[{run}].busy")
+
+
+def test_the_page_loads_with_one_point_per_test_image(page, explore_views):
+    assert page.evaluate("xae.via") == "browser"  # onnxruntime-web, not the server
+    n_test = len(xae.data.load(explore_views[0].model.config.data).test_x)
+    for i in range(3):
+        assert page.evaluate(f"xae.panels[{i}].n") == n_test
+        assert page.evaluate(f"xae.panels[{i}].pointsDrawn") == n_test
+    text = page.inner_text(".panel[data-run='2'] .plane-note")
+    assert "5 dimensions" in text and "principal components" in text
+    assert page.inner_text(".panel[data-run='0'] .plane-note").startswith("The latent has 2")
+    stats = page.inner_text(".panel[data-run='0'] .stats")
+    assert "vae" in stats and f"{explore_views[0].stats['rate']:.3f}" in stats
+    assert "not evaluated" in stats
+
+
+def test_the_browsers_decode_equals_the_servers(page, explore_views):
+    for i, view in enumerate(explore_views):
+        rows = np.random.default_rng(i).normal(scale=2.0, size=(6, view.latent_dim)).tolist()
+        browser_x = np.array(page.evaluate("([i, r]) => xae.decode(i, r, 'page')", [i, rows]))
+        server_x = np.array(page.evaluate("([i, r]) => xae.decode(i, r, 'server')", [i, rows]))
+        with torch.no_grad():
+            torch_x = view.model.decode(torch.tensor(rows, dtype=torch.float32)).numpy().ravel()
+        assert browser_x.shape == server_x.shape == torch_x.shape
+        assert np.abs(browser_x - server_x).max() < 1e-4
+        np.testing.assert_allclose(server_x, torch_x, atol=1e-6)
+
+
+def test_hovering_decodes_the_point_under_the_cursor(page, explore_views):
+    _move_and_wait(page, 0, 60, 80)
+    first = _pixels(page, 0)
+    _move_and_wait(page, 0, 400, 380)
+    second = _pixels(page, 0)
+    assert first != second
+    # the image drawn is the decode of the plane point under the cursor
+    u, v = page.evaluate("xae.panels[0].toData(400, 380)")
+    with torch.no_grad():
+        x = explore_views[0].model.decode(torch.tensor([[u, v]], dtype=torch.float32))[0, 0]
+    img = np.array(second).reshape(192, 192, 4)[::24, ::24, 0]  # one screen pixel per cell
+    assert np.abs(img - np.round(x.clamp(0, 1).numpy() * 255)).max() <= 1
+    lat = page.evaluate("xae.latencies")
+    assert len(lat) >= 2 and all(0 <= t < 5000 for t in lat)
+
+
+def test_the_principal_plane_decodes_its_own_latents(page, explore_views):
+    """For the 5-d run, the page's cursor latent is mean + u·b1 + v·b2."""
+    view = explore_views[2]
+    page.select_option("#run-select", "2")
+    _move_and_wait(page, 2, 300, 150)
+    z = page.evaluate("(() => { const p = xae.panels[2], [u, v] = p.toData(300, 150);"
+                      " return [u, v]; })()")
+    want = view.plane.mean + np.array(z) @ view.plane.basis
+    where = page.inner_text(".panel[data-run='2'] .where")
+    shown = [float(s) for s in where.split("[")[1].split("]")[0].split(", ")]
+    np.testing.assert_allclose(shown, want, atol=0.006)
+
+
+def test_two_pins_draw_an_interpolation_strip(page):
+    assert page.is_hidden(".panel[data-run='0'] .strips")
+    box = _overlay(page, 0).bounding_box()
+    page.mouse.click(box["x"] + 80, box["y"] + 90)
+    page.mouse.click(box["x"] + 390, box["y"] + 400)
+    page.wait_for_function("xae.panels[0].frames.strip === 1")
+    assert page.is_visible(".panel[data-run='0'] .strip-linear")
+    assert page.is_visible(".panel[data-run='0'] .strip-slerp")  # a Gaussian latent
+    linear = np.array(_pixels(page, 0, ".strip-linear")).reshape(-1, 4)[:, 0]
+    slerp = np.array(_pixels(page, 0, ".strip-slerp")).reshape(-1, 4)[:, 0]
+    assert linear.std() > 0 and slerp.std() > 0 and (linear != slerp).any()
+    # the plain AE's latent is not Gaussian: only the linear strip
+    page.select_option("#run-select", "1")
+    box = _overlay(page, 1).bounding_box()
+    page.mouse.click(box["x"] + 80, box["y"] + 90)
+    page.mouse.click(box["x"] + 390, box["y"] + 400)
+    page.wait_for_function("xae.panels[1].frames.strip === 1")
+    assert page.is_visible(".panel[data-run='1'] .strip-linear")
+    assert page.is_hidden(".panel[data-run='1'] .strip-slerp")
+
+
+def test_the_prior_button_draws_a_grid_of_samples(page):
+    page.click(".panel[data-run='0'] .sample")
+    page.wait_for_function("xae.panels[0].frames.samples === 1")
+    grid = np.array(_pixels(page, 0, ".sample-grid")).reshape(-1, 4)[:, 0]
+    assert page.is_visible(".panel[data-run='0'] .sample-grid") and grid.std() > 0
+
+
+def test_the_run_switch_and_side_by_side(page):
+    visible = lambda: [page.is_visible(f".panel[data-run='{i}']") for i in range(3)]  # noqa: E731
+    assert page.is_visible("#run-select") and visible() == [True, False, False]
+    page.select_option("#run-select", "2")
+    assert visible() == [False, False, True]
+    page.check("#side-by-side")
+    assert visible() == [True, True, True]
+    boxes = [page.locator(f".panel[data-run='{i}']").bounding_box() for i in range(2)]
+    assert boxes[1]["x"] > boxes[0]["x"] + boxes[0]["width"] - 1  # side by side, not stacked
+    page.uncheck("#side-by-side")
+    assert visible() == [False, False, True]
+    _move_and_wait(page, 2, 100, 100)  # the switched-to run decodes under the cursor
+
+
+def test_zoom_and_pan_move_the_view(page):
+    before = page.evaluate("({...xae.panels[0].view})")
+    box = _overlay(page, 0).bounding_box()
+    page.mouse.move(box["x"] + 240, box["y"] + 240)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function(f"xae.panels[0].view.scale > {before['scale']}")
+    page.mouse.down()
+    page.mouse.move(box["x"] + 300, box["y"] + 240, steps=5)
+    page.mouse.up()
+    after = page.evaluate("({...xae.panels[0].view})")
+    assert after["ox"] < before["ox"] and page.evaluate("xae.panels[0].pins.length") == 0
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_static_export_loads_from_a_plain_file_server(browser, explore_views, tmp_path):
+    site = write_static(explore_views[:2], tmp_path / "site")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1", "--directory", str(site)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        page = _open(browser, f"http://127.0.0.1:{port}/")
+        assert page.evaluate("xae.via") == "browser" and page.evaluate("xae.server") is None
+        assert page.evaluate("xae.panels.length") == 2
+        _move_and_wait(page, 0, 200, 200)
+        rows = [[0.5, -0.25]]
+        got = np.array(page.evaluate("(r) => xae.decode(0, r)", rows))
+        with torch.no_grad():
+            want = explore_views[0].model.decode(torch.tensor(rows)).numpy().ravel()
+        assert np.abs(got - want).max() < 1e-4
+        page.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,268 @@
+"""The explorer's server and data: the map is the test set's latent means (or their principal
+plane), the decode endpoint equals the torch model and refuses bad vectors with 4xx, only the
+explorer's own files are served, loopback is the default, and the CLI serves on a free port or
+writes a static folder whole."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import xae
+from xae.explore import runtime
+from xae.explore.runs import plane_of, run_stats
+from xae.explore.site import MAX_BODY_BYTES, MAX_DECODE_BATCH
+from conftest import ROOT, SUBPROCESS_ENV, run_xae
+
+
+def _request(server, method, path, body=None, headers=None):
+    host, port = server.server_address[:2]
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+    hdrs = {"Host": f"127.0.0.1:{port}", **(headers or {})}
+    if body is not None and "Content-Length" not in hdrs:
+        hdrs["Content-Length"] = str(len(body))
+    for k, v in hdrs.items():
+        conn.putheader(k, v)
+    conn.endheaders()
+    if body is not None:
+        try:
+            conn.send(body)
+        except (BrokenPipeError, ConnectionResetError):  # the server refused before reading it
+            pass
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, resp.getheader("Content-Type"), data
+
+
+def _decode(server, payload):
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return _request(server, "POST", "/api/decode", raw, {"Content-Type": "application/json"})
+
+
+# ---- what the map shows ----------------------------------------------------------------------
+
+def test_the_principal_plane_holds_the_top_two_directions():
+    rng = np.random.default_rng(0)
+    axes = np.linalg.qr(rng.normal(size=(6, 6)))[0]  # orthonormal columns
+    scales = np.array([5.0, 2.0, 0.3, 0.2, 0.1, 0.05])
+    z = (rng.normal(size=(4000, 6)) * scales) @ axes.T + 3.0
+    plane = plane_of(z)
+    assert plane.pca and plane.basis.shape == (2, 6)
+    np.testing.assert_allclose(plane.basis @ plane.basis.T, np.eye(2), atol=1e-10)
+    for k in range(2):  # the k-th basis vector is ± the k-th true axis
+        assert abs(plane.basis[k] @ axes[:, k]) > 0.999
+    np.testing.assert_allclose(plane.mean, z.mean(0))
+    var = scales**2
+    np.testing.assert_allclose(plane.explained, var[:2] / var.sum(), rtol=0.08)
+    # a point of the plane maps to its coordinates and back
+    uv = np.array([[1.5, -2.0]])
+    np.testing.assert_allclose(plane.project(plane.mean + uv @ plane.basis), uv, atol=1e-10)
+
+
+def test_two_and_one_dimensional_latents_are_drawn_as_they_are():
+    z = np.random.default_rng(1).normal(size=(50, 2))
+    plane = plane_of(z)
+    assert not plane.pca
+    np.testing.assert_array_equal(plane.project(z), z)
+    line = plane_of(z[:, :1])
+    np.testing.assert_array_equal(line.project(z[:, :1]), np.column_stack([z[:, 0], 0 * z[:, 0]]))
+
+
+def test_the_map_holds_every_test_point_with_its_latent_mean(explore_runs, explore_views):
+    for view in explore_views:
+        model, data = view.model, xae.data.load(view.model.config.data)
+        with torch.no_grad():
+            z = model.latent_mean(data.test_x).double().numpy()
+        raw = np.frombuffer(view.map_bytes(), dtype="<f4").reshape(-1, 3)
+        assert len(raw) == len(data.test_x)
+        np.testing.assert_allclose(raw[:, :2], view.plane.project(z), atol=1e-5)
+        np.testing.assert_array_equal(raw[:, 2], data.test_y.numpy())
+        prior = np.frombuffer(view.prior_bytes(), dtype="<f4").reshape(-1, model.latent_dim)
+        assert len(prior) == 1024 and abs(prior.mean()) < 0.15 and abs(prior.std() - 1) < 0.1
+    assert explore_views[2].plane.pca and not explore_views[0].plane.pca
+
+
+def test_stats_come_from_the_run(explore_runs, explore_views):
+    final = json.loads((explore_runs["vae"] / "metrics.json").read_text())["test"]
+    stats = explore_views[0].stats
+    assert stats["preset"] == "vae" and stats["beta"] == 1.0 and stats["source"] == "metrics.json"
+    assert stats["rate"] == final["rate"] and stats["distortion"] == final["distortion"]
+    assert "nll_iw" not in stats  # not evaluated yet: the page says so
+
+
+def test_stats_prefer_xae_evals_results(explore_runs, explore_views, tmp_path):
+    run = shutil.copytree(explore_runs["vae"], tmp_path / "vae")
+    p = run_xae("eval", str(run), "--k", "5", "--no-images")
+    assert p.returncode == 0, p.stderr
+    evaluated = json.loads((run / "eval.json").read_text())["test"]
+    stats = run_stats(run, explore_views[0].model)
+    assert stats["source"] == "eval.json" and stats["nll_iw"] == evaluated["nll_iw"]
+    assert stats["rate"] == evaluated["rate"]
+
+
+# ---- the decode endpoint ---------------------------------------------------------------------
+
+def test_decode_equals_the_torch_model(explore_server, explore_views):
+    for i, view in enumerate(explore_views):
+        z = np.random.default_rng(i).normal(size=(3, view.latent_dim)).astype(np.float32)
+        status, ctype, body = _decode(explore_server, {"run": i, "z": z.tolist()})
+        assert status == 200 and ctype.startswith("application/json")
+        out = json.loads(body)
+        assert out["shape"] == [3, 1, 8, 8]
+        with torch.no_grad():
+            want = view.model.decode(torch.from_numpy(z)).numpy()
+        np.testing.assert_allclose(np.array(out["x"]).reshape(want.shape), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("payload,status,words", [
+    (b'{"run": 0, "z": [[NaN, 0.0]]}', 400, "finite"),
+    (b'{"run": 0, "z": [[Infinity, 0.0]]}', 400, "finite"),
+    ({"run": 0, "z": [[1e39, 0.0]]}, 400, "too large"),
+    ({"run": 0, "z": [[0.0, 0.0, 0.0]]}, 400, "list of 2 numbers"),
+    ({"run": 0, "z": [[0.0]]}, 400, "list of 2 numbers"),
+    ({"run": 2, "z": [[0.0, 0.0]]}, 400, "list of 5 numbers"),
+    ({"run": 0, "z": [[True, 0.0]]}, 400, "finite numbers"),
+    ({"run": 0, "z": [["0", 0.0]]}, 400, "finite numbers"),
+    ({"run": 0, "z": [0.0, 0.0]}, 400, "z[0] must be a list"),
+    ({"run": 0, "z": []}, 400, "non-empty"),
+    ({"run": 3, "z": [[0.0, 0.0]]}, 400, "from 0 to 2"),
+    ({"run": "0", "z": [[0.0, 0.0]]}, 400, "from 0 to 2"),
+    ({"z": [[0.0, 0.0]]}, 400, "exactly the keys"),
+    ({"run": 0, "z": [[0.0, 0.0]], "path": "/etc/passwd"}, 400, "exactly the keys"),
+    ([[0.0, 0.0]], 400, "exactly the keys"),
+    (b"not json", 400, "must be JSON"),
+    (b"\xff\xfe", 400, "must be JSON"),
+    ({"run": 0, "z": [[0.0, 0.0]] * (MAX_DECODE_BATCH + 1)}, 413, "at most"),
+])
+def test_bad_decode_requests_get_4xx_with_a_message(explore_server, payload, status, words):
+    got, ctype, body = _decode(explore_server, payload)
+    assert got == status and ctype.startswith("application/json")
+    assert words in json.loads(body)["error"]
+
+
+def test_huge_bodies_are_refused_before_they_are_read(explore_server):
+    huge = b'{"run": 0, "z": [' + b"[0.0, 0.0]," * (MAX_BODY_BYTES // 10) + b"[0.0, 0.0]]}"
+    status, _, body = _decode(explore_server, huge)
+    assert status == 413 and "at most" in json.loads(body)["error"]
+    status, _, body = _request(explore_server, "POST", "/api/decode", b"{}",
+                               {"Content-Length": str(10**12)})
+    assert status == 413
+    status, _, _ = _request(explore_server, "POST", "/api/decode", b"{}", {"Content-Length": "-4"})
+    assert status == 400
+    status, _, body = _request(explore_server, "POST", "/api/decode")
+    assert status == 411 and "Content-Length" in json.loads(body)["error"]
+
+
+# ---- files ---------------------------------------------------------------------------------
+
+def test_only_the_explorers_own_files_are_served(explore_server, explore_views):
+    status, ctype, body = _request(explore_server, "GET", "/")
+    assert status == 200 and ctype.startswith("text/html") and b"xae latent explorer" in body
+    status, _, body = _request(explore_server, "GET", "/run/1/decoder.onnx")
+    assert status == 200 and body == explore_views[1].decoder_onnx
+    status, _, body = _request(explore_server, "GET", "/runs.json?x=1")
+    assert status == 200 and [r["name"] for r in json.loads(body)["runs"]] == ["vae", "ae", "vae5"]
+    for path in ["/../pyproject.toml", "/%2e%2e/%2e%2e/etc/passwd", "/run/0/../../../etc/passwd",
+                 "//etc/passwd", "/static/app.js", "/app.js/", "/run/3/map.bin", "/etc/passwd",
+                 "/..%2fpyproject.toml", "/vendor/../runs.json", "/explore/server.py",
+                 "/" + "a" * 5000]:
+        status, ctype, body = _request(explore_server, "GET", path)
+        assert status == 404 and "no such file" in json.loads(body)["error"], path
+
+
+@pytest.mark.parametrize("method,path,status", [
+    ("PUT", "/runs.json", 405), ("DELETE", "/index.html", 405), ("BREW", "/", 405),
+    ("GET", "/api/decode", 405), ("POST", "/runs.json", 405), ("POST", "/api/encode", 404),
+])
+def test_other_methods_and_paths_get_4xx(explore_server, method, path, status):
+    got, _, body = _request(explore_server, method, path, b"{}")
+    assert got == status and json.loads(body)["error"]
+
+
+def test_a_loopback_server_refuses_other_host_names(explore_server):
+    for host in ["evil.example", "127.0.0.1.evil.example:80", ""]:
+        status, _, body = _request(explore_server, "GET", "/", headers={"Host": host})
+        assert status == 403 and "answers only to" in json.loads(body)["error"]
+    port = explore_server.server_address[1]
+    for host in [f"localhost:{port}", "localhost", f"[::1]:{port}"]:
+        assert _request(explore_server, "GET", "/", headers={"Host": host})[0] == 200
+
+
+def test_the_server_binds_to_loopback_by_default(explore_server):
+    assert explore_server.server_address[0] == "127.0.0.1"
+    assert explore_server.url == f"http://127.0.0.1:{explore_server.server_address[1]}/"
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+def test_the_cli_serves_on_a_free_port_and_prints_it(explore_runs):
+    env = {**os.environ, **SUBPROCESS_ENV}
+    proc = subprocess.Popen([sys.executable, "-m", "xae", "explore", str(explore_runs["vae"]),
+                             str(explore_runs["ae"])], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("xae explore: http://127.0.0.1:") and "2 runs" in line, line
+        port = int(line.split("127.0.0.1:")[1].split("/")[0])
+        assert port > 0
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("GET", "/runs.json")
+        runs = json.loads(conn.getresponse().read())["runs"]
+        assert [r["name"] for r in runs] == ["vae", "ae"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    assert "Traceback" not in proc.stderr.read()
+
+
+@pytest.mark.parametrize("args,words", [
+    (["explore", "no/such/run"], "no/such/run"),
+    (["explore", "{vae}", "--port", "70000"], "--port must be from 0 to 65535"),
+    (["explore", "{vae}", "--host", "no.such.host.invalid"], "not an address"),
+    (["explore", "{vae}", "--max-points", "0"], "--max-points"),
+    (["explore", "{vae}", "--static", "{tmp}/site", "--port", "9000"], "--static writes"),
+])
+def test_bad_cli_input_exits_2_with_a_message(explore_runs, tmp_path, args, words):
+    args = [a.format(vae=explore_runs["vae"], tmp=tmp_path) for a in args]
+    p = run_xae(*args)
+    assert p.returncode == 2 and words in p.stderr and "Traceback" not in p.stderr
+
+
+def test_the_port_in_use_is_refused(explore_server, explore_runs):
+    p = run_xae("explore", str(explore_runs["vae"]), "--port",
+                str(explore_server.server_address[1]))
+    assert p.returncode == 2 and "pick another --port" in p.stderr
+
+
+def test_static_without_the_runtime_exits_2_and_writes_nothing(explore_runs, tmp_path):
+    p = run_xae("explore", str(explore_runs["vae"]), "--static", str(tmp_path / "site"),
+                env={"XAE_ORT_DIR": str(tmp_path)})
+    assert p.returncode == 2 and "XAE_ORT_DIR" in p.stderr and "make web" in p.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_static_writes_the_whole_site(explore_runs, tmp_path):
+    if runtime.ort_dir() is None:
+        pytest.fail(f"onnxruntime-web is missing: {runtime.HOW}")
+    p = run_xae("explore", str(explore_runs["vae"]), str(explore_runs["ae"]),
+                "--static", str(tmp_path / "site"))
+    assert p.returncode == 0, p.stderr
+    site = tmp_path / "site"
+    names = sorted(str(f.relative_to(site)) for f in site.rglob("*") if f.is_file())
+    assert names == sorted(["index.html", "app.js", "style.css", "runs.json"]
+                           + [f"vendor/{f}" for f in runtime.FILES]
+                           + [f"run/{i}/{f}" for i in (0, 1)
+                              for f in ("map.bin", "prior.bin", "decoder.onnx")])
+    index = json.loads((site / "runs.json").read_text())
+    assert index["decode_endpoint"] is None and index["runtime"] == "vendor/ort.wasm.min.js"
+    assert not [f for f in tmp_path.iterdir() if f.name.startswith(".")]
