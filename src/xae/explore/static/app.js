@@ -191,11 +191,11 @@ class Panel {
     const s = this.run.stats;
     const items = [['preset', s.preset], ['β', fmt(s.beta)], ['rate', fmt(s.rate)],
       ['distortion', fmt(s.distortion)], ['−ELBO', fmt(s.neg_elbo)],
-      ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)]];
+      ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)],
+      ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}, ${this.run.prior_kind} prior`]];
     for (const [k, v] of items) {
       const dt = document.createElement('dt'), dd = document.createElement('dd');
       dt.textContent = k; dd.textContent = v ?? '–';
-      dd.dataset.key = k;
       dl.append(dt, dd);
     }
     dl.title = s.source ? `nats per example on the test set, from ${s.source}` +
