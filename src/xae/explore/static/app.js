@@ -260,10 +260,10 @@ class Panel {
     let drawn = 0;
     for (let i = 0; i < this.n; i++) {
       const [x, y] = this.toScreen(this.points[3 * i], this.points[3 * i + 1]);
-      drawn++;
       if (x < -r || y < -r || x > MAP_SIZE + r || y > MAP_SIZE + r) continue;
       ctx.fillStyle = labels ? PALETTE[this.points[3 * i + 2] % PALETTE.length] : '#555';
       ctx.fillRect(x - r, y - r, 2 * r, 2 * r);
+      drawn++;
     }
     this.pointsDrawn = drawn;
   }
