@@ -15,22 +15,38 @@ MNIST test points:
   animation frame after that draw (``xae.frameLatencies``); median and p95 in ms.
   Goal: p95 ≤ 16 ms. The same with decoding by the server's endpoint (the page's fallback
   without onnxruntime-web) for comparison.
+- **load** (loopback only): ``xae explore`` on the first run, in its own process, under
+  ``--load-clients`` (200) concurrent clients for ``--load-seconds`` (30) per request kind,
+  each client opening a connection per request (the server speaks HTTP/1.0): ``GET
+  /runs.json`` and ``POST /api/decode`` of one latent. Requests/s, median and p99 latency (from
+  connect to the last byte), failures (resets, timeouts, non-200) and tracebacks in the
+  server's stderr. The clients (asyncio, one process) share the machine's cores with it.
 
     PYTHONPATH=src .venv/bin/python benchmarks/explorer.py
     PYTHONPATH=src .venv/bin/python benchmarks/explorer.py --runs runs/vae-mnist --moves 500
+    PYTHONPATH=src .venv/bin/python benchmarks/explorer.py --load-only --load-seconds 10
 
-Writes ``benchmarks/results/explorer/results.json``.
+Writes ``benchmarks/results/explorer/results.json`` (a run replaces only the figures it
+measured: the browser's per run, and ``load``).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
+import selectors
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
+from urllib.request import urlopen
 
 import numpy as np
 
@@ -107,6 +123,80 @@ def serve(views, live_runtime: bool):
     return server
 
 
+async def _fetch(port: int, request: bytes, timeout: float) -> int:
+    """One request on its own connection; the answer's status (0 if it is not HTTP)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    try:
+        writer.write(request)
+        data = await asyncio.wait_for(reader.read(), timeout)  # the server closes when done
+    finally:
+        writer.close()
+    return int(data[9:12]) if data[:5] == b"HTTP/" and data[9:12].isdigit() else 0
+
+
+async def _hammer(port: int, request: bytes, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    failures: Counter = Counter()
+    end = time.perf_counter() + seconds
+
+    async def client() -> None:
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            try:
+                status = await _fetch(port, request, timeout=30)
+            except (OSError, asyncio.TimeoutError) as e:
+                failures[type(e).__name__] += 1
+                continue
+            if status == 200:
+                latencies.append(time.perf_counter() - t)
+            else:
+                failures[f"HTTP {status}"] += 1
+
+    t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - t
+    ms = [1000 * v for v in latencies] or [float("nan")]
+    return {"requests": len(latencies), "seconds": wall, "requests_per_s": len(latencies) / wall,
+            "ms_median": pct(ms, 50), "ms_p99": pct(ms, 99), "ms_max": max(ms),
+            "failures": dict(failures)}
+
+
+def load_figure(run: Path, clients: int, seconds: float) -> dict:
+    """``xae explore RUN`` in a subprocess under ``clients`` concurrent loopback clients."""
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src"), "OMP_NUM_THREADS": "1"}
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "xae", "explore", str(run)], env=env,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        try:
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                line = proc.stdout.readline() if sel.select(timeout=600) else ""
+            if "127.0.0.1:" not in line:
+                raise RuntimeError(f"xae explore did not start: {line!r}")
+            port = int(line.split("127.0.0.1:")[1].split("/")[0])
+            head = f"Host: 127.0.0.1:{port}\r\n"
+            meta = json.loads(urlopen(f"http://127.0.0.1:{port}/runs.json", timeout=30).read())
+            body = json.dumps({"run": 0, "z": [[0.1] * meta["runs"][0]["latent_dim"]]}).encode()
+            kinds = {"GET /runs.json": f"GET /runs.json HTTP/1.1\r\n{head}\r\n".encode(),
+                     "POST /api/decode": (f"POST /api/decode HTTP/1.1\r\n{head}Content-Length: "
+                                          f"{len(body)}\r\n\r\n").encode() + body}
+            out = {}
+            for kind, request in kinds.items():
+                out[kind] = asyncio.run(_hammer(port, request, clients, seconds))
+                print(f"load, {clients} clients, {kind}: {out[kind]}", flush=True)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+        err.seek(0)
+        log = err.read()
+    return {"run": run.name, "clients": clients, "seconds_each": seconds,
+            "server_tracebacks": log.count("Traceback"), **out}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", nargs="*", help="run folders (default: two MNIST VAEs, trained "
@@ -115,12 +205,29 @@ def main() -> None:
     ap.add_argument("--loads", type=int, default=5)
     ap.add_argument("--moves", type=int, default=300)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    ap.add_argument("--load-only", action="store_true", help="only the loopback load figure")
+    ap.add_argument("--no-load", action="store_true", help="skip the loopback load figure")
+    ap.add_argument("--load-clients", type=int, default=200)
+    ap.add_argument("--load-seconds", type=float, default=30.0, help="per request kind")
     args = ap.parse_args()
+
+    defaults = list(DEFAULT_RUNS.items())[:1 if args.load_only else None]
+    runs = [Path(r) for r in args.runs] if args.runs else \
+        [train_default(n, o, args.epochs) for n, o in defaults]
+    results = json.loads((OUT / "results.json").read_text()) \
+        if (OUT / "results.json").is_file() else {}
+    if not args.load_only:
+        browser_figures(runs, args, results)
+    if not args.no_load:
+        results["load"] = load_figure(runs[0], args.load_clients, args.load_seconds)
+    OUT.mkdir(parents=True, exist_ok=True)
+    write_json(OUT / "results.json", results)
+    print_tables(results)
+
+
+def browser_figures(runs: list[Path], args: argparse.Namespace, results: dict) -> None:
     from playwright.sync_api import sync_playwright
 
-    runs = [Path(r) for r in args.runs] if args.runs else \
-        [train_default(n, o, args.epochs) for n, o in DEFAULT_RUNS.items()]
-    results = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         for run in runs:
@@ -140,17 +247,32 @@ def main() -> None:
                                 "plane": "pca" if view.plane.pca else "latent"}
                 print(f"{key}: {r}", flush=True)
         browser.close()
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / "results.json", results)
-    print("\n| run | decode | points | prepare (s) | page ready median / max (ms) | "
-          "draw median / p95 (ms) | to next frame median / p95 (ms) |")
-    print("|---|---|---|---|---|---|---|")
-    for key, r in results.items():
+
+
+def print_tables(results: dict) -> None:
+    pages = {k: r for k, r in results.items() if k != "load"}
+    if pages:
+        print("\n| run | decode | points | prepare (s) | page ready median / max (ms) | "
+              "draw median / p95 (ms) | to next frame median / p95 (ms) |")
+        print("|---|---|---|---|---|---|---|")
+    for key, r in pages.items():
         name, mode = key.split(" [")
         print(f"| {name} (D = {r['latent_dim']}) | {mode[:-1]} | {r['points']} | "
               f"{r['prepare_s']:.1f} | {r['ready_ms_median']:.0f} / {r['ready_ms_max']:.0f} | "
               f"{r['draw_ms_median']:.2f} / {r['draw_ms_p95']:.2f} | "
               f"{r['frame_ms_median']:.2f} / {r['frame_ms_p95']:.2f} |")
+    if "load" in results:
+        load = results["load"]
+        print(f"\nloopback load on {load['run']}: {load['clients']} concurrent clients, "
+              f"{load['seconds_each']:g} s each; tracebacks in the server's log: "
+              f"{load['server_tracebacks']}")
+        print("\n| request | requests/s | median (ms) | p99 (ms) | failures |")
+        print("|---|---|---|---|---|")
+        for kind, r in load.items():
+            if isinstance(r, dict):
+                print(f"| {kind} | {r['requests_per_s']:.0f} | {r['ms_median']:.1f} | "
+                      f"{r['ms_p99']:.1f} | {sum(r['failures'].values())} {r['failures'] or ''}".rstrip()
+                      + " |")
 
 
 if __name__ == "__main__":

@@ -7,19 +7,26 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import selectors
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 
 import numpy as np
 import pytest
 import torch
 
 import xae
-from xae.explore import runtime
+from xae.cli import main
+from xae.explore import runtime, server as server_module
 from xae.explore.runs import plane_of, run_stats
-from xae.explore.site import MAX_BODY_BYTES, MAX_DECODE_BATCH
+from xae.explore.site import MARKER, MAX_BODY_BYTES, MAX_DECODE_BATCH
 from conftest import ROOT, SUBPROCESS_ENV, run_xae
 
 
@@ -42,6 +49,27 @@ def _request(server, method, path, body=None, headers=None):
     data = resp.read()
     conn.close()
     return resp.status, resp.getheader("Content-Type"), data
+
+
+def _raw(server, data, timeout=10):
+    """What the server answers to the bytes ``data`` before it closes the connection."""
+    with socket.create_connection(server.server_address[:2], timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _wait_for_handlers(baseline, seconds=20):
+    """Wait until the server's connection threads are done (the thread count is back)."""
+    deadline = time.monotonic() + seconds
+    while threading.active_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _no_traceback(err):
+    assert "Traceback" not in err and "Error" not in err and "Exception" not in err, err
 
 
 def _decode(server, payload):
@@ -143,11 +171,20 @@ def test_decode_equals_the_torch_model(explore_server, explore_views):
     (b"not json", 400, "must be JSON"),
     (b"\xff\xfe", 400, "must be JSON"),
     ({"run": 0, "z": [[0.0, 0.0]] * (MAX_DECODE_BATCH + 1)}, 413, "at most"),
+    (b'{"run": 0, "z": [[1' + b"0" * 400 + b', 0.0]]}', 400, "too large"),
+    (b'{"run": 0, "z": [[-' + b"9" * 400 + b', 0.0]]}', 400, "too large"),
+    (b'{"run": 0, "z": [[' + b"9" * 5000 + b', 0.0]]}', 400, "must be JSON"),
+    (b'{"run": ' + b"9" * 400 + b', "z": [[0.0, 0.0]]}', 400, "of type int"),
+    (b"[" * 100_000, 400, "nested too deeply"),
+    (b'{"run": 0, "z": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
+    (b'{"run": ' + b"[" * 900 + b"]" * 900 + b', "z": [[0.0, 0.0]]}', 400, "of type list"),
 ])
-def test_bad_decode_requests_get_4xx_with_a_message(explore_server, payload, status, words):
+def test_bad_decode_requests_get_4xx_with_a_message(explore_server, payload, status, words,
+                                                     capfd):
     got, ctype, body = _decode(explore_server, payload)
     assert got == status and ctype.startswith("application/json")
     assert words in json.loads(body)["error"]
+    _no_traceback(capfd.readouterr().err)
 
 
 def test_huge_bodies_are_refused_before_they_are_read(explore_server):
@@ -161,6 +198,79 @@ def test_huge_bodies_are_refused_before_they_are_read(explore_server):
     assert status == 400
     status, _, body = _request(explore_server, "POST", "/api/decode")
     assert status == 411 and "Content-Length" in json.loads(body)["error"]
+
+
+@pytest.mark.parametrize("length,status", [
+    ("\u00b2", 400), ("\u00b9\u00b3", 400), ("-4", 400), ("+4", 400), (" 4x", 400), ("0x10", 400),
+    ("9" * 5000, 413), (str(MAX_BODY_BYTES + 1), 413), ("0", 400),
+])
+def test_bad_content_lengths_get_4xx(explore_server, length, status, capfd):
+    head = (f"POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
+            "Content-Type: application/json\r\n\r\n").encode("latin-1")  # ² is one byte
+    answer = _raw(explore_server, head)  # no body: one left unread would reset the connection
+    assert answer.startswith(f"HTTP/1.0 {status} ".encode()), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    _no_traceback(capfd.readouterr().err)
+
+
+# ---- under load, and clients that misbehave ---------------------------------------------------
+
+def test_200_concurrent_clients_all_get_their_answer(explore_server, capfd):
+    n, results = 200, {}
+    start = threading.Barrier(n, timeout=60)
+
+    def client(i):
+        try:
+            start.wait()
+            status, _, body = _request(explore_server, "GET", "/runs.json")
+            results[i] = status if json.loads(body)["runs"] else "empty"
+        except Exception as e:  # noqa: BLE001 - a reset or a timeout is what is counted
+            results[i] = type(e).__name__
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 120
+    for t in threads:
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    assert Counter(results.values()) == {200: n}
+    _no_traceback(capfd.readouterr().err)
+
+
+def test_clients_that_go_away_mid_answer_leave_no_traceback(explore_server, capfd):
+    baseline = threading.active_count()
+    for _ in range(50):
+        s = socket.create_connection(explore_server.server_address[:2], timeout=10)
+        s.sendall(b"GET /run/1/decoder.onnx HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # a reset, not a polite close
+    _wait_for_handlers(baseline)
+    assert _request(explore_server, "GET", "/runs.json")[0] == 200  # still serving
+    _no_traceback(capfd.readouterr().err)
+
+
+@pytest.mark.parametrize("line", [b"GET /\r\n", b"GET\r\n", b"GET / HTTP/1.1 x\r\n",
+                                  b"GET / FTP/1.0\r\n", b"\x16\x03\x01 junk\r\n"])
+def test_a_malformed_request_line_gets_400_at_once(explore_server, line, capfd):
+    t = time.monotonic()
+    answer = _raw(explore_server, line)  # the client then waits: the server must answer now
+    assert answer.startswith(b"HTTP/1.0 400 "), answer[:200]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    assert time.monotonic() - t < server_module.CONNECTION_TIMEOUT
+    _no_traceback(capfd.readouterr().err)
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET / HTT", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                                  b"POST /api/decode HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                  b"Content-Length: 100\r\n\r\n{\"run\""])
+def test_a_silent_client_is_dropped(explore_server, monkeypatch, sent, capfd):
+    monkeypatch.setattr(server_module, "CONNECTION_TIMEOUT", 0.5)
+    baseline = threading.active_count()
+    t = time.monotonic()
+    assert _raw(explore_server, sent, timeout=10) == b""  # closed without an answer
+    assert time.monotonic() - t < 5
+    _wait_for_handlers(baseline)
+    _no_traceback(capfd.readouterr().err)
 
 
 # ---- files ---------------------------------------------------------------------------------
@@ -205,13 +315,25 @@ def test_the_server_binds_to_loopback_by_default(explore_server):
 
 # ---- the command line ------------------------------------------------------------------------
 
-def test_the_cli_serves_on_a_free_port_and_prints_it(explore_runs):
+def _readline(proc, seconds):
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=seconds):
+            return f"(nothing in {seconds} s)"
+    return proc.stdout.readline()
+
+
+def test_the_cli_serves_on_a_free_port_and_ctrl_c_stops_it(explore_runs):
+    """Launched with SIGINT ignored, as a background job's shell launches it (it is inherited
+    through exec), SIGINT still stops the server cleanly."""
     env = {**os.environ, **SUBPROCESS_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "xae", "explore", str(explore_runs["vae"]),
+    launch = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+              "os.execv(sys.executable, [sys.executable, '-m', 'xae', *sys.argv[1:]])")
+    proc = subprocess.Popen([sys.executable, "-c", launch, "explore", str(explore_runs["vae"]),
                              str(explore_runs["ae"])], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        line = proc.stdout.readline()
+        line = _readline(proc, 120)
         assert line.startswith("xae explore: http://127.0.0.1:") and "2 runs" in line, line
         port = int(line.split("127.0.0.1:")[1].split("/")[0])
         assert port > 0
@@ -219,10 +341,14 @@ def test_the_cli_serves_on_a_free_port_and_prints_it(explore_runs):
         conn.request("GET", "/runs.json")
         runs = json.loads(conn.getresponse().read())["runs"]
         assert [r["name"] for r in runs] == ["vae", "ae"]
-    finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=30)
-    assert "Traceback" not in proc.stderr.read()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    err = proc.stderr.read()
+    assert "Traceback" not in err and "stopped" in err, err
 
 
 @pytest.mark.parametrize("args,words", [
@@ -259,10 +385,22 @@ def test_static_writes_the_whole_site(explore_runs, tmp_path):
     assert p.returncode == 0, p.stderr
     site = tmp_path / "site"
     names = sorted(str(f.relative_to(site)) for f in site.rglob("*") if f.is_file())
-    assert names == sorted(["index.html", "app.js", "style.css", "runs.json"]
+    assert names == sorted(["index.html", "app.js", "style.css", "runs.json", MARKER]
                            + [f"vendor/{f}" for f in runtime.FILES]
                            + [f"run/{i}/{f}" for i in (0, 1)
                               for f in ("map.bin", "prior.bin", "decoder.onnx")])
     index = json.loads((site / "runs.json").read_text())
     assert index["decode_endpoint"] is None and index["runtime"] == "vendor/ort.wasm.min.js"
+    assert json.loads((site / MARKER).read_text())["format"] == "xae-static"
     assert not [f for f in tmp_path.iterdir() if f.name.startswith(".")]
+
+
+def test_explore_without_onnx_says_how_to_install_it(explore_runs, tmp_path, monkeypatch,
+                                                     capsys):
+    run = shutil.copytree(explore_runs["vae"], tmp_path / "vae")
+    shutil.rmtree(run / "export", ignore_errors=True)  # no saved decoder: it must export
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` raises ImportError
+    assert main(["explore", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("xae: error:") and "onnx" in err and "make web" in err, err
+    assert "xae[web]" in err and "please report" not in err and len(err.splitlines()) == 1

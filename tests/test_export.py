@@ -4,6 +4,7 @@ whole and refuses bad input."""
 from __future__ import annotations
 
 import json
+import sys
 
 import onnxruntime as ort
 import pytest
@@ -77,3 +78,16 @@ def test_the_cli_exports_a_run_and_refuses_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # argparse: unknown format
         main(["export", str(run), "--format", "tflite"])
     assert e.value.code == 2
+
+
+def test_without_onnx_the_export_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    xae.train(xae.preset("vae", hidden=[32], steps=5, progress=False, figures=False), run)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` fails
+    with pytest.raises(xae.XaeError, match=r"make web.*pip install 'xae\[web\]'"):
+        export_onnx(xae.load(run), tmp_path / "api")
+    assert main(["export", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("xae: error:") and "onnx package" in err and "make web" in err, err
+    assert "please report" not in err and len(err.splitlines()) == 1
+    assert not (run / "export").exists() and not (tmp_path / "api").exists()  # nothing written

@@ -66,6 +66,16 @@ def _parity(path: Path, module: nn.Module, example: torch.Tensor) -> float | Non
     return float((got - want).abs().max())
 
 
+def require_onnx() -> None:
+    """An :class:`XaeError` saying how to install the ``onnx`` package when it is missing (the
+    core install, ``make demo``, lacks it)."""
+    try:
+        import onnx  # noqa: F401 - torch.onnx.export needs it
+    except ImportError:
+        raise XaeError("exporting to ONNX needs the onnx package, which is not installed; run "
+                       "`make web` in the xae checkout, or pip install 'xae[web]'") from None
+
+
 def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor | None = None,
                 seed: int = 0) -> dict[str, Any]:
     """Write ``decoder.onnx``, ``encoder.onnx`` and ``export.json`` into ``out_dir``.
@@ -74,6 +84,7 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
     the data's shape if None); the decoder is checked on z ~ N(0, I). Returns what
     ``export.json`` holds.
     """
+    require_onnx()
     model = model.cpu().eval()
     shape, d = tuple(model.data_shape), model.latent_dim
     gen = torch.Generator().manual_seed(seed)

@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import webbrowser
+from pathlib import Path
 from typing import Any
 
 
@@ -35,19 +38,26 @@ def add_parser(sub: Any) -> None:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from xae.errors import XaeError, positive_int
-    from xae.explore.runs import load_run, unique_names
+    from xae.explore.runs import load_run, saved_decoder, unique_names
     from xae.explore.server import make_server
-    from xae.explore.site import build_site, write_static
+    from xae.explore.site import build_site, check_static_target, write_static
+    from xae.export import require_onnx
 
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops it even when started with SIGINT ignored (as in a background job's shell)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if args.max_points is not None:
         positive_int(args.max_points, "--max-points")
     if args.static and (args.port or args.open or args.host != "127.0.0.1"):
         raise XaeError("--static writes a folder and serves nothing; drop --port, --host and "
                        "--open")
-    if args.static:  # fail before the slow part when the runtime is missing
+    if args.static:  # fail before the slow part: a folder it must not replace, no runtime
         from xae.explore.runtime import require_ort_dir
 
+        check_static_target(args.static, args.runs)
         require_ort_dir()
+    if any(Path(r).is_dir() and saved_decoder(Path(r)) is None for r in args.runs):
+        require_onnx()  # a run without a fresh export/decoder.onnx is exported on loading
     views = [load_run(r, max_points=args.max_points, seed=args.seed) for r in args.runs]
     unique_names(views)
     if args.static:
@@ -65,6 +75,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
         webbrowser.open(server.url)
     try:
         server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C is how it is meant to stop
+        print("xae explore: stopped", file=sys.stderr)
     finally:
         server.server_close()
     return 0

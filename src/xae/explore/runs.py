@@ -57,14 +57,22 @@ def plane_of(z: np.ndarray) -> Plane:
     return Plane(mean, vt[:2].copy(), pca=True, explained=explained)
 
 
-def _onnx_decoder(run: Path, model: Autoencoder) -> bytes:
-    """The run's exported decoder: ``RUN/export/decoder.onnx`` when it is newer than the
-    weights, else a fresh export (to a temporary folder: the run is not written to)."""
-    from xae.export import export_onnx
-
+def saved_decoder(run: Path) -> Path | None:
+    """``RUN/export/decoder.onnx`` when ``xae export`` wrote it after the weights, else None."""
     weights, saved = run / "model.safetensors", run / "export" / "decoder.onnx"
     if saved.is_file() and (run / "export" / "export.json").is_file() and \
-            saved.stat().st_mtime >= weights.stat().st_mtime:
+            weights.is_file() and saved.stat().st_mtime >= weights.stat().st_mtime:
+        return saved
+    return None
+
+
+def _onnx_decoder(run: Path, model: Autoencoder) -> bytes:
+    """The run's exported decoder: :func:`saved_decoder` when there is one, else a fresh
+    export (to a temporary folder: the run is not written to)."""
+    from xae.export import export_onnx
+
+    saved = saved_decoder(run)
+    if saved is not None:
         return saved.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         export_onnx(model, Path(tmp) / "export")

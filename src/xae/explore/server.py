@@ -9,6 +9,9 @@
   them in a body of at most ``MAX_BODY_BYTES``.
 - Bad requests get a 4xx status and ``{"error": message}``. Bound to loopback (the default),
   the server also refuses requests for other host names (DNS rebinding).
+- Under load: a listen backlog of ``BACKLOG`` connections, a thread per connection, a client
+  silent for ``CONNECTION_TIMEOUT`` seconds is dropped, and a client that goes away mid-answer
+  (broken pipe, reset) is dropped quietly.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import json
 import logging
 import math
 import socket
+import sys
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +35,8 @@ from xae.explore.site import DECODE_ENDPOINT, MAX_BODY_BYTES, MAX_DECODE_BATCH, 
 
 log = logging.getLogger(__name__)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+BACKLOG = 1024  # pending connections (the OS caps it at net.core.somaxconn)
+CONNECTION_TIMEOUT = 10.0  # seconds a connection may sit idle mid-request before it is dropped
 
 
 class BadRequest(Exception):
@@ -43,13 +49,17 @@ def parse_decode(body: bytes, views: list[RunView]) -> tuple[RunView, np.ndarray
     """The run and the (B, D) float32 batch a decode request asks for, or :class:`BadRequest`."""
     try:
         req = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except RecursionError:
+        raise BadRequest(400, "the body's JSON is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):  # int digits past Python's limit are a ValueError
         raise BadRequest(400, 'the body must be JSON: {"run": index, "z": [[...], ...]}') from None
     if not isinstance(req, dict) or set(req) != {"run", "z"}:
         raise BadRequest(400, 'the body must be an object with exactly the keys "run" and "z"')
     run, z = req["run"], req["z"]
     if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run < len(views):
-        raise BadRequest(400, f'"run" must be an index from 0 to {len(views) - 1}, got {run!r}')
+        small = isinstance(run, int) and not isinstance(run, bool) and abs(run) < 10**9
+        got = repr(run) if small else f"a value of type {type(run).__name__}"  # no huge echo
+        raise BadRequest(400, f'"run" must be an index from 0 to {len(views) - 1}, got {got}')
     view, d = views[run], views[run].latent_dim
     if not isinstance(z, list) or not z:
         raise BadRequest(400, '"z" must be a non-empty list of latent vectors')
@@ -60,8 +70,13 @@ def parse_decode(body: bytes, views: list[RunView]) -> tuple[RunView, np.ndarray
             got = f"length {len(row)}" if isinstance(row, list) else type(row).__name__
             raise BadRequest(400, f"z[{i}] must be a list of {d} numbers (the latent size of "
                              f"run {run}), got {got}")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                   for v in row):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+            raise BadRequest(400, f"z[{i}] must hold only finite numbers")
+        try:
+            finite = all(math.isfinite(v) for v in row)
+        except OverflowError:  # an integer beyond any float
+            raise BadRequest(400, "z holds values too large for float32") from None
+        if not finite:
             raise BadRequest(400, f"z[{i}] must hold only finite numbers")
     batch = np.asarray(z, dtype=np.float64)
     if (np.abs(batch) > np.finfo(np.float32).max).any():
@@ -84,6 +99,19 @@ def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) 
     class Handler(BaseHTTPRequestHandler):
         server_version = "xae-explore"
         sys_version = ""
+        default_request_version = "HTTP/1.0"  # so that errors on the request line get a status
+
+        def setup(self) -> None:
+            self.timeout = CONNECTION_TIMEOUT  # read here, so that a test can lower it
+            super().setup()
+
+        def parse_request(self) -> bool:
+            line = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+            if len(line.split()) not in (0, 3):  # HTTP/0.9 (no version) or garbage: answer now
+                self.requestline, self.command, self.request_version = line, None, "HTTP/1.0"
+                self.send_error(400, "bad request line; expected METHOD PATH HTTP/1.x")
+                return False
+            return super().parse_request()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
             log.debug("%s %s", self.address_string(), format % args)
@@ -154,10 +182,11 @@ def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) 
                 length = self.headers.get("Content-Length")
                 if length is None:
                     raise BadRequest(411, "a Content-Length header is required")
-                if not length.isdigit():
-                    raise BadRequest(400, f"bad Content-Length {length!r}")
-                if int(length) > MAX_BODY_BYTES:
-                    raise BadRequest(413, f"the body is {length} bytes; at most {MAX_BODY_BYTES}")
+                if not (length.isascii() and length.isdigit()):
+                    raise BadRequest(400, f"bad Content-Length {length[:40]!r}")
+                if len(length) > 12 or int(length) > MAX_BODY_BYTES:
+                    raise BadRequest(413, f"the body is {length[:40]} bytes; at most "
+                                     f"{MAX_BODY_BYTES}")
                 view, z = parse_decode(self.rfile.read(int(length)), views)
             except BadRequest as e:
                 self._json(e.status, {"error": e.message}, close=True)
@@ -171,6 +200,14 @@ def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) 
 
 class ExplorerServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (reset, broken pipe, timeout) is not the server's error."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("%s went away: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -8,23 +8,32 @@ The live server answers GETs from this table only (a client never names a file o
 - ``runs.json``: what the page needs to know of each run, and whether a decode endpoint exists;
 - ``run/<i>/map.bin``, ``run/<i>/prior.bin``, ``run/<i>/decoder.onnx``: each run's arrays
   (little-endian float32) and its decoder.
+
+A static folder also holds ``.xae-static`` (:data:`MARKER`). ``--static`` replaces its folder
+whole, so it writes only to a new or empty folder or to one holding that marker: never over a
+user's files, a run, or a folder above a run or above the current folder.
 """
 from __future__ import annotations
 
 import json
 import mimetypes
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from xae.errors import XaeError
 from xae.explore import runtime
 from xae.explore.runs import RunView
 from xae.fileio import atomic_dir
+from xae.train.checkpoint import CONFIG
 
 STATIC = Path(__file__).with_name("static")
 PAGE = ("index.html", "app.js", "style.css")
 DECODE_ENDPOINT = "api/decode"
 MAX_DECODE_BATCH = 256  # latent vectors per decode request
 MAX_BODY_BYTES = 1 << 20  # bytes per request body
+MARKER = ".xae-static"  # in every static folder: what --static may replace
+MARKER_FORMAT = "xae-static"
 
 
 @dataclass(frozen=True)
@@ -68,13 +77,66 @@ def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False) 
     return files
 
 
+def _is_static_export(folder: Path) -> bool:
+    try:
+        meta = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == MARKER_FORMAT
+
+
+def check_static_target(out_dir: str | Path, runs: Iterable[str | Path]) -> Path:
+    """The resolved folder ``--static out_dir`` may replace whole, or an :class:`XaeError` when
+    replacing it could lose files: something not a folder, a run or a folder above one of
+    ``runs``, the current folder or one above it, a non-empty folder without :data:`MARKER`."""
+    out, where = Path(out_dir), f"--static {out_dir}"
+    how = "name a new or empty folder, e.g. --static site/"
+    try:
+        target = out.resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symbolic link loop
+        raise XaeError(f"cannot resolve {where} ({e}); {how}") from None
+    if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
+        raise XaeError(f"{where} is the current folder or one above it, which the site would "
+                       f"replace whole; {how}")
+    if out.is_symlink():
+        raise XaeError(f"{where} is a symbolic link, which the site would replace; name the "
+                       "folder it points to, or a new one")
+    if out.exists() and not out.is_dir():
+        raise XaeError(f"{where} exists and is not a folder; the site replaces its folder "
+                       f"whole: {how}")
+    for run in runs:
+        if target == Path(run).resolve() or target in Path(run).resolve().parents:
+            raise XaeError(f"{where} is the run {run} or a folder above it, which the site "
+                           f"would replace whole; {how}")
+    if (out / CONFIG).exists():
+        raise XaeError(f"{where} is a run folder (it has {CONFIG}), which the site would "
+                       f"replace whole; {how}")
+    try:
+        foreign = out.is_dir() and any(out.iterdir()) and not _is_static_export(out)
+    except OSError as e:
+        raise XaeError(f"cannot read {where} ({e.strerror}); {how}") from None
+    if foreign:
+        raise XaeError(f"{where} holds files and is not an earlier static export (it has no "
+                       f"{MARKER}); the site replaces its folder whole: {how}")
+    return target
+
+
 def write_static(views: list[RunView], out_dir: str | Path) -> Path:
     """Write a self-contained folder that any static file server can serve (whole or not at
-    all). It needs onnxruntime-web, since there is no server to decode."""
+    all; see :func:`check_static_target` for the folders it refuses). It needs
+    onnxruntime-web, since there is no server to decode."""
+    from xae import __version__
+
+    out = check_static_target(out_dir, [v.path for v in views])
     files = build_site(views, live=False, need_runtime=True)
-    out = Path(out_dir)
-    with atomic_dir(out) as tmp:
-        for name, asset in files.items():
-            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
-            (tmp / name).write_bytes(asset.read())
+    marker = {"format": MARKER_FORMAT, "version": 1, "xae": __version__}
+    try:
+        with atomic_dir(out) as tmp:
+            for name, asset in files.items():
+                (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp / name).write_bytes(asset.read())
+            (tmp / MARKER).write_text(json.dumps(marker) + "\n")
+    except OSError as e:
+        raise XaeError(f"cannot write --static {out_dir} ({e.strerror}); pick a folder you "
+                       "can write to") from None
     return out
