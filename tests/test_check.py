@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from torch.distributions import MultivariateNormal
 import xae
 from xae.check import gradients, ppca
 from xae.cli import main
+from xae.data import load as load_data
 
 SIGMA = 0.5
 
@@ -154,17 +156,80 @@ def test_check_ppca_cli_end_to_end(tmp_path: Path) -> None:
     assert set(result["iw"]) == {"1", "10", "100"}
     assert result["summary"]["max_principal_angle_deg"] < 5
     assert result["summary"]["sigma2_rel_error"] < 0.1
+    assert "check ppca: PASS (3 of 3 within tolerance)" in proc.stdout
+    assert [v["passed"] for v in result["verdicts"]] == [True] * 3
+
+
+@pytest.fixture(scope="module")
+def ppca_run(tmp_path_factory) -> Path:
+    """A linear VAE trained briefly by the pPCA check's recipe (400 full-batch steps)."""
+    cfg = ppca.check_config({"train.epochs": 400, "data.n": 500, "train.figures": False})
+    return xae.train(cfg, tmp_path_factory.mktemp("ppca") / "run")
+
+
+def _verdict_rows(out: str) -> dict[str, list[str]]:
+    """The verdict lines printed after the table: quantity -> [value, bound, PASS/FAIL]."""
+    rows = re.findall(r"^  (.+?)\s{2,}(\S+)  ([≤≥] \S+)\s+(PASS|FAIL)$", out, re.M)
+    return {q: [v, b, verdict] for q, v, b, verdict in rows}
+
+
+def test_check_ppca_prints_each_tolerance_and_a_verdict(ppca_run, tmp_path, capsys) -> None:
+    assert main(["check", "ppca", "--run", str(ppca_run), "--k", "1,100",
+                 "--out", str(tmp_path / "pass")]) == 0
+    out = capsys.readouterr().out
+    rows = _verdict_rows(out)
+    result = json.loads((tmp_path / "pass" / "ppca.json").read_text())["summary"]
+    measured = {"max principal angle (deg)": result["max_principal_angle_deg"],
+                "σ² relative error": result["sigma2_rel_error"],
+                "|IW(K=100) − exact| (nat)": abs(result["iw_k100_minus_exact"])}
+    limits = dict(zip(measured, ppca.TOLERANCES.values()))
+    assert set(rows) == set(measured), out
+    for name, (value, bound, verdict) in rows.items():
+        assert float(value) == pytest.approx(measured[name], rel=1e-3)
+        assert bound == f"≤ {limits[name]:g}" and verdict == "PASS"
+    assert out.rstrip().endswith("check ppca: PASS (3 of 3 within tolerance)")
+
+
+def test_check_ppca_fails_with_status_1_past_a_tolerance(ppca_run, tmp_path, capsys,
+                                                         monkeypatch) -> None:
+    angle = ppca.check_ppca(xae.load(ppca_run), load_data(xae.load(ppca_run).config.data),
+                            ks=(1,)).max_angle_deg
+    monkeypatch.setitem(ppca.TOLERANCES, "max_principal_angle_deg", angle / 2)
+    assert main(["check", "ppca", "--run", str(ppca_run), "--k", "1,100",
+                 "--out", str(tmp_path / "fail")]) == 1
+    out = capsys.readouterr().out
+    value, bound, verdict = _verdict_rows(out)["max principal angle (deg)"]
+    assert verdict == "FAIL" and bound == f"≤ {angle / 2:g}"
+    assert _verdict_rows(out)["σ² relative error"][2] == "PASS"
+    assert out.rstrip().endswith("check ppca: FAIL (2 of 3 within tolerance)")
+    verdicts = json.loads((tmp_path / "fail" / "ppca.json").read_text())["verdicts"]
+    assert [v["passed"] for v in verdicts] == [False, True, True]
 
 
 def test_check_gradients_cli_end_to_end(tmp_path: Path, capsys) -> None:
     run = tmp_path / "vae"
     assert main(["train", "--preset", "vae", "--steps", "30", "--no-progress", "--set", *TINY,
                  "train.figures=false", "--out", str(run)]) == 0
-    proc = run_xae("check", "gradients", str(run), "--samples", "20", "--batch", "16")
-    assert proc.returncode == 0, proc.stderr
+    proc = run_xae("check", "gradients", str(run), "--samples", "100", "--batch", "16")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "means_agree" in proc.stdout
-    summary = json.loads((run / "checks" / "gradients.json").read_text())["summary"]
-    assert summary["samples"] == 20 and summary["batch"] == 16
+    saved = json.loads((run / "checks" / "gradients.json").read_text())
+    summary = saved["summary"]
+    assert summary["samples"] == 100 and summary["batch"] == 16
+    rows = _verdict_rows(proc.stdout)
+    assert len(rows) == 4 and all(r[2] == "PASS" for r in rows.values()), proc.stdout
+    assert rows["variance ratio score+baseline / reparameterization"][1] == "≥ 1"
+    assert float(rows["variance ratio score+baseline / score"][0]) == pytest.approx(
+        summary["score+baseline.mean_variance"] / summary["score.mean_variance"], rel=1e-3)
+    assert "check gradients: PASS (4 of 4 within tolerance)" in proc.stdout
+    # an impossible tolerance: the agreement verdicts fail and the status is 1
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gradients, "AGREE_FRACTION", 1.01)
+        assert main(["check", "gradients", str(run), "--samples", "20", "--batch", "16",
+                     "--out", str(tmp_path / "fail")]) == 1
+    out = capsys.readouterr().out
+    assert [r[2] for r in _verdict_rows(out).values()] == ["FAIL", "FAIL", "PASS", "PASS"]
+    assert "check gradients: FAIL (2 of 4 within tolerance)" in out
     assert (run / "checks" / "gradients.png").stat().st_size > 0
     # bad input: exit 2, one line, nothing written
     for argv, needle in [(["check", "ppca", "--run", str(run)], "linear-Gaussian"),

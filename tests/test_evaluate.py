@@ -74,7 +74,7 @@ def test_likelihood_is_deterministic_given_a_seed_and_leaves_the_rng_alone():
 
 def test_likelihood_of_a_deterministic_model_is_a_clear_error():
     model = xae.build(xae.preset("ae"))
-    with pytest.raises(xae.XaeError, match="stochastic bottleneck"):
+    with pytest.raises(xae.XaeError, match="plain autoencoder.*stochastic bottleneck"):
         xae.log_likelihood(model, torch.rand(4, 1, 8, 8), k=10)
     with pytest.raises(xae.XaeError, match="positive integer"):
         xae.log_likelihood(xae.build(xae.preset("vae")), torch.rand(4, 1, 8, 8), k=0)
@@ -247,16 +247,42 @@ def test_eval_cli_writes_eval_json_and_warns_on_collapse(tmp_path):
 
 
 def test_eval_cli_refuses_a_likelihood_for_a_plain_autoencoder(tmp_path):
+    """A plain AE has a point-mass code: no ELBO, no likelihood. `xae eval` reports its
+    distortion and image metrics, says why the likelihood is missing, and refuses --k."""
     run = tmp_path / "ae"
-    assert run_xae("train", "--preset", "ae", "--steps", "20", "--set", *TINY,
+    assert run_xae("train", "--preset", "ae", "--steps", "20", "--no-progress", "--set", *TINY,
                    "--out", str(run)).returncode == 0
+    final = json.loads((run / "metrics.json").read_text())["test"]
+    assert {"neg_elbo", "bits_per_dim", "kl"}.isdisjoint(final) and "distortion" in final
     p = run_xae("eval", str(run), "--k", "10")
-    assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert "stochastic bottleneck" in p.stderr and not (run / "eval.json").exists()
-    p = run_xae("eval", str(run), "--json")
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
+    assert p.stderr.startswith("xae: error: a plain autoencoder") and len(
+        p.stderr.strip().splitlines()) == 1, p.stderr
+    assert "has no likelihood" in p.stderr and "--preset vae" in p.stderr
+    assert not (run / "eval.json").exists()
+    p = run_xae("eval", str(run), "--no-progress")
     assert p.returncode == 0, p.stderr
-    assert "nll_iw" not in json.loads(p.stdout)
-    assert "likelihood" in json.loads((run / "eval.json").read_text())["skipped"]
+    rows = [line.split()[0] for line in p.stdout.splitlines() if line.startswith("  ")
+            and not line.lstrip().startswith("(")]
+    assert "distortion" in rows and {"neg_elbo", "bits_per_dim", "nll_iw"}.isdisjoint(rows)
+    assert "(likelihood not measured: a plain autoencoder" in p.stdout and "ELBO" in p.stdout
+    report = json.loads((run / "eval.json").read_text())
+    assert {"neg_elbo", "bits_per_dim", "nll_iw", "kl"}.isdisjoint(report["test"])
+    for key in ("distortion", "mse", "psnr", "ssim", "holes_mmd"):
+        assert math.isfinite(report["test"][key])
+    assert "plain autoencoder" in report["skipped"]["likelihood"]
+
+
+def test_a_deterministic_code_has_no_elbo_but_a_discrete_one_keeps_its_bound():
+    """xae.evaluate: the AE's −ELBO used to be reported as its distortion (a KL of 0 to the
+    prior; a point mass has an infinite one). A quantizer's KL to its code prior is exact."""
+    x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    m = xae.evaluate(xae.build(xae.preset("ae")), x).metrics
+    assert {"neg_elbo", "bits_per_dim", "kl"}.isdisjoint(m) and m["distortion"] > 0
+    vq = xae.build(xae.preset("vq-vae", **{"model.quantizer.codebook_size": 16}))
+    m = xae.evaluate(vq, x, hole_metrics=False).metrics
+    assert m["neg_elbo"] == pytest.approx(m["distortion"] + m["kl"])
+    assert m["kl"] == pytest.approx(16 * math.log(16), rel=1e-6)  # P = 256/16 positions, K = 16
 
 
 @pytest.mark.parametrize("n,size,expected", [(7, 3, [3, 4]), (6, 3, [3, 3]), (1, 3, [1]),

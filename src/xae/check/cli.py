@@ -1,14 +1,19 @@
 """``xae check ppca`` and ``xae check gradients``: the checks of :mod:`xae.check` on the command
-line. Each prints a table and writes its JSON and figure into an output folder."""
+line. Each prints a table, then every compared quantity with its tolerance and PASS/FAIL and
+an overall verdict, writes its JSON and figure into an output folder, and exits with status 0
+when everything passed and 1 when something failed (2 on a usage error)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 from typing import Any
 
+from xae.check.verdict import exit_status, verdict_lines
 from xae.errors import XaeError
 
 PPCA_DEFAULT_OUT = Path("runs") / "check-ppca"
+EXIT_STATUS = ("Exit status: 0 when every compared quantity is within its tolerance (printed "
+               "with PASS/FAIL after the table), 1 when one is not, 2 on a usage error.")
 
 
 def add_parser(sub: Any) -> None:
@@ -16,7 +21,12 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="check models against closed-form answers (ppca, gradients)")
     checks = p.add_subparsers(dest="check", required=True)
     pp = checks.add_parser("ppca", help="train a linear VAE on linear-gaussian data and compare "
-                           "it with maximum-likelihood probabilistic PCA and its exact log p(x)")
+                           "it with maximum-likelihood probabilistic PCA and its exact log p(x)",
+                           description="Train a linear VAE on linear-gaussian data and compare "
+                           "it with maximum-likelihood probabilistic PCA and its exact log p(x): "
+                           "the largest principal angle, the noise variance and the IW "
+                           "estimate at the largest K, each against a stated tolerance. "
+                           + EXIT_STATUS)
     pp.add_argument("--out", help=f"output folder; the model trains into OUT/run (default "
                     f"{PPCA_DEFAULT_OUT}[-N])")
     pp.add_argument("--run", help="check this trained linear-VAE run instead of training one")
@@ -32,7 +42,12 @@ def add_parser(sub: Any) -> None:
     pp.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="more config overrides")
     pp.set_defaults(fn=cmd_ppca)
     g = checks.add_parser("gradients", help="variance of the reparameterization and "
-                          "score-function gradients of E_q[log p(x|z)] for a trained VAE")
+                          "score-function gradients of E_q[log p(x|z)] for a trained VAE",
+                          description="Variance of the reparameterization and score-function "
+                          "(REINFORCE, without and with a baseline) gradients of "
+                          "E_q[log p(x|z)] for a trained VAE, with verdicts: the estimators "
+                          "agree in mean, and their variances are ordered reparameterization < "
+                          "score+baseline < score. " + EXIT_STATUS)
     g.add_argument("run", help="a run folder with a Gaussian bottleneck")
     g.add_argument("--out", help="output folder (default RUN/checks)")
     g.add_argument("--samples", type=int, default=200,
@@ -123,7 +138,8 @@ def cmd_ppca(args: argparse.Namespace) -> int:
     paths = ppca.write(result, out)
     print(_table(result.summary()))
     print("wrote " + ", ".join(map(str, paths)))
-    return 0
+    print(verdict_lines(result.verdicts(), "check ppca"))
+    return exit_status(result.verdicts())
 
 
 def cmd_gradients(args: argparse.Namespace) -> int:
@@ -145,4 +161,5 @@ def cmd_gradients(args: argparse.Namespace) -> int:
     paths = gradients.write(result, Path(args.out or Path(args.run) / "checks"))
     print(f"{result.objective}\n{_table(result.summary())}")
     print("wrote " + ", ".join(map(str, paths)))
-    return 0
+    print(verdict_lines(result.verdicts(), "check gradients"))
+    return exit_status(result.verdicts())

@@ -1,10 +1,12 @@
-"""What every evaluation shares: batching over data and a seeded random stream."""
+"""What every evaluation shares: batching over data, a seeded random stream, a progress bar."""
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+from tqdm import tqdm
 
 
 def batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
@@ -33,3 +35,12 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def progress_bar(total: int, desc: str, enabled: bool, unit: str = "image") -> tqdm:
+    """A tqdm bar on stderr (count, rate and ETA) for ``total`` units of a slow evaluation;
+    it draws nothing unless ``enabled``. It is drawn whether or not stderr is a terminal, so
+    that a long evaluation whose output goes to a log still shows how far it got. Use it as
+    a context manager and ``update`` it as work is done."""
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True,
+                disable=not enabled, file=sys.stderr, dynamic_ncols=True)

@@ -14,8 +14,8 @@ import torch
 
 from xae.distributions import DiagonalGaussian
 from xae.evaluate.codes import code_metrics
-from xae.evaluate.common import batches, seeded
-from xae.evaluate.holes import holes
+from xae.evaluate.common import batches, progress_bar, seeded
+from xae.evaluate.holes import Holes, holes
 from xae.model import Autoencoder, inference
 from xae.outputs import EvalResult
 
@@ -44,14 +44,18 @@ class RateDistortion:
 
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
-                    batch_size: int = 1000, seed: int | None = 0) -> RateDistortion:
-    """Run the model over ``x`` in batches and keep every per-sample term."""
+                    batch_size: int = 1000, seed: int | None = 0,
+                    progress: bool = False) -> RateDistortion:
+    """Run the model over ``x`` in batches and keep every per-sample term (with a progress
+    bar on stderr when ``progress``)."""
     parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess",
                                               "idx")}
     loss = 0.0
-    with inference(model) as device, seeded(seed, device):
+    with inference(model) as device, seeded(seed, device), \
+            progress_bar(x.shape[0], "rate/distortion", progress) as bar:
         for xb in batches(x, batch_size):
             out = model(xb, beta=beta)
+            bar.update(xb.shape[0])
             loss += out.loss.item() * xb.shape[0]
             parts["d"].append(out.distortion)
             parts["r"].append(out.rate)
@@ -94,15 +98,15 @@ def collapse_warnings(kl: float, active: int, dims: int) -> list[str]:
     return out
 
 
-def _kl(model: Autoencoder, rd: RateDistortion, rate: float) -> float | None:
+def _kl(model: Autoencoder, rd: RateDistortion) -> float | None:
     """The mean KL(q(z|x) ‖ p(z)): the rate of a KL regularizer, else its one-sample Monte Carlo
     estimate at the codes of ``rd``; −log p(codes) under the code prior for a deterministic
     quantizer (its posterior is a point mass on one code per position: P·log K nats under
-    the uniform prior, less under a fitted one); 0 for an unregularized deterministic code (the AE, whose
-    negative "ELBO" is then its distortion); None when neither applies (e.g. a deterministic
-    WAE, whose rate is an MMD)."""
+    the uniform prior, less under a fitted one). None for a deterministic continuous code (the
+    plain AE, the deterministic WAE): a point mass has an infinite KL to a continuous prior,
+    so such a model has no ELBO (see :func:`xae.evaluate.likelihood.unavailable`)."""
     if model.regularizer.is_kl:
-        return rate
+        return float(rd.rate.double().mean())
     if rd.posterior is not None:
         with inference(model):
             log_q = rd.posterior.log_prob(rd.codes)
@@ -110,7 +114,7 @@ def _kl(model: Autoencoder, rd: RateDistortion, rate: float) -> float | None:
         return float((log_q - log_p).double().mean())
     if rd.indices is not None:  # one code per position with certainty: KL = −log p(codes)
         return code_nll(model, rd.indices)
-    return 0.0 if rate == 0 else None
+    return None
 
 
 def code_nll(model: Autoencoder, indices: torch.Tensor) -> float:
@@ -120,26 +124,35 @@ def code_nll(model: Autoencoder, indices: torch.Tensor) -> float:
     return float(-log_p.double().mean())
 
 
+def holes_of(model: Autoencoder, rd: RateDistortion, seed: int | None = 0) -> Holes:
+    """The hole measurements of :func:`evaluate` for ``rd`` = ``rate_distortion(…, seed)``:
+    the one computation behind ``holes_mmd``, ``holes_fraction`` and the holes figure."""
+    with inference(model) as device, seeded(None if seed is None else seed + 1, device):
+        return holes(model, rd.posterior, rd.codes)
+
+
 def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000,
-             seed: int | None = 0, hole_metrics: bool = True) -> EvalResult:
+             seed: int | None = 0, hole_metrics: bool = True,
+             progress: bool = False) -> EvalResult:
     """Test-set averages of the objective's terms and the latent diagnostics.
 
     Metrics (nats per sample): loss (at ``beta``), distortion, rate, neg_elbo = distortion +
-    rate (the negative ELBO for KL models), bits_per_dim of it, active_units, ess (the mean
+    KL (the negative ELBO; absent for a deterministic continuous code such as the plain AE,
+    which has none: see :func:`_kl`), bits_per_dim of it, active_units, ess (the mean
     effective sample size, for a K-sample objective such as IWAE), code_usage,
     code_perplexity and code_bits_per_image for discrete codes (see
     :mod:`xae.evaluate.codes`) and code_prior_bits_per_image, −log2 p(codes) under a fitted
     code prior, and with
     ``hole_metrics`` holes_mmd and holes_fraction (see :mod:`xae.evaluate.holes`). The result
     also carries the per-dimension rate and any posterior-collapse warnings, which are logged.
-    Deterministic given ``seed``.
+    Deterministic given ``seed``. ``progress`` shows a bar on stderr over the data.
     """
-    rd = rate_distortion(model, x, beta, batch_size, seed)
+    rd = rate_distortion(model, x, beta, batch_size, seed, progress)
     m = {"loss": rd.loss, "distortion": float(rd.distortion.double().mean()),
          "rate": float(rd.rate.double().mean())}
-    kl = _kl(model, rd, m["rate"])
+    kl = _kl(model, rd)
     if kl is not None:
-        if not model.regularizer.is_kl and (rd.posterior is not None or rd.indices is not None):
+        if not model.regularizer.is_kl:
             m["kl"] = kl
         m["neg_elbo"] = m["distortion"] + kl
         m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
@@ -153,8 +166,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
             nll = kl if not model.bottleneck.has_posterior else code_nll(model, rd.indices)
             m["code_prior_bits_per_image"] = nll / math.log(2)
     if hole_metrics:
-        with inference(model) as device, seeded(None if seed is None else seed + 1, device):
-            h = holes(model, rd.posterior, rd.codes)
+        h = holes_of(model, rd, seed)
         m["holes_mmd"] = h.mmd
         if h.fraction is not None:
             m["holes_fraction"] = h.fraction

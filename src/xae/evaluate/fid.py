@@ -21,9 +21,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from torch import nn
+from tqdm import tqdm
 
 from xae.errors import XaeError
-from xae.evaluate.common import batches, seeded
+from xae.evaluate.common import batches, progress_bar, seeded
 from xae.model import Autoencoder, inference
 
 #: The shipped classifier weights and their SHA-256 (printed by ``fid_train``).
@@ -115,8 +116,10 @@ def _check_images(x: torch.Tensor, what: str) -> None:
         raise XaeError(f"{what} holds NaN or infinite values; check the model or the data")
 
 
-def _apply(classifier: LeNet, x: torch.Tensor, fn: str, batch_size: int) -> torch.Tensor:
-    """``classifier.<fn>`` over ``x`` in batches, on the classifier's device, as float64.
+def _apply(classifier: LeNet, x: torch.Tensor, fn: str, batch_size: int,
+           bar: tqdm | None = None) -> torch.Tensor:
+    """``classifier.<fn>`` over ``x`` in batches, on the classifier's device, as float64
+    (each batch counted on ``bar``).
 
     Inputs are clamped to [0, 1], the range the classifier was trained on (as an image would
     be displayed), so decoder means slightly out of range are still scored.
@@ -126,14 +129,19 @@ def _apply(classifier: LeNet, x: torch.Tensor, fn: str, batch_size: int) -> torc
         for xb in batches(x, batch_size):
             xb = xb.to(device, torch.float32).clamp(0.0, 1.0)
             out.append(getattr(classifier, fn)(xb).double().cpu())
+            if bar is not None:
+                bar.update(xb.shape[0])
     return torch.cat(out)
+
+
+def _hits(logits: torch.Tensor, y: torch.Tensor) -> float:
+    return float((logits.argmax(-1) == y.cpu()).double().mean())
 
 
 def accuracy(classifier: LeNet, x: torch.Tensor, y: torch.Tensor,
              batch_size: int = 1000) -> float:
     """Fraction of images ``x`` whose predicted class is the label ``y``."""
-    pred = _apply(classifier, x, "forward", batch_size).argmax(-1)
-    return float((pred == y.cpu()).double().mean())
+    return _hits(_apply(classifier, x, "forward", batch_size), y)
 
 
 def features(x: torch.Tensor, classifier: LeNet | None = None,
@@ -192,20 +200,25 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
 
 
 def _generate(model: Autoencoder, real_x: torch.Tensor, n: int, seed: int | None,
-              batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+              batch_size: int, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` samples of ``model`` from its prior and its reconstructions of ``real_x``, in
-    batches, on the CPU, drawn under ``seed`` (encoding draws from q(z|x) too)."""
+    batches, on the CPU, drawn under ``seed`` (encoding draws from q(z|x) too); each batch
+    is counted on ``bar``."""
+    def counted(t: torch.Tensor) -> torch.Tensor:
+        bar.update(t.shape[0])
+        return t.cpu()
+
     with inference(model) as device, seeded(seed, device):
         sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
-        samples = torch.cat([model.sample(m).cpu() for m in sizes])
-        recon = torch.cat([model.reconstruct(xb.to(device)).cpu()
+        samples = torch.cat([counted(model.sample(m)) for m in sizes])
+        recon = torch.cat([counted(model.reconstruct(xb.to(device)))
                            for xb in batches(real_x, batch_size)])
     return samples, recon
 
 
 def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tensor,
                    n: int = 10000, seed: int | None = 0, batch_size: int = 500,
-                   classifier: LeNet | None = None) -> dict[str, float]:
+                   classifier: LeNet | None = None, progress: bool = False) -> dict[str, float]:
     """Classifier-based quality of a model on MNIST-shaped data.
 
     Parameters
@@ -219,6 +232,8 @@ def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tenso
     seed : int or None
         Seed of the sampling; the caller's random state is left as it was. ``None`` draws
         from (and advances) the caller's state.
+    progress : bool
+        Show a bar with rate and ETA on stderr, counting every image generated or classified.
 
     Returns
     -------
@@ -239,13 +254,20 @@ def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tenso
     if n < 2:
         raise XaeError(f"sample_quality needs n >= 2 samples, got {n}")
     classifier = classifier or load_classifier(device=next(model.parameters()).device)
-    samples, recon = _generate(model, real_x, n, seed, batch_size)
-    _check_images(samples, "the model's samples")
-    p = _apply(classifier, samples, "forward", batch_size).softmax(-1)
-    return {
-        "fid_lenet": fid_lenet(samples, real_x, classifier, batch_size),
-        "recon_accuracy": accuracy(classifier, recon, real_y, batch_size),
-        "real_accuracy": accuracy(classifier, real_x, real_y, batch_size),
-        "sample_entropy": float(_entropy(p).mean()),
-        "sample_marginal_entropy": float(_entropy(p.mean(0))),
-    }
+    # generated: n samples + N reconstructions; classified: samples twice, real_x twice, recon
+    with progress_bar(3 * n + 4 * real_x.shape[0], "FID-LeNet", progress) as bar:
+        samples, recon = _generate(model, real_x, n, seed, batch_size, bar)
+        _check_images(samples, "the model's samples")
+
+        def run(x: torch.Tensor, fn: str) -> torch.Tensor:
+            return _apply(classifier, x, fn, batch_size, bar)
+
+        p = run(samples, "forward").softmax(-1)
+        fake, real = _mean_cov(run(samples, "features")), _mean_cov(run(real_x, "features"))
+        return {
+            "fid_lenet": frechet_distance(*fake, *real),
+            "recon_accuracy": _hits(run(recon, "forward"), real_y),
+            "real_accuracy": _hits(run(real_x, "forward"), real_y),
+            "sample_entropy": float(_entropy(p).mean()),
+            "sample_marginal_entropy": float(_entropy(p.mean(0))),
+        }

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from xae.errors import XaeError
-from xae.evaluate.common import batches
+from xae.evaluate.common import batches, progress_bar
 from xae.model import Autoencoder, inference
 
 #: PSNR is capped here (MSE floored at 10^-10): an exact reconstruction would otherwise give
@@ -108,8 +108,8 @@ def _in_unit_range(x: torch.Tensor) -> bool:
     return lo >= 0.0 and hi <= 1.0
 
 
-def reconstruction_quality(model: Autoencoder, x: torch.Tensor,
-                           batch_size: int = 1000) -> dict[str, float]:
+def reconstruction_quality(model: Autoencoder, x: torch.Tensor, batch_size: int = 1000,
+                           progress: bool = False) -> dict[str, float]:
     """MSE, PSNR and SSIM of ``model.reconstruct(x)`` against ``x``, averaged over samples.
 
     Parameters
@@ -118,6 +118,8 @@ def reconstruction_quality(model: Autoencoder, x: torch.Tensor,
         Run in eval mode under no_grad, in batches of ``batch_size``.
     x : torch.Tensor
         Data of the model's shape, on any device.
+    progress : bool
+        Show a bar with rate and ETA on stderr.
 
     Returns
     -------
@@ -132,7 +134,8 @@ def reconstruction_quality(model: Autoencoder, x: torch.Tensor,
     images = len(model.data_shape) == 3 and _in_unit_range(x)
     metrics = {"mse": mse, "psnr": psnr, "ssim": ssim} if images else {"mse": mse}
     sums = dict.fromkeys(metrics, 0.0)
-    with inference(model) as device:
+    with inference(model) as device, \
+            progress_bar(x.shape[0], "reconstructions", progress) as bar:
         for xb in batches(x, batch_size):
             xb = xb.to(device)
             x_hat = model.reconstruct(xb)
@@ -140,6 +143,7 @@ def reconstruction_quality(model: Autoencoder, x: torch.Tensor,
                 x_hat = x_hat.clamp(0.0, 1.0)
             for name, fn in metrics.items():
                 sums[name] += float(fn(x_hat, xb).sum())
+            bar.update(xb.shape[0])
     out = {name: total / x.shape[0] for name, total in sums.items()}
     if not all(math.isfinite(v) for v in out.values()):
         raise XaeError(f"reconstruction metrics are not finite ({out}); the model produces "

@@ -13,10 +13,12 @@ import math
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from xae.errors import XaeError, positive_int
-from xae.evaluate.common import batches, seeded
+from xae.evaluate.common import batches, progress_bar, seeded
 from xae.model import Autoencoder, inference
+from xae.regularizers import NoRegularizer
 
 
 @dataclass
@@ -49,18 +51,41 @@ class LikelihoodReport:
         }
 
 
-def _check(model: Autoencoder, k: int) -> None:
-    if not model.stochastic:
-        raise XaeError(f"log p(x) needs a stochastic bottleneck q(z|x) to sample from; this model's "
-                       f"'{model.config.model.bottleneck if model.config else 'deterministic'}' "
-                       "bottleneck has none, so its likelihood is undefined. Train a VAE-type "
-                       "model (model.bottleneck=gaussian), or compare models by the distortion "
-                       "and image metrics of `xae eval`")
+def unavailable(model: Autoencoder) -> str | None:
+    """Why ``model`` has no importance-weighted estimate of log p(x), or None when it has one.
+
+    A deterministic code z = f(x) is a point mass: there is no q(z|x) to sample from, and its
+    KL to a continuous prior is infinite, so there is no ELBO either. A discrete code has an
+    exact KL to its code prior (its neg_elbo is a bound) but no Gaussian posterior to sample.
+    """
+    if model.stochastic:
+        return None
+    if model.discrete:
+        return ("discrete codes: the importance-weighted estimate needs a Gaussian posterior; "
+                "neg_elbo (distortion + KL to the code prior) bounds −log p(x)")
+    if isinstance(model.regularizer, NoRegularizer):
+        what = "a plain autoencoder (a deterministic code, no regularizer)"
+    else:
+        what = f"a deterministic autoencoder ({type(model.regularizer).__name__} regularizer)"
+    return (f"{what} has no likelihood: log p(x) needs a stochastic bottleneck q(z|x), and its "
+            "code z = f(x) is a point mass with an infinite KL to any continuous prior, so "
+            "there is no ELBO either (no neg_elbo, bits_per_dim or nll_iw)")
+
+
+def require_likelihood(model: Autoencoder, k: int) -> None:
+    """XaeError, saying what to do, unless ``model`` has an IW likelihood and ``k`` ≥ 1."""
+    why = unavailable(model)
+    if why is not None:
+        use = "its neg_elbo" if model.discrete else "distortion and the image metrics"
+        raise XaeError(f"{why}. Train a VAE preset (e.g. --preset vae) for a likelihood, or "
+                       f"compare by {use} (`xae eval` without --k)")
     positive_int(k, "k (the number of importance samples)")
 
 
-def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int) -> torch.Tensor:
-    """log w_k for one batch, (K, B): the posterior encoded once, samples decoded in chunks."""
+def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int,
+                 bar: tqdm) -> torch.Tensor:
+    """log w_k for one batch, (K, B): the posterior encoded once, samples decoded in chunks
+    (each chunk's decoded samples counted on ``bar``)."""
     q = model.encode(xb).posterior
     out = []
     for start in range(0, k, chunk):
@@ -68,12 +93,13 @@ def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int) -> to
         theta = model.decode_params(z.flatten(0, 1))
         lpx = model.likelihood.log_prob_samples(xb, theta.view(*z.shape[:2], *theta.shape[1:]))
         out.append(lpx + model.prior.log_prob(z) - q.log_prob(z))
+        bar.update(z.shape[0] * z.shape[1])
     return torch.cat(out)
 
 
 def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
                       batch_size: int = 100, chunk: int | None = None,
-                      seed: int | None = 0) -> LikelihoodReport:
+                      seed: int | None = 0, progress: bool = False) -> LikelihoodReport:
     """IW estimate of log p(x) and the K-sample ELBO for every row of ``x``.
 
     Parameters
@@ -85,13 +111,15 @@ def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
         10,000 decoded rows per pass: large matrix products, bounded memory).
     seed : makes the estimate deterministic (the caller's random state is left untouched);
         None draws from the caller's state.
+    progress : show a bar on stderr counting the N·K decoded samples, with rate and ETA.
     """
-    _check(model, k)
+    require_likelihood(model, k)
     chunk = chunk or max(1, min(k, 10_000 // max(1, min(batch_size, x.shape[0]))))
     ll, elbo = [], []
-    with inference(model) as device, seeded(seed, device):
+    with inference(model) as device, seeded(seed, device), \
+            progress_bar(x.shape[0] * k, f"log p(x), K={k}", progress, "sample") as bar:
         for xb in batches(x, batch_size):
-            logw = _log_weights(model, xb, k, chunk)
+            logw = _log_weights(model, xb, k, chunk, bar)
             ll.append(torch.logsumexp(logw, 0) - math.log(k))
             elbo.append(logw.mean(0))
     return LikelihoodReport(torch.cat(ll), torch.cat(elbo), k, math.prod(model.data_shape))

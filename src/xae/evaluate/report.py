@@ -10,7 +10,9 @@ from xae.data import Dataset
 from xae.evaluate import fid
 from xae.evaluate.diagnostics import evaluate
 from xae.evaluate.images import reconstruction_quality
-from xae.evaluate.likelihood import likelihood_report
+from xae.evaluate.holes import mmd_note
+from xae.evaluate.likelihood import (likelihood_report, require_likelihood,
+                                      unavailable)
 from xae.model import Autoencoder
 
 log = logging.getLogger(__name__)
@@ -19,44 +21,53 @@ DEFAULT_K = 100  # importance samples when the caller does not choose (seconds o
 
 @dataclass
 class Report:
-    """Test-set metrics (flat, numbers only), the per-dimension rate, warnings, and notes on
-    what was not measured and why."""
+    """Test-set metrics (flat, numbers only), the per-dimension rate, warnings, ``skipped``:
+    what was not measured and why, and :attr:`notes` on values that need explaining."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     rate_per_dim: list[float] | None = None
     warnings: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def notes(self) -> list[str]:
+        """Explanations of surprising values, e.g. a negative ``holes_mmd``."""
+        note = mmd_note(self.metrics["holes_mmd"]) if "holes_mmd" in self.metrics else None
+        return [note] if note else []
+
     def to_json(self) -> dict[str, Any]:
         return {"test": self.metrics, "test_rate_per_dim": self.rate_per_dim,
-                "warnings": self.warnings, "skipped": self.skipped}
+                "warnings": self.warnings, "skipped": self.skipped, "notes": self.notes}
 
 
 def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int | None = None,
-                seed: int = 0, images: bool = True, fid_samples: int = 10_000) -> Report:
+                seed: int = 0, images: bool = True, fid_samples: int = 10_000,
+                progress: bool = False) -> Report:
     """Evaluate ``model`` on ``data``'s test split (on the model's device).
 
     ``k`` importance samples for log p(x) (None: ``DEFAULT_K`` when the model has a posterior,
-    else skipped; an explicit ``k`` on a deterministic model is an error, 0 skips it).
+    else skipped with the reason; an explicit ``k`` > 0 on a model without one, such as the
+    plain autoencoder, is an error, raised before anything is computed; 0 skips it).
     ``images`` adds MSE/PSNR/SSIM and, for 1×28×28 data with labels, FID-LeNet on
-    ``fid_samples`` prior samples. Deterministic given ``seed``.
+    ``fid_samples`` prior samples. Deterministic given ``seed``. ``progress`` shows a bar
+    with rate and ETA on stderr for each part (off by default: the CLI turns it on).
     """
+    why = unavailable(model)
+    if k:
+        require_likelihood(model, k)
     device = next(model.parameters()).device
     x = data.test_x.to(device)
-    base = evaluate(model, x, beta=beta, seed=seed)
+    base = evaluate(model, x, beta=beta, seed=seed, progress=progress)
     rep = Report(dict(base.metrics), base.rate_per_dim, list(base.warnings))
     if k is None:
-        k = DEFAULT_K if model.stochastic else 0
-        if model.discrete:
-            rep.skipped["likelihood"] = ("discrete codes: the importance-weighted estimate "
-                                         "needs a Gaussian posterior; neg_elbo (distortion + "
-                                         "KL to the code prior) bounds −log p(x)")
-        elif not model.stochastic:
-            rep.skipped["likelihood"] = "deterministic bottleneck: log p(x) is undefined"
+        k = DEFAULT_K if why is None else 0
+        if why is not None:
+            rep.skipped["likelihood"] = why
     if k:
-        rep.metrics.update(likelihood_report(model, x, k, seed=seed).summary())
+        ll = likelihood_report(model, x, k, seed=seed, progress=progress)
+        rep.metrics.update(ll.summary())
     if images:
-        rep.metrics.update(reconstruction_quality(model, x))
+        rep.metrics.update(reconstruction_quality(model, x, progress=progress))
         if not fid.applicable(model.data_shape):
             rep.skipped["fid_lenet"] = (f"FID-LeNet needs 1×28×28 images; the data shape is "
                                         f"{tuple(model.data_shape)}")
@@ -64,6 +75,5 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
             rep.skipped["fid_lenet"] = "the test set has no labels"
         else:
             rep.metrics.update(fid.sample_quality(model, x, data.test_y, n=fid_samples,
-                                                  seed=seed))
+                                                  seed=seed, progress=progress))
     return rep
-
