@@ -49,8 +49,12 @@ web: $(VENV)/.core web/node_modules/.stamp $(VENV)/.browser
 
 demo: $(VENV)/.core
 	rm -rf runs/demo
-	$(BIN)/xae train --preset vae --data digits --epochs 200 --out runs/demo
-	@echo "figures in runs/demo/figures/"
+	$(BIN)/xae train --preset vae --data digits --epochs 200 --out runs/demo \
+	  --set model.latent_dim=8 beta.kind=linear beta.warmup=1000
+	@echo "figures in runs/demo/figures/; next:"
+	@echo "  $(BIN)/xae eval runs/demo        # likelihood, rate/distortion, holes, image metrics"
+	@echo "  $(BIN)/xae info runs/demo        # config, size, final metrics"
+	@echo "  make web && $(BIN)/xae explore runs/demo   # the latent explorer in your browser"
 
 test: $(VENV)/.dev web/node_modules/.stamp $(VENV)/.browser
 	$(BIN)/python -m pytest -q

@@ -23,6 +23,18 @@ def run_xae(*args: str, cwd: Path | None = None, timeout: float = 300,
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A tiny finished VAE run on the digits (10 steps, 2 latents, no figures); tests that
+    damage it work on a copy."""
+    from xae.cli import main
+
+    out = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", "--steps", "10", "--no-progress", "--set", *TINY,
+                 "model.latent_dim=2", "train.figures=false", "--out", str(out)]) == 0
+    return out
+
+
 @pytest.fixture
 def xae_cli():
     return run_xae

@@ -7,20 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, run_xae
+from conftest import ROOT, run_xae
 
 import xae
 from xae.cli import main
 
 MNIST = ROOT.parent / "shared" / "data" / "mnist"
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bad") / "run"
-    assert main(["train", "--steps", "10", "--no-progress", "--set", *TINY,
-                 "model.latent_dim=2", "train.figures=false", "--out", str(out)]) == 0
-    return out
 
 
 def _fails(argv: list[str], capsys, *needles: str) -> str:
@@ -48,9 +40,9 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     (["--set", "train.lr=fast"], ["'train.lr' expects a number"]),
     (["--set", "model.hidden=64"], ["'model.hidden' expects a list"]),
     (["--set", "model.latent_dim"], ["not of the form key=value"]),
-    (["--set", "model.likelihood=poisson"], ["model.likelihood 'poisson' is unknown"]),
+    (["--set", "model.likelihood=poisson"], ["'model.likelihood' 'poisson' is unknown", "choices: bernoulli"]),
     (["--set", "model.bottleneck=deterministic"], ["needs a posterior", "model.bottleneck=gaussian"]),
-    (["--set", "beta.kind=exponential"], ["beta.kind 'exponential' is unknown"]),
+    (["--set", "beta.kind=exponential"], ["'beta.kind' 'exponential' is unknown"]),
     (["--data", "cifar"], ["unknown", "cifar"]),
     (["--data", "arrays", "--set", "data.path=/nonexistent/x.npy"], ["x.npy"]),
     (["--set", "model.encoder=conv", "model.decoder=conv", "model.channels=[8,16,32,64]"],
@@ -134,7 +126,7 @@ def test_damaged_run_folder(damage: str, needles: list[str], trained: Path, tmp_
 
 def test_corrupt_state_cannot_resume(trained: Path, tmp_path: Path, capsys) -> None:
     run = _copy(trained, tmp_path)
-    (run / "state.pt").write_bytes(b"\x80\x04garbage")
+    (run / "checkpoint" / "state.pt").write_bytes(b"\x80\x04garbage")
     _fails(["train", "--resume", str(run)], capsys, "state.pt", "corrupt")
 
 

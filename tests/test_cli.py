@@ -9,7 +9,8 @@ import pytest
 from conftest import TINY, run_xae
 from safetensors.torch import load_file
 
-RUN_FILES = {"config.json", "model.safetensors", "state.pt", "metrics.jsonl", "metrics.json"}
+RUN_FILES = {"config.json", "model.safetensors", "checkpoint", "metrics.jsonl", "metrics.json",
+             "held_out.jsonl", "best.safetensors"}
 FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png", "holes.png"}
 
 
@@ -17,7 +18,7 @@ FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png",
 def run_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "vae"
     p = run_xae("train", "--preset", "vae", "--steps", "60", "--seed", "3",
-                "--set", *TINY, "model.latent_dim=2", "--out", str(out))
+                "--set", *TINY, "model.latent_dim=2", "train.eval_every=20", "--out", str(out))
     assert p.returncode == 0, p.stderr
     assert f"run written to {out}" in p.stdout
     return out
@@ -44,6 +45,26 @@ def test_train_writes_a_complete_run_folder(run_dir: Path) -> None:
     assert test["neg_elbo"] == pytest.approx(test["distortion"] + test["rate"])
     weights = load_file(str(run_dir / "model.safetensors"))
     assert "bottleneck.proj.weight" in weights
+
+
+def test_every_file_of_a_run_is_readable_by_all(run_dir: Path) -> None:
+    """safetensors writes its files 0600; a run's files are 0644 like any other (umask 022)."""
+    modes = {str(p.relative_to(run_dir)): p.stat().st_mode & 0o777
+             for p in run_dir.rglob("*") if p.is_file()}
+    assert modes["model.safetensors"] == modes["checkpoint/model.safetensors"] == 0o644
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_held_out_evaluations_are_logged_and_the_best_weights_kept(run_dir: Path) -> None:
+    rows = [json.loads(x) for x in (run_dir / "held_out.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [20, 40, 60]
+    assert {r["split"] for r in rows} == {"validation"}
+    best = min(rows, key=lambda r: r["loss"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["best"]["step"] == best["step"]
+    assert metrics["best"]["loss"] == pytest.approx(best["loss"])
+    stored = load_file(str(run_dir / "best.safetensors"))
+    assert stored.keys() == load_file(str(run_dir / "model.safetensors")).keys()
 
 
 def test_eval_reproduces_the_final_metrics(run_dir: Path) -> None:
@@ -75,8 +96,13 @@ def test_info_shows_config_parameters_and_metrics(run_dir: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "preset      vae" in p.stdout and "latent_dim  2" in p.stdout
     assert "parameters" in p.stdout and "neg_elbo" in p.stdout
-    keys = run_xae("info", "--keys").stdout.split()
-    assert "model.latent_dim" in keys and "beta.kind" in keys
+    rows = {line.split()[0]: line.split(maxsplit=3)[1:]
+            for line in run_xae("info", "--keys").stdout.splitlines()}
+    typ, default, text = rows["model.latent_dim"]
+    assert (typ, default) == ("int", "16") and "(≥ 1)" in text
+    typ, default, text = rows["train.lr"]
+    assert (typ, default) == ("float", "0.001") and "(> 0)" in text
+    assert "one of constant, linear" in rows["beta.kind"][2]
 
 
 def test_config_file_and_overrides(tmp_path: Path) -> None:

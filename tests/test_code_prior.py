@@ -238,7 +238,7 @@ def test_a_failed_save_leaves_the_previous_prior_whole(fitted, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(fit_mod, "save_file", broken)
+    monkeypatch.setattr(fit_mod, "save_safetensors", broken)
     with pytest.raises(OSError, match="disk full"):
         save_code_prior(run, ar, grid, {"test_bits_per_image": 0.0})
     assert {p.name: p.read_bytes() for p in (run / "code_prior").iterdir()} == before

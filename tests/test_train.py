@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,8 +22,9 @@ from xae.config import apply
 from xae.train.checkpoint import read_config
 
 
-def _losses(run: Path) -> list[tuple[int, float, float, float]]:
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+def _losses(run: Path, log: str = "metrics.jsonl") -> list[tuple[int, float, float, float]]:
+    """The training log's lines, or (log="held_out.jsonl") the held-out evaluations."""
+    rows = [json.loads(x) for x in (run / log).read_text().splitlines()]
     return [(r["step"], r["loss"], r["distortion"], r["rate"]) for r in rows]
 
 
@@ -64,7 +66,7 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path: Path) -> None:
     killed = tmp_path / "killed"
     proc = _start(killed, steps)
     deadline = time.time() + 120
-    while not (killed / "state.pt").exists() and time.time() < deadline:
+    while not (killed / "checkpoint" / "state.pt").exists() and time.time() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)  # at an arbitrary moment after the first checkpoint
     proc.wait()
@@ -79,13 +81,13 @@ def test_resume_after_kill_equals_uninterrupted(tmp_path: Path) -> None:
 
 def test_divergence_names_step_and_term_and_keeps_checkpoint(tmp_path: Path) -> None:
     run = xae.train(_cfg(10, **{"model.likelihood": "gaussian"}), tmp_path / "run")
-    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    before = {str(p.relative_to(run)): p.read_bytes() for p in run.rglob("*") if p.is_file()}
     bad = apply(read_config(run), {"train.steps": 30, "train.lr": 1e12, "train.grad_clip": 0})
     with pytest.raises(xae.XaeError, match=r"diverged at step 1[1-9].*NaN or Inf") as e:
         xae.train(bad, run, resume=True)
     assert "checkpoint (step 10)" in str(e.value)
     assert any(t in str(e.value) for t in ("distortion", "rate", "gradient"))
-    for name in ("model.safetensors", "state.pt", "config.json"):
+    for name in ("model.safetensors", "checkpoint/state.pt", "config.json"):
         assert (run / name).read_bytes() == before[name]
 
 
@@ -122,11 +124,12 @@ def test_ddp_two_processes_match_one(tmp_path: Path, preset: str) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        _, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
         raise
     assert proc.returncode == 0, err[-2000:]
+    assert out.count("run written to") == 1, out  # rank 0 alone prints the result
     single = run_xae("train", *common, "--out", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr
     a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "one")
@@ -149,3 +152,22 @@ def test_learning_rate_follows_its_schedule(tmp_path: Path) -> None:
     for r in rows:  # logged at the end of a window: the lr of its last step, r["step"] − 1
         t = (r["step"] - 1) / 20
         assert r["lr"] == pytest.approx(2e-3 * (1 + math.cos(math.pi * t)) / 2)
+
+
+def test_resume_before_the_first_checkpoint_starts_over(tmp_path: Path, caplog) -> None:
+    """A run killed before its first checkpoint holds its config and maybe a log: --resume
+    starts it over with that config, says so, and ends where an uninterrupted run ends."""
+    full = xae.train(_cfg(20), tmp_path / "full")
+    early = tmp_path / "early"
+    early.mkdir()
+    shutil.copy(full / "config.json", early / "config.json")
+    (early / "metrics.jsonl").write_text('{"step": 5, "loss": 1.0}\n{"step": 10, "lo')
+    (early / ".model.safetensors.abc123xy.tmp").write_bytes(b"half a file")
+    from xae.cli import main
+
+    with caplog.at_level("WARNING"):
+        assert main(["train", "--resume", str(early), "--no-progress"]) == 0
+    assert "before its first checkpoint" in caplog.text and "starting it over" in caplog.text
+    assert _losses(early) == _losses(full)
+    assert _same_weights(early, full)
+    assert not [p.name for p in early.iterdir() if p.name.startswith(".")]

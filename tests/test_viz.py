@@ -175,6 +175,22 @@ def test_curves(tmp_path: Path, lines: int) -> None:
     check_png(viz.curves(metrics, tmp_path / "curves.png"))
 
 
+def test_curves_draw_the_held_out_evaluations_beside_training() -> None:
+    train = [{"step": s, "loss": 10.0 - s, "distortion": 9.0 - s, "rate": 1.0, "beta": 1.0}
+             for s in range(1, 7)]
+    held = [{"step": s, "split": "validation", "loss": 11.0 - s, "distortion": 9.5 - s,
+             "rate": 1.5} for s in (3, 6)]
+    fig = viz.curves_figure(train, held)
+    loss, dist, rate, beta = fig.axes
+    for ax in (loss, dist, rate):
+        lines = {ln.get_label(): ln for ln in ax.get_lines()}
+        assert set(lines) == {"train batches", "held out (validation)"}
+        assert list(lines["held out (validation)"].get_xdata()) == [3, 6]
+    assert list(loss.get_lines()[1].get_ydata()) == [8.0, 5.0]
+    assert [ln.get_label() for ln in beta.get_lines()] == ["train batches"]
+    assert "2 held-out evaluations" in fig._suptitle.get_text()
+
+
 def test_curves_tolerates_a_cut_line_and_missing_keys(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.jsonl"
     metrics.write_text(json.dumps({"step": 1, "loss": 3.0}) + "\n"

@@ -8,11 +8,13 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from xae.errors import XaeError
+from xae.errors import XaeError, positive_int
+from xae.fileio import output_file
 
 log = logging.getLogger("xae")
 # Subcommands that live beside their code: each module has ``add_parser(subparsers)``, which
@@ -21,25 +23,43 @@ COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codep
                                    "xae.explore.cli")
 
 
-def config_from_args(args: argparse.Namespace) -> Any:
-    """The run's config: preset, then --config file, then flags, then --set overrides."""
+def _preset_and_file(args: argparse.Namespace) -> Any:
+    """The preset (named by --preset or by the config file's ``preset`` key, which must agree)
+    with the config file applied over it."""
     from xae import config as C
     from xae.presets import preset
 
+    updates = C.read_file(args.config) if args.config else {}
+    named = updates.pop("preset", None)
+    if named is not None and not isinstance(named, str):
+        raise XaeError(f"config file '{args.config}': preset must be a preset's name, "
+                       f"got {named!r} (see xae info --presets)")
+    if named is not None and args.preset is not None and named != args.preset:
+        raise XaeError(f"--preset {args.preset} and the config file's preset '{named}' "
+                       f"disagree; give the preset once")
+    return C.apply(preset(args.preset or named or "vae"), updates)
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The run's config: preset, then --config file, then flags, then --set overrides; every
+    value checked once at the end."""
+    from xae import config as C
+
     if args.resume:
+        if args.preset or args.config:
+            raise XaeError("--resume continues a run with its own config; drop --preset and "
+                           "--config (--set still applies, e.g. train.epochs=20)")
         from xae.train.checkpoint import read_config
 
         cfg = read_config(args.resume)
     else:
-        cfg = preset(args.preset)
-        if args.config:
-            C.apply(cfg, C.read_file(args.config))
+        cfg = _preset_and_file(args)
     flags = {"data.name": args.data, "data.data_dir": args.data_dir, "train.device": args.device,
              "train.seed": args.seed, "train.epochs": args.epochs, "train.steps": args.steps}
     C.apply(cfg, {k: v for k, v in flags.items() if v is not None})
     if args.no_progress:
         cfg.train.progress = False
-    return C.apply(cfg, C.parse_overrides(args.set or []))
+    return C.validate(C.apply(cfg, C.parse_overrides(args.set or [])))
 
 
 def out_dir_from_args(args: argparse.Namespace, cfg: Any) -> Path:
@@ -56,11 +76,12 @@ def out_dir_from_args(args: argparse.Namespace, cfg: Any) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from xae.train.distributed import is_main_process
     from xae.train.loop import train
 
     cfg = config_from_args(args)
     out = train(cfg, out_dir_from_args(args, cfg), resume=bool(args.resume))
-    if out is not None and (out / "metrics.json").is_file():
+    if is_main_process() and (out / "metrics.json").is_file():  # one result block under DDP
         test = json.loads((out / "metrics.json").read_text())["test"]
         print(f"run written to {out}")
         print(format_table(test))
@@ -95,7 +116,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     final = run / "metrics.json"
     steps = json.loads(final.read_text())["step"] if final.is_file() else 0
     rep = full_report(model, data, beta=value_at(model.config.beta, steps), k=args.k,
-                      seed=args.seed, images=not args.no_images, fid_samples=args.fid_samples)
+                      seed=args.seed, images=not args.no_images, fid_samples=args.fid_samples,
+                      progress=not args.no_progress)
     write_json(run / "eval.json", {**rep.to_json(), "k": args.k, "seed": args.seed})
     if args.json:
         print(json.dumps(rep.metrics, indent=2))
@@ -103,6 +125,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(format_table(rep.metrics))
         for what, why in rep.skipped.items():
             print(f"  ({what} not measured: {why})")
+        for note in rep.notes:
+            print(f"  (note: {note})")
         print(f"written to {run / 'eval.json'}")
     return 0
 
@@ -112,11 +136,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     from xae.viz import save_grid
 
+    positive_int(args.n, "-n")
+    output = output_file(args.output, ".png", "-o")
     model = _load(args)
-    if args.n < 1:
-        raise XaeError(f"-n must be at least 1, got {args.n}")
     torch.manual_seed(args.seed)
-    path = save_grid(model.sample(args.n).cpu(), Path(args.output), title=f"{args.n} samples")
+    path = save_grid(model.sample(args.n).cpu(), output, title=f"{args.n} samples")
     print(f"wrote {path}")
     return 0
 
@@ -125,9 +149,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from xae.data import load
     from xae.viz import reconstructions
 
+    positive_int(args.n, "-n")
+    output = output_file(args.output, ".png", "-o")
     model = _load(args)
     data = load(model.config.data).to(args.device)
-    path = reconstructions(model, data.test_x[: args.n], Path(args.output))
+    path = reconstructions(model, data.test_x[: args.n], output)
     print(f"wrote {path}")
     return 0
 
@@ -139,7 +165,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise XaeError(f"--format {args.format} is unknown; use one of {', '.join(FORMATS)}")
     model = _load(args)
     out = Path(args.out) if args.out else Path(args.run) / "export"
-    meta = export_onnx(model, out, seed=args.seed)
+    meta = export_onnx(model, out, seed=args.seed, protect=[args.run])
     diffs = ", ".join(f"{k} {v:.2e}" for k, v in meta["max_abs_diff"].items() if v is not None)
     print(f"wrote {out / 'decoder.onnx'}, {out / 'encoder.onnx'} and {out / 'export.json'}")
     if diffs:
@@ -148,11 +174,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from xae.config import all_keys
+    from xae.config import describe_keys
     from xae.presets import PRESETS
+    from xae.train.checkpoint import read_metrics
 
     if args.keys:
-        print("\n".join(all_keys()))
+        print(describe_keys())
         return 0
     if args.presets or not args.run:
         print("presets: " + ", ".join(PRESETS))
@@ -163,21 +190,43 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"data        {model.config.data.name} {tuple(model.data_shape)}")
     print(f"latent_dim  {model.latent_dim}")
     print(f"parameters  {model.num_parameters():,}")
-    metrics = Path(args.run) / "metrics.json"
-    if metrics.is_file():
-        m = json.loads(metrics.read_text())
+    m = read_metrics(Path(args.run))
+    if m is not None:
         print(f"trained     {m['step']} steps ({m['epochs']} epochs) in {m['train_time_s']:.1f} s")
         print("test metrics:\n" + format_table(m["test"]))
     print("config:\n" + model.config.to_json())
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors (``xae: error: …``, exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"xae: error: {self.prog.removeprefix('xae ')}: {message} (see {self.prog} "
+              f"--help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def seed_arg(text: str) -> int:
+    """An argparse type: a seed from 0 to 2³² − 1 (what every generator here accepts)."""
+    from xae.checks import SEED, SEED_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seed {text!r}: use an integer") from None
+    if SEED(value):
+        raise argparse.ArgumentTypeError(f"the seed must be from 0 to {SEED_MAX}, got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="xae", description="Regularized autoencoders: train, "
+    p = _Parser(prog="xae", description="Regularized autoencoders: train, "
                                 "evaluate, sample and inspect.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a model into a run folder")
-    t.add_argument("--preset", default="vae", help="a preset name (default vae; see xae info --presets)")
+    t.add_argument("--preset", help="a preset name (default vae, or the config file's "
+                   "preset; see xae info --presets)")
     t.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
     t.add_argument("--set", nargs="+", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. model.latent_dim=2 train.epochs=5")
@@ -187,7 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     t.add_argument("--epochs", type=int)
     t.add_argument("--steps", type=int)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--seed", type=seed_arg)
     t.add_argument("--device", choices=["cpu", "cuda"])
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.set_defaults(fn=cmd_train)
@@ -199,7 +248,7 @@ def _parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=text)
         s.add_argument("run", nargs="?" if name == "info" else None, help="a run folder")
         s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=seed_arg, default=0)
         s.set_defaults(fn=fn)
         if name == "eval":
             s.add_argument("--k", type=int, help="importance samples for log p(x) (default "
@@ -209,6 +258,8 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--fid-samples", type=int, default=10_000,
                            help="prior samples for FID-LeNet (1x28x28 data only)")
             s.add_argument("--json", action="store_true", help="print the metrics as JSON")
+            s.add_argument("--no-progress", action="store_true", help="hide the progress bars "
+                           "(shown on stderr by default, with rate and ETA)")
         if name == "sample":
             s.add_argument("-n", type=int, default=64, help="number of samples")
             s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
@@ -232,13 +283,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     fn: Callable[[argparse.Namespace], int] = args.fn
     try:
-        return fn(args)
+        code = fn(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here
+        return code
     except XaeError as e:
         print(f"xae: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("xae: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `xae info RUN | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except MemoryError:
+        print("xae: error: out of memory; make the model or the batches smaller (e.g. "
+              "model.latent_dim, model.hidden, train.batch_size)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -6,14 +6,18 @@ Every field can be overridden with a dotted key (``model.latent_dim=2``); an unk
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
+import importlib
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from xae import checks as C
+from xae.checks import Check
 from xae.errors import XaeError
 
 if sys.version_info >= (3, 11):
@@ -22,45 +26,56 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def key(default: Any, help: str, check: Check | None = None) -> Any:
+    """A config field: its default, one line of help and the check its values must pass
+    (types are checked by :func:`_coerce`; ranges and choices by :func:`validate`)."""
+    meta = {"help": help, "check": check}
+    if isinstance(default, list) or dataclasses.is_dataclass(default):
+        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _table(module: str, name: str, item: str | None = None) -> Check:
+    """The names of a table that lives elsewhere (read when checked: no import cycle)."""
+    def names() -> Any:
+        table = getattr(importlib.import_module(module), name)
+        return table[item] if item else table
+    return C.one_of(names)
+
+
 @dataclass
 class DataConfig:
-    """Which data set, where it lives and how it is scaled.
+    """Which data set, where it lives and how it is scaled; ``binarize`` ``static`` draws one
+    fixed Bernoulli sample per pixel, ``dynamic`` a new one every time a batch is used."""
 
-    ``name`` is one of ``digits`` (scikit-learn's bundled 8x8 digits), ``mnist`` (IDX files),
-    ``arrays`` (a user's ``.npy``/``.npz``, given by ``path``) or ``linear-gaussian`` (synthetic
-    data from a known probabilistic-PCA model). ``binarize`` is ``none``, ``static`` (one fixed
-    Bernoulli draw per pixel) or ``dynamic`` (a new draw every time a batch is used).
-    """
-
-    name: str = "digits"
-    path: str = ""
-    data_dir: str = ""
-    binarize: str = "none"
-    test_fraction: float = 0.2
-    seed: int = 0
-    n: int = 2000
-    dim: int = 20
-    true_latent_dim: int = 2
-    noise_std: float = 0.5
+    name: str = key("digits", "the data set", _table("xae.data", "SOURCES"))
+    path: str = key("", "the .npy/.npz file of data.name=arrays")
+    data_dir: str = key("", "the folder with the data files (mnist)")
+    binarize: str = key("none", "Bernoulli draws of the pixels",
+                        _table("xae.data", "BINARIZE_MODES"))
+    test_fraction: float = key(0.2, "the test split's share (sources without a fixed split)",
+                               C.FRACTION)
+    seed: int = key(0, "seed of the split and of static binarization", C.SEED)
+    n: int = key(2000, "linear-gaussian: number of samples", C.between(2, C.INT_MAX))
+    dim: int = key(20, "linear-gaussian: data dimension", C.POSITIVE)
+    true_latent_dim: int = key(2, "linear-gaussian: the true latent dimension", C.POSITIVE)
+    noise_std: float = key(0.5, "linear-gaussian: the observation noise σ", C.POSITIVE_FLOAT)
 
 
 @dataclass
 class ScheduleConfig:
-    """A schedule ``step -> value`` (see :mod:`xae.schedules`).
+    """A schedule ``step -> value`` (see :mod:`xae.schedules`): ``start`` ramps to ``value``
+    over ``warmup`` steps (linear, sigmoid, cosine), repeats every ``period`` steps ramping over
+    its first ``ratio`` (cyclical), or follows ``stages`` pairs ``[step, value]`` (staged)."""
 
-    ``kind`` is ``constant``, ``linear``, ``sigmoid``, ``cyclical`` or ``staged``. ``value`` is
-    the final (or constant) value and ``start`` the initial one; ``warmup`` is the number of
-    steps of the ramp; ``period`` and ``ratio`` shape the cyclical schedule; ``stages`` is a list
-    of ``[step, value]`` pairs for the staged one.
-    """
-
-    kind: str = "constant"
-    value: float = 1.0
-    start: float = 0.0
-    warmup: int = 1000
-    period: int = 1000
-    ratio: float = 0.5
-    stages: list = field(default_factory=list)
+    kind: str = key("constant", "the schedule's shape", _table("xae.schedules", "SCHEDULES"))
+    value: float = key(1.0, "the final (or constant) value", C.NON_NEGATIVE_FLOAT)
+    start: float = key(0.0, "the initial value of a ramp", C.NON_NEGATIVE_FLOAT)
+    warmup: int = key(1000, "steps of the ramp", C.NON_NEGATIVE)
+    period: int = key(1000, "cyclical: steps per cycle", C.POSITIVE)
+    ratio: float = key(0.5, "cyclical: share of a cycle spent ramping",
+                       C.between(0.0, 1.0, lo_open=True))
+    stages: list = key([], "staged: [step, value] pairs", C.STAGES)
 
 
 @dataclass
@@ -71,126 +86,123 @@ class QuantizerConfig:
     The code z (``latent_dim`` values) is read as ``latent_dim / d`` positions of d values,
     each quantized to one of K codes: d = ``code_dim`` for VQ, residual VQ and Gumbel,
     ``len(levels)`` for FSQ (K = ∏ levels) and log2 ``codebook_size`` for LFQ.
-    ``codebook_size`` is K (per stage for residual VQ). VQ: ``commitment`` is β_commit,
-    ``ema`` updates the codebook by exponential moving averages with ``ema_decay`` instead of
-    the codebook loss, ``kmeans_init`` seeds the codebook by k-means on the first training
-    batch, ``restart_every`` > 0 re-seeds codes unused for that many training steps from
-    encoder outputs, ``cosine`` l2-normalises codes and inputs. Residual VQ: ``stages``
-    quantizers of kind ``stage_quantizer`` on successive residuals, with quantizer dropout
-    (``stage_dropout``: each training sample keeps a random number of stages). LFQ:
-    ``entropy_weight`` on (per-sample entropy − ``diversity_weight`` × codebook entropy), with
-    soft code assignments at ``entropy_temperature``.
-    Gumbel-softmax: ``temperature`` is a schedule over training steps, ``hard`` uses
-    straight-through one-hot samples.
     """
 
-    codebook_size: int = 1024
-    code_dim: int = 16
-    levels: list = field(default_factory=lambda: [8, 5, 5, 5])
-    commitment: float = 0.25
-    ema: bool = False
-    ema_decay: float = 0.99
-    kmeans_init: bool = True
-    restart_every: int = 100
-    cosine: bool = False
-    stages: int = 4
-    stage_quantizer: str = "vq"
-    stage_dropout: bool = True
-    entropy_weight: float = 0.1
-    diversity_weight: float = 1.0
-    entropy_temperature: float = 0.01
-    temperature: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(
-        kind="cosine", start=1.0, value=1.0 / 16, warmup=2000))
-    hard: bool = False
+    codebook_size: int = key(1024, "K, codes per position (per stage for rvq)",
+                             C.between(2, C.INT_MAX))
+    code_dim: int = key(16, "d, values per code (vq, rvq, gumbel)", C.POSITIVE)
+    levels: list = key([8, 5, 5, 5], "FSQ: levels per value (K = their product)",
+                       C.each(C.between(2, 2**16), min_len=1))
+    commitment: float = key(0.25, "VQ: the commitment weight β_commit", C.NON_NEGATIVE_FLOAT)
+    ema: bool = key(False, "VQ: update the codebook by moving averages, not by its loss")
+    ema_decay: float = key(0.99, "VQ: the moving averages' decay",
+                           C.between(0.0, 1.0, hi_open=True))
+    kmeans_init: bool = key(True, "VQ: seed the codebook by k-means on the first batch")
+    restart_every: int = key(100, "VQ: re-seed codes unused this many steps (0 = never)",
+                             C.NON_NEGATIVE)
+    cosine: bool = key(False, "VQ: l2-normalised codes and inputs")
+    stages: int = key(4, "residual VQ: number of stages", C.POSITIVE)
+    stage_quantizer: str = key("vq", "residual VQ: the stages' quantizer (vq, fsq, lfq)")
+    stage_dropout: bool = key(True, "residual VQ: each training sample keeps a random number "
+                                    "of stages")
+    entropy_weight: float = key(0.1, "LFQ: weight of (sample entropy − diversity × codebook "
+                                     "entropy)", C.NON_NEGATIVE_FLOAT)
+    diversity_weight: float = key(1.0, "LFQ: weight of the codebook entropy",
+                                  C.NON_NEGATIVE_FLOAT)
+    entropy_temperature: float = key(0.01, "LFQ: temperature of the soft assignments",
+                                     C.POSITIVE_FLOAT)
+    temperature: ScheduleConfig = key(
+        ScheduleConfig(kind="cosine", start=1.0, value=1.0 / 16, warmup=2000),
+        "Gumbel-softmax: the temperature over training steps")
+    hard: bool = key(False, "Gumbel-softmax: straight-through one-hot samples")
 
 
 @dataclass
 class ModelConfig:
-    """The pieces of the autoencoder (see DESIGN.md).
+    """The pieces of the autoencoder (see docs/design.md): encoder → bottleneck → decoder →
+    likelihood, with a regularizer towards a prior. Discrete bottlenecks (vq, rvq, fsq, lfq,
+    gumbel) take their settings from ``quantizer`` and need ``prior`` = ``codes``."""
 
-    ``encoder``/``decoder``: ``mlp`` or ``conv``. ``hidden`` are the MLP widths (empty for a
-    linear map), ``channels`` the conv widths (each conv halves H and W). ``bottleneck``:
-    ``deterministic``, ``gaussian``, or one of the discrete bottlenecks ``vq``, ``rvq``,
-    ``fsq``, ``lfq``, ``gumbel`` (settings in ``quantizer``, see :class:`QuantizerConfig`;
-    they need ``prior`` = ``codes``, the categorical prior over code indices).
-    ``likelihood``: ``bernoulli``, ``gaussian`` or ``laplace``, with ``scale`` ``fixed`` (at ``sigma``), ``scalar`` or ``pixel`` (learned).
-    ``regularizer``: ``kl``, ``mmd`` (WAE-MMD and InfoVAE: (1 − ``info_alpha``)·KL +
-    (``info_alpha`` + ``info_lambda`` − 1)·MMD² with kernel ``mmd_kernel``, ``imq`` or ``rbf``),
-    ``tc`` (β-TCVAE: MI + ``tc_weight``·TC + dimension-wise KL, by minibatch-weighted sampling
-    over ``dataset_size`` training points, filled in by training) or ``none``;
-    ``kl_estimator``: ``analytic`` (falls back to Monte Carlo when the prior has no closed
-    form) or ``mc``. ``prior``: ``normal`` (N(0, I)), ``mog`` (a learned mixture of
-    ``prior_components`` Gaussians), ``vamp`` (the VampPrior over ``prior_components``
-    learned pseudo-inputs) or ``flow`` (a RealNVP stack of ``prior_layers`` couplings with
-    ``prior_hidden`` units on N(0, I)) or ``codes`` (for discrete bottlenecks: uniform over
-    each position's codes until ``xae prior fit`` learns an autoregressive one). ``objective``: ``elbo`` or
-    ``iwae`` (the importance-weighted bound with ``iw_samples`` samples). ``free_bits`` is λ in nats per latent
-    dimension. ``data_shape`` is filled in from the data when the model is built, so that a
-    saved config rebuilds the model without the data.
-    """
-
-    encoder: str = "mlp"
-    decoder: str = "mlp"
-    hidden: list = field(default_factory=lambda: [512])
-    channels: list = field(default_factory=lambda: [32, 64])
-    activation: str = "relu"
-    latent_dim: int = 16
-    bottleneck: str = "gaussian"
-    quantizer: QuantizerConfig = field(default_factory=QuantizerConfig)
-    prior: str = "normal"
-    prior_components: int = 10
-    prior_layers: int = 4
-    prior_hidden: int = 128
-    regularizer: str = "kl"
-    mmd_kernel: str = "imq"
-    info_alpha: float = 1.0
-    info_lambda: float = 1.0
-    tc_weight: float = 6.0
-    dataset_size: int = 0
-    kl_estimator: str = "analytic"
-    likelihood: str = "bernoulli"
-    scale: str = "fixed"
-    sigma: float = 1.0
-    objective: str = "elbo"
-    iw_samples: int = 5
-    free_bits: float = 0.0
-    data_shape: list = field(default_factory=list)
+    encoder: str = key("mlp", "the encoder network", _table("xae.registry", "TABLES", "encoder"))
+    decoder: str = key("mlp", "the decoder network", _table("xae.registry", "TABLES", "decoder"))
+    hidden: list = key([512], "MLP hidden widths (empty: a linear map)", C.each(C.POSITIVE))
+    channels: list = key([32, 64], "conv widths, each conv halving H and W",
+                         C.each(C.POSITIVE))
+    activation: str = key("relu", "the nets' activation",
+                          _table("xae.nets.common", "ACTIVATIONS"))
+    latent_dim: int = key(16, "size of the code z", C.POSITIVE)
+    bottleneck: str = key("gaussian", "how x's features become z",
+                          _table("xae.registry", "TABLES", "bottleneck"))
+    quantizer: QuantizerConfig = key(QuantizerConfig(), "the discrete bottlenecks' settings")
+    prior: str = key("normal", "p(z) (codes: for discrete bottlenecks)",
+                     _table("xae.registry", "TABLES", "prior"))
+    prior_components: int = key(10, "mog: components; vamp: pseudo-inputs", C.POSITIVE)
+    prior_layers: int = key(4, "flow: RealNVP couplings", C.POSITIVE)
+    prior_hidden: int = key(128, "flow: hidden units per coupling", C.POSITIVE)
+    regularizer: str = key("kl", "the rate term (mmd: WAE/InfoVAE; tc: β-TCVAE)",
+                           _table("xae.registry", "TABLES", "regularizer"))
+    mmd_kernel: str = key("imq", "mmd: the kernel", C.one_of(("imq", "rbf")))
+    info_alpha: float = key(1.0, "mmd: InfoVAE's α in (1 − α)·KL + (α + λ − 1)·MMD²",
+                            C.FINITE)
+    info_lambda: float = key(1.0, "mmd: InfoVAE's λ", C.FINITE)
+    tc_weight: float = key(6.0, "tc: weight of the total correlation", C.NON_NEGATIVE_FLOAT)
+    dataset_size: int = key(0, "tc: training set size (filled in by training)",
+                            C.NON_NEGATIVE)
+    kl_estimator: str = key("analytic", "the KL: analytic (Monte Carlo where no closed form) or mc",
+                            C.one_of(("analytic", "mc")))
+    likelihood: str = key("bernoulli", "p(x|z)", _table("xae.registry", "TABLES", "likelihood"))
+    scale: str = key("fixed", "gaussian/laplace scale: fixed (at sigma) or learned",
+                     C.one_of(("fixed", "scalar", "pixel")))
+    sigma: float = key(1.0, "the fixed scale of a gaussian/laplace likelihood",
+                       C.POSITIVE_FLOAT)
+    objective: str = key("elbo", "the training bound", _table("xae.registry", "TABLES", "objective"))
+    iw_samples: int = key(5, "iwae: importance samples K", C.between(1, 10_000))
+    free_bits: float = key(0.0, "λ, nats per latent dimension below which the KL is not "
+                                "penalised", C.NON_NEGATIVE_FLOAT)
+    data_shape: list = key([], "the shape of one sample (filled in by training)",
+                           C.each(C.POSITIVE))
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation and bookkeeping. ``steps`` > 0 overrides ``epochs``; ``grad_clip`` 0 = off.
+    """Optimisation and bookkeeping. The learning rate at a step is ``lr`` times
+    ``lr_schedule``'s value at that step."""
 
-    The learning rate at a step is ``lr`` times ``lr_schedule``'s value (constant 1 by
-    default; e.g. kind ``cosine``, start 1, value 0.05, warmup = the run's steps).
-    """
-
-    epochs: int = 10
-    steps: int = 0
-    batch_size: int = 100
-    lr: float = 1e-3
-    lr_schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(value=1.0))
-    weight_decay: float = 0.0
-    grad_clip: float = 100.0
-    seed: int = 0
-    device: str = "cpu"
-    threads: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 1000
-    eval_batch_size: int = 1000
-    figures: bool = True
-    progress: bool = True
+    epochs: int = key(10, "passes over the training set (unless steps > 0)", C.POSITIVE)
+    steps: int = key(0, "training steps; 0 = from epochs", C.NON_NEGATIVE)
+    batch_size: int = key(100, "samples per step", C.POSITIVE)
+    lr: float = key(1e-3, "Adam's learning rate", C.POSITIVE_FLOAT)
+    lr_schedule: ScheduleConfig = key(ScheduleConfig(value=1.0),
+                                      "a multiplier of lr over the steps")
+    weight_decay: float = key(0.0, "Adam's (L2) weight decay", C.NON_NEGATIVE_FLOAT)
+    grad_clip: float = key(100.0, "the largest gradient norm (0 = no clipping)",
+                           C.NON_NEGATIVE_FLOAT)
+    seed: int = key(0, "seed of the weights, batches and samples", C.SEED)
+    device: str = key("cpu", "the training device", C.one_of(("cpu", "cuda")))
+    threads: int = key(0, "CPU threads (0 = torch's default)", C.between(0, 4096))
+    log_every: int = key(50, "steps per line of metrics.jsonl", C.POSITIVE)
+    checkpoint_every: int = key(1000, "steps between checkpoints (and at the end)", C.POSITIVE)
+    eval_every: int = key(500, "steps between held-out evaluations (0 = none)", C.NON_NEGATIVE)
+    eval_split: str = key("validation", "held out for those evaluations (validation: a share "
+                          "of the training set)", C.one_of(("validation", "test")))
+    validation_fraction: float = key(0.1, "the validation share of the training set "
+                                          "(eval_split=validation)", C.FRACTION)
+    eval_samples: int = key(2000, "held-out samples per evaluation (at most)", C.POSITIVE)
+    eval_batch_size: int = key(1000, "samples per batch in evaluations", C.POSITIVE)
+    figures: bool = key(True, "draw the figures at the end")
+    progress: bool = key(True, "show a progress bar")
 
 
 @dataclass
 class Config:
     """Everything needed to rebuild a model and repeat its run."""
 
-    preset: str = "vae"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    beta: ScheduleConfig = field(default_factory=ScheduleConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = key("vae", "the preset this config started from",
+                      _table("xae.presets", "PRESETS"))
+    data: DataConfig = key(DataConfig(), "the data")
+    model: ModelConfig = key(ModelConfig(), "the model")
+    beta: ScheduleConfig = key(ScheduleConfig(), "β, the weight of the rate term")
+    train: TrainConfig = key(TrainConfig(), "training")
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-ready dict."""
@@ -204,23 +216,20 @@ def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
 
-def _all_keys(cls: type = Config, prefix: str = "") -> list[str]:
-    keys = []
-    for f in dataclasses.fields(cls):
-        t = _hints(cls)[f.name]
-        if dataclasses.is_dataclass(t):
-            keys += _all_keys(t, f"{prefix}{f.name}.")
-        else:
-            keys.append(f"{prefix}{f.name}")
-    return keys
+def _all_keys() -> list[str]:
+    return [key for key, _, _ in _fields()]
 
 
 def _unknown(key: str) -> XaeError:
+    """An unknown key, with a suggestion only when one is close (a typo, or the right leaf
+    under another section: ``latent_dim`` → ``model.latent_dim``)."""
     keys = _all_keys()
-    near = difflib.get_close_matches(key, keys, n=1, cutoff=0.4)
-    if not near:  # also match on the last part alone: "latent_dim" -> "model.latent_dim"
+    near = difflib.get_close_matches(key, keys, n=1, cutoff=0.8)
+    if not near:
         leaf = key.split(".")[-1]
-        near = [k for k in keys if k.split(".")[-1] == leaf][:1]
+        leaves = {k.split(".")[-1]: k for k in keys}
+        close = difflib.get_close_matches(leaf, leaves, n=1, cutoff=0.8)
+        near = [leaves[close[0]]] if close else []
     hint = f"; did you mean '{near[0]}'?" if near else ""
     return XaeError(f"unknown config key '{key}'{hint} (run `xae info --keys` for the full list)")
 
@@ -258,7 +267,7 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
             if not isinstance(value, (list, tuple)):
                 raise ValueError
             return list(value)
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError, json.JSONDecodeError, RecursionError):
         pass
     else:
         return value
@@ -334,10 +343,19 @@ def read_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise XaeError(f"config file '{p}' does not exist; pass a .toml or .json file")
+    if p.suffix.lower() not in (".toml", ".json"):
+        raise XaeError(f"config file '{p}' must be a .toml or .json file (it is read by its "
+                       f"ending); rename it")
     try:
-        data = json.loads(p.read_text()) if p.suffix == ".json" else tomllib.loads(p.read_text())
+        text = p.read_text()
+        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise XaeError(f"config file '{p}' could not be parsed ({e}); fix its syntax") from None
+    except RecursionError:
+        raise XaeError(f"config file '{p}' is nested too deeply to be a config; a config is "
+                       f"a few tables deep (run `xae info --keys`)") from None
+    except OSError as e:
+        raise XaeError(f"config file '{p}' cannot be read ({e.strerror})") from None
     if not isinstance(data, dict):
         raise XaeError(f"config file '{p}' must hold a table of keys (e.g. {{\"model\": "
                        f"{{\"latent_dim\": 2}}}}), not a {type(data).__name__}")
@@ -345,10 +363,66 @@ def read_file(path: str | Path) -> dict[str, Any]:
 
 
 def from_dict(d: dict[str, Any]) -> Config:
-    """Build a :class:`Config` from a (possibly partial) nested dict, checking every key."""
-    return apply(Config(), d)
+    """Build a :class:`Config` from a (possibly partial) nested dict, checking every key and
+    value."""
+    return validate(apply(Config(), d))
 
 
 def all_keys() -> list[str]:
-    """Every dotted config key, for ``xae info --keys`` and error hints."""
+    """Every dotted config key, for error hints."""
     return _all_keys()
+
+
+def _fields(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
+    """(dotted key, type, field) of every leaf key, in order."""
+    out = []
+    for f in dataclasses.fields(cls):
+        t = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(t):
+            out += _fields(t, f"{prefix}{f.name}.")
+        else:
+            out.append((f"{prefix}{f.name}", t, f))
+    return out
+
+
+def validate(cfg: Config) -> Config:
+    """Check every value's type and range (and the few rules that tie keys together); return
+    ``cfg``, or raise :class:`XaeError` naming the first bad key. Run once on every config
+    that is read: from files and flags, from ``config.json``, or handed to :func:`xae.train`."""
+    if not isinstance(cfg, Config):
+        raise XaeError(f"a config must be an xae.Config, not {type(cfg).__name__}")
+    for dotted, typ, f in _fields():
+        obj = cfg
+        for part in dotted.split("."):
+            obj = getattr(obj, part)
+        value = _coerce(dotted, obj, typ)  # the type (a Config built in Python is unchecked)
+        check = f.metadata.get("check")
+        problem = check(value) if check is not None else None
+        if problem:
+            raise XaeError(f"config key '{dotted}' {problem}")
+    from xae import schedules
+
+    for name, sched in [("beta", cfg.beta), ("train.lr_schedule", cfg.train.lr_schedule),
+                        ("model.quantizer.temperature", cfg.model.quantizer.temperature)]:
+        schedules.check(sched, name)
+    m = cfg.model
+    if "conv" in (m.encoder, m.decoder) and not m.channels:
+        raise XaeError("model.channels is empty, but a conv encoder or decoder needs at least "
+                       "one layer, e.g. model.channels=[32, 64]")
+    return cfg
+
+
+def describe_keys() -> str:
+    """Every key with its type, default and one line of help, for ``xae info --keys``."""
+    default = Config()
+    rows = []
+    for dotted, typ, f in _fields():
+        value = default
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        check = f.metadata.get("check")
+        accepts = f" ({check.describe()})" if check is not None else ""
+        rows.append((dotted, getattr(typ, "__name__", str(typ)), json.dumps(value),
+                     f.metadata.get("help", "") + accepts))
+    w = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n".join(f"{k:<{w[0]}}  {t:<{w[1]}}  {d:<{w[2]}}  {h}" for k, t, d, h in rows)

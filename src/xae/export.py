@@ -14,17 +14,18 @@ whole or not at all. These graphs are what the latent explorer runs in the brows
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 from torch import nn
 
 from xae.errors import XaeError
-from xae.fileio import atomic_dir, write_json
+from xae.fileio import atomic_dir, replaceable_folder, write_json
 from xae.model import Autoencoder
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,14 @@ def _parity(path: Path, module: nn.Module, example: torch.Tensor) -> float | Non
     return float((got - want).abs().max())
 
 
+def _is_export(folder: Path) -> bool:
+    """An earlier export, which a new one may replace: its export.json says so."""
+    try:
+        return json.loads((folder / "export.json").read_text()).get("format") == "onnx"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def require_onnx() -> None:
     """An :class:`XaeError` saying how to install the ``onnx`` package when it is missing (the
     core install, ``make demo``, lacks it)."""
@@ -77,14 +86,17 @@ def require_onnx() -> None:
 
 
 def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor | None = None,
-                seed: int = 0) -> dict[str, Any]:
-    """Write ``decoder.onnx``, ``encoder.onnx`` and ``export.json`` into ``out_dir``.
+                seed: int = 0, protect: Iterable[str | Path] = ()) -> dict[str, Any]:
+    """Write ``decoder.onnx``, ``encoder.onnx`` and ``export.json`` into ``out_dir``, which is
+    replaced whole: it must be new, empty or an earlier export, and neither one of the run
+    folders in ``protect`` nor a folder above one.
 
     ``example`` is a batch of data for the encoder's parity check (uniform noise in [0, 1] of
     the data's shape if None); the decoder is checked on z ~ N(0, I). Returns what
     ``export.json`` holds.
     """
     require_onnx()
+    out_dir = replaceable_folder(out_dir, "--out", _is_export, "export.json", protect)
     model = model.cpu().eval()
     shape, d = tuple(model.data_shape), model.latent_dim
     gen = torch.Generator().manual_seed(seed)

@@ -11,7 +11,9 @@ import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
+
+from xae.errors import XaeError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -27,6 +29,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # again: some writers replace the file they are given
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -57,6 +60,81 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_safetensors(tensors: dict[str, Any], path: str | Path,
+                     metadata: dict[str, str] | None = None) -> None:
+    """Write ``tensors`` as a safetensors file, atomically, with the usual permissions
+    (safetensors itself creates files readable by their owner only)."""
+    from safetensors.torch import save_file
+
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def run_folder_of(path: str | Path) -> Path | None:
+    """The run folder that ``path`` lies in (its parent or grandparent: run files sit at most
+    one folder deep, as in ``figures/`` or ``checkpoint/``), or None."""
+    for folder in list(Path(path).resolve().parents)[:2]:
+        if (folder / "config.json").is_file() and ((folder / "model.safetensors").exists()
+                                                    or (folder / "checkpoint").exists()):
+            return folder
+    return None
+
+
+def output_file(path: str | Path, suffix: str, flag: str) -> Path:
+    """``path`` checked as a file a command may write: it ends in ``suffix`` (the format that
+    will be written), is not a folder, and is not an existing file of a run folder (outputs
+    never overwrite a run's weights, config, metrics or figures)."""
+    p = Path(path)
+    if p.suffix.lower() != suffix:
+        raise XaeError(f"{flag} {path}: the output is written as {suffix[1:].upper()}; give a "
+                       f"file name that ends in {suffix}")
+    if p.is_dir():
+        raise XaeError(f"{flag} {path} is a folder; give a file name ending in {suffix}")
+    run = run_folder_of(p)
+    if p.exists() and run is not None:
+        raise XaeError(f"{flag} {path} is a file of the run folder '{run}', and outputs never "
+                       f"overwrite a run's files; choose another name")
+    return p
+
+
+def replaceable_folder(out_dir: str | Path, flag: str, ours: Callable[[Path], bool],
+                       marker: str, runs: Iterable[str | Path] = ()) -> Path:
+    """The resolved ``out_dir`` when a command may replace it whole (:func:`atomic_dir`), or an
+    XaeError when that could lose files: something not a folder, a symbolic link, the current
+    folder or one above it, one of ``runs`` or a folder above one, a run folder, or a
+    non-empty folder that ``ours`` (a test of its ``marker`` file) does not recognise as an
+    earlier output of the same command."""
+    out, where = Path(out_dir), f"{flag} {out_dir}"
+    how = f"name a new or empty folder, e.g. {flag} {'site' if 'static' in flag else 'out'}/"
+    try:
+        target, cwd = out.resolve(), Path.cwd().resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: a symbolic link loop
+        raise XaeError(f"cannot resolve {where} ({e}); {how}") from None
+    if target == cwd or target in cwd.parents:
+        raise XaeError(f"{where} is the current folder or one above it, which would be "
+                       f"replaced whole; {how}")
+    if out.is_symlink():
+        raise XaeError(f"{where} is a symbolic link, which would be replaced; name the folder "
+                       f"it points to, or a new one")
+    if out.exists() and not out.is_dir():
+        raise XaeError(f"{where} exists and is not a folder; {how}")
+    for run in runs:
+        if target == Path(run).resolve() or target in Path(run).resolve().parents:
+            raise XaeError(f"{where} is the run {run} or a folder above it, which would be "
+                           f"replaced whole; {how}")
+    if (out / "config.json").exists():
+        raise XaeError(f"{where} is a run folder (it has config.json), which would be "
+                       f"replaced whole; {how}")
+    try:
+        foreign = out.is_dir() and any(out.iterdir()) and not ours(out)
+    except OSError as e:
+        raise XaeError(f"cannot read {where} ({e.strerror}); {how}") from None
+    if foreign:
+        raise XaeError(f"{where} holds files and is not an earlier output of {flag} (it has no "
+                       f"{marker}); the folder would be replaced whole: {how}")
+    return target
 
 
 def write_text(path: str | Path, text: str) -> None:

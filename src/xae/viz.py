@@ -24,7 +24,7 @@ from xae.model import Autoencoder, inference
 
 log = logging.getLogger(__name__)
 __all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "samples",
-           "latent_map", "holes_map", "curves"]
+           "latent_map", "holes_map", "holes_figure", "curves"]
 
 DPI, MAX_LATENT_POINTS = 100, 2000  # dots per inch; test points on the latent map
 CURVES = (("loss", "loss (nats)"), ("distortion", "distortion −log p(x|z) (nats)"),
@@ -229,14 +229,14 @@ def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
 
 
 def _hole_densities(model: Autoencoder, x: torch.Tensor, grid: int) -> dict:
-    """Prior and aggregate-posterior log densities on a grid covering both, and the holes."""
-    from xae.evaluate.common import seeded
-    from xae.evaluate.diagnostics import rate_distortion
-    from xae.evaluate.holes import holes, mixture_log_density
+    """Prior and aggregate-posterior log densities on a grid covering both, and the holes:
+    the very measurement of ``xae.evaluate(model, x)`` (same seeds and batches)."""
+    from xae.evaluate.diagnostics import holes_of, rate_distortion
+    from xae.evaluate.holes import mixture_log_density
 
-    with inference(model) as device, seeded(0, device):
-        rd = rate_distortion(model, x.to(device), seed=None)
-        h = holes(model, rd.posterior, rd.codes)
+    with inference(model) as device:
+        rd = rate_distortion(model, x.to(device), seed=0)
+        h = holes_of(model, rd, seed=0)
         q = type(rd.posterior)(rd.posterior.mean[:h.encoded_z.shape[0]],
                                rd.posterior.logvar[:h.encoded_z.shape[0]])
         pts = torch.cat([h.prior_z, h.encoded_z]).double()
@@ -250,16 +250,34 @@ def _hole_densities(model: Autoencoder, x: torch.Tensor, grid: int) -> dict:
                 "in_hole": (mixture_log_density(h.prior_z, q) < h.log_tau).cpu().numpy()}
 
 
-def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int = 150) -> Path:
-    """For 2-D Gaussian latents: the prior density p(z) beside the aggregate posterior
-    q(z) = (1/N) Σ q(z|x_n) of (≤ 5000 of) ``x``, with the holes marked: the line where q(z)
-    equals τ (the density that 99% of encoded points exceed) and the prior samples below it
-    (see :mod:`xae.evaluate.holes`)."""
+def holes_title(mmd: float, fraction: float) -> str:
+    """The holes figure's title: the two hole metrics, and why a negative MMD² is negative."""
+    from xae.evaluate.holes import mmd_note
+
+    note = mmd_note(mmd)
+    return ("Holes: the orange line is q(z) = τ, the density 99% of encoded points exceed; "
+            f"holes_fraction = {100 * fraction:.1f}%, holes_mmd (MMD²) = {mmd:.4g}"
+            + (f"\n({textwrap.fill(note, 130)})" if note else ""))
+
+
+def holes_figure(model: Autoencoder, x: torch.Tensor, grid: int = 150,
+                 metrics: dict | None = None) -> Figure:
+    """The figure of :func:`holes_map`. Its numbers are ``metrics["holes_mmd"]`` and
+    ``metrics["holes_fraction"]`` (the run's test metrics, as in metrics.json); without
+    ``metrics`` they are measured by the one computation behind them, so they equal what
+    ``xae.evaluate(model, x)`` reports. The figure never estimates them on its own."""
     if model.latent_dim != 2 or not model.stochastic:
         raise XaeError("the holes figure needs a stochastic model with 2 latent dimensions; "
                        f"this one has {model.latent_dim} (use the holes_* metrics of xae eval)")
     d = _hole_densities(model, x, grid)
     h, pz, hole = d["holes"], d["holes"].prior_z.cpu().numpy()[:2000], d["in_hole"][:2000]
+    if metrics is None:
+        mmd, fraction = h.mmd, h.fraction
+    elif "holes_mmd" in metrics and "holes_fraction" in metrics:
+        mmd, fraction = metrics["holes_mmd"], metrics["holes_fraction"]
+    else:
+        raise XaeError("the holes figure takes its numbers from the metrics, and these have no "
+                       "holes_mmd and holes_fraction; evaluate with hole_metrics=True")
     fig = new_figure(10.0, 4.6)
     for ax, key, name in zip(fig.subplots(1, 2), ("log_p", "log_q"),
                              ("prior p(z)", "aggregate posterior q(z)")):
@@ -269,12 +287,20 @@ def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int =
         ax.set(title=f"{name} density", xlabel="z1", ylabel="z2")
     ax = fig.axes[0]
     ax.scatter(*pz[~hole].T, s=2, color="k", alpha=0.3, linewidths=0)
-    ax.scatter(*pz[hole].T, s=5, color="tab:red", linewidths=0,
-               label=f"prior samples in holes ({100 * h.fraction:.1f}%)")
+    ax.scatter(*pz[hole].T, s=5, color="tab:red", linewidths=0, label="prior samples in holes")
     ax.legend(fontsize=8, loc="upper right")
-    fig.suptitle("Holes: the orange line is q(z) = τ, the density 99% of encoded points exceed; "
-                 f"MMD² = {h.mmd:.3g}", fontsize=10)
-    return save_figure(fig, path)
+    fig.suptitle(holes_title(mmd, fraction), fontsize=10)
+    return fig
+
+
+def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int = 150,
+              metrics: dict | None = None) -> Path:
+    """For 2-D Gaussian latents: the prior density p(z) beside the aggregate posterior
+    q(z) = (1/N) Σ q(z|x_n) of (≤ 5000 of) ``x``, with the holes marked: the line where q(z)
+    equals τ (the density that 99% of encoded points exceed) and the prior samples below it
+    (see :mod:`xae.evaluate.holes`), titled with the hole metrics (see :func:`holes_figure`
+    for ``metrics``)."""
+    return save_figure(holes_figure(model, x, grid, metrics), path)
 
 
 def _read_metrics(path: Path) -> list[dict]:
@@ -293,15 +319,22 @@ def _read_metrics(path: Path) -> list[dict]:
     return records
 
 
-def curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
-    """Training curves from a run's metrics.jsonl: loss, distortion, rate and β vs step."""
-    records = _read_metrics(Path(metrics_jsonl))
+def curves_figure(records: list[dict], held_out: list[dict] | None = None) -> Figure:
+    """Loss, distortion, rate and β against the step: the means over training batches, and
+    beside them (``held_out``, the records of held_out.jsonl) the held-out evaluations."""
     fig = new_figure(7.5, 5.0)
     axes = fig.subplots(2, 2, sharex=True).ravel()
+    held = held_out or []
     for i, (ax, (key, label)) in enumerate(zip(axes, CURVES)):
         pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
         steps, values = zip(*pts) if pts else ((), ())
-        ax.plot(steps, values, marker="o" if len(records) < 30 else None, markersize=3, lw=1.2)
+        ax.plot(steps, values, marker="o" if len(records) < 30 else None, markersize=3, lw=1.2,
+                label="train batches")
+        ref = [(r["step"], r[key]) for r in held if r.get(key) is not None]
+        if ref:
+            ax.plot(*zip(*ref), marker="s", markersize=3, lw=1.2, color="tab:orange",
+                    label=f"held out ({held[0].get('split', 'validation')})")
+            ax.legend(fontsize=7)
         if not pts:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
         elif key == "beta" and min(values) >= 0:
@@ -310,9 +343,17 @@ def curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
         ax.set_xlabel("step" if i >= 2 else "")
         ax.grid(alpha=0.3)
     n = len(records)
-    fig.suptitle(f"Training curves (means over train batches; {n} log point{'s' * (n != 1)})",
-                 fontsize=11)
-    return save_figure(fig, path)
+    extra = f"; {len(held)} held-out evaluations" if held else ""
+    fig.suptitle(f"Training curves ({n} log point{'s' * (n != 1)}{extra})", fontsize=11)
+    return fig
+
+
+def curves(metrics_jsonl: str | Path, path: str | Path,
+           held_out_jsonl: str | Path | None = None) -> Path:
+    """Training curves from a run's metrics.jsonl (and its held_out.jsonl, when given)."""
+    records = _read_metrics(Path(metrics_jsonl))
+    held = _read_metrics(Path(held_out_jsonl)) if held_out_jsonl else None
+    return save_figure(curves_figure(records, held), path)
 
 
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
@@ -328,10 +369,15 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
     paths = [reconstructions(model, data.test_x[:n], out / "reconstructions.png"),
              samples(model, n, out / "samples.png"),
              latent_map(model, data.test_x, data.test_y, out / "latent_map.png")]
-    if model.latent_dim == 2 and model.stochastic:
-        paths.append(holes_map(model, data.test_x, out / "holes.png"))
+    if model.latent_dim == 2 and model.stochastic:  # titled with the run's metrics.json
+        from xae.train.checkpoint import read_metrics
+
+        run = read_metrics(run_dir)
+        paths.append(holes_map(model, data.test_x, out / "holes.png",
+                               metrics=run["test"] if run else None))
+    held = Path(run_dir) / "held_out.jsonl"
     if metrics.is_file():
-        paths.append(curves(metrics, out / "curves.png"))
+        paths.append(curves(metrics, out / "curves.png", held if held.is_file() else None))
     else:
         log.warning("no %s: the training-curves figure was not written", metrics)
     return paths

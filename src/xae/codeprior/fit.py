@@ -13,18 +13,16 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from xae.codeprior.transformer import CodePriorConfig, CodeTransformer
 from xae.errors import XaeError
-from xae.fileio import atomic_dir, write_json
+from xae.fileio import atomic_dir, save_safetensors, write_json
 from xae.train.checkpoint import load_module
 from xae.train.distributed import checked_device
 
@@ -181,8 +179,7 @@ def save_code_prior(run_dir: str | Path, ar: CodeTransformer, grid: tuple[int, .
     with atomic_dir(final) as tmp:
         write_json(tmp / CONFIG, {**ar.config.to_dict(), "grid": list(grid)})
         tensors = {k: v.detach().cpu().contiguous() for k, v in ar.state_dict().items()}
-        save_file(tensors, str(tmp / WEIGHTS), metadata={"format": "xae-code-prior"})
-        shutil.copymode(tmp / CONFIG, tmp / WEIGHTS)  # safetensors writes 0600 files
+        save_safetensors(tensors, tmp / WEIGHTS, {"format": "xae-code-prior"})
         write_json(tmp / METRICS, metrics)
     return final
 

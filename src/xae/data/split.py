@@ -1,6 +1,7 @@
 """Helpers every source shares: one scaling rule, one train/test split, one validator."""
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -114,6 +115,10 @@ def validate(ds: Dataset) -> Dataset:
     """
     for split in ("train", "test"):
         _check_split(ds, split)
+    if 0 in ds.train_x.shape[1:]:
+        raise XaeError(f"data set '{ds.name}': each sample has shape "
+                       f"{tuple(ds.train_x.shape[1:])}, which holds no values; a sample needs "
+                       f"at least one feature")
     if ds.train_x.shape[1:] != ds.test_x.shape[1:]:
         raise XaeError(f"data set '{ds.name}': train samples have shape "
                        f"{tuple(ds.train_x.shape[1:])} but test samples "
@@ -127,3 +132,14 @@ def is_finite_number(value: float) -> bool:
     """True for a real, finite int or float (bools excluded)."""
     return (isinstance(value, (int, float)) and not isinstance(value, bool)
             and math.isfinite(value))
+
+
+def hold_out(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, torch.Tensor]:
+    """Set ``round(N · fraction)`` training samples aside (a seeded permutation, as for the
+    test split): the data set without them, and them, for held-out evaluations in training."""
+    part = split_dataset(ds.name, ds.train_x, ds.train_y, fraction, seed)
+    if part.train_x.shape[0] < 1 or part.test_x.shape[0] < 1:
+        raise XaeError(f"train.validation_fraction {fraction} leaves no training or no "
+                       f"validation samples out of {ds.train_x.shape[0]}; change it, or set "
+                       f"train.eval_split=test (or train.eval_every=0)")
+    return dataclasses.replace(ds, train_x=part.train_x, train_y=part.train_y), part.test_x

@@ -24,8 +24,7 @@ from pathlib import Path
 from xae.errors import XaeError
 from xae.explore import runtime
 from xae.explore.runs import RunView
-from xae.fileio import atomic_dir
-from xae.train.checkpoint import CONFIG
+from xae.fileio import atomic_dir, replaceable_folder
 
 STATIC = Path(__file__).with_name("static")
 PAGE = ("index.html", "app.js", "style.css")
@@ -86,39 +85,9 @@ def _is_static_export(folder: Path) -> bool:
 
 
 def check_static_target(out_dir: str | Path, runs: Iterable[str | Path]) -> Path:
-    """The resolved folder ``--static out_dir`` may replace whole, or an :class:`XaeError` when
-    replacing it could lose files: something not a folder, a run or a folder above one of
-    ``runs``, the current folder or one above it, a non-empty folder without :data:`MARKER`."""
-    out, where = Path(out_dir), f"--static {out_dir}"
-    how = "name a new or empty folder, e.g. --static site/"
-    try:
-        target = out.resolve()
-    except (OSError, RuntimeError) as e:  # RuntimeError: a symbolic link loop
-        raise XaeError(f"cannot resolve {where} ({e}); {how}") from None
-    if target == Path.cwd().resolve() or target in Path.cwd().resolve().parents:
-        raise XaeError(f"{where} is the current folder or one above it, which the site would "
-                       f"replace whole; {how}")
-    if out.is_symlink():
-        raise XaeError(f"{where} is a symbolic link, which the site would replace; name the "
-                       "folder it points to, or a new one")
-    if out.exists() and not out.is_dir():
-        raise XaeError(f"{where} exists and is not a folder; the site replaces its folder "
-                       f"whole: {how}")
-    for run in runs:
-        if target == Path(run).resolve() or target in Path(run).resolve().parents:
-            raise XaeError(f"{where} is the run {run} or a folder above it, which the site "
-                           f"would replace whole; {how}")
-    if (out / CONFIG).exists():
-        raise XaeError(f"{where} is a run folder (it has {CONFIG}), which the site would "
-                       f"replace whole; {how}")
-    try:
-        foreign = out.is_dir() and any(out.iterdir()) and not _is_static_export(out)
-    except OSError as e:
-        raise XaeError(f"cannot read {where} ({e.strerror}); {how}") from None
-    if foreign:
-        raise XaeError(f"{where} holds files and is not an earlier static export (it has no "
-                       f"{MARKER}); the site replaces its folder whole: {how}")
-    return target
+    """The resolved folder ``--static out_dir`` may replace whole (see
+    :func:`xae.fileio.replaceable_folder`: never a user's files or a run), or an XaeError."""
+    return replaceable_folder(out_dir, "--static", _is_static_export, MARKER, runs)
 
 
 def write_static(views: list[RunView], out_dir: str | Path) -> Path:

@@ -1,39 +1,101 @@
-"""Run-folder checkpoints: ``config.json`` + ``model.safetensors`` + ``state.pt``, no pickle.
+"""Run folders: ``config.json``, the weights ``model.safetensors`` (what :func:`load` reads),
+and ``checkpoint/`` (weights + ``state.pt``: optimizer, step, RNG), the unit a resume reads.
 
-Weights are safetensors; the optimizer, step and RNG state are a ``torch.save`` of tensors
-and plain containers, read back with ``weights_only=True`` so a checkpoint can never run code.
+``checkpoint/`` is written whole into a temporary folder and swapped in by renames
+(:func:`xae.fileio.atomic_dir`); :func:`recover` undoes a swap a kill cut in half, so a
+resume always finds weights and state of the same step. ``model.safetensors`` is then a hard
+link to the checkpoint's weights. No pickle: weights are safetensors; the state is a
+``torch.save`` of tensors and plain containers, read back with ``weights_only=True``.
 """
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from xae.config import Config, from_dict
 from xae.errors import XaeError
-from xae.fileio import atomic_path, write_text
+from xae.fileio import atomic_dir, atomic_path, save_safetensors, write_text
 from xae.model import Autoencoder
 
 CONFIG, WEIGHTS, STATE = "config.json", "model.safetensors", "state.pt"
+CHECKPOINT, BEST, METRICS = "checkpoint", "best.safetensors", "metrics.json"
 
 
 def save_config(run_dir: Path, cfg: Config) -> None:
     write_text(Path(run_dir) / CONFIG, cfg.to_json() + "\n")
 
 
+def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
 def save(run_dir: Path, model: Autoencoder, state: dict[str, Any]) -> None:
-    """Write weights then state, each atomically (state last: it marks the checkpoint done)."""
+    """Replace ``checkpoint/`` whole (weights and state together), then point
+    ``model.safetensors`` at its weights."""
     run_dir = Path(run_dir)
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_dir(run_dir / CHECKPOINT) as tmp:
+        save_safetensors(_tensors(model), tmp / WEIGHTS, {"format": "xae"})
+        torch.save(state, tmp / STATE)
+    _publish(run_dir)
+
+
+def save_best(run_dir: Path, model: Autoencoder, step: int, loss: float) -> None:
+    """The weights with the lowest held-out loss so far, as ``best.safetensors``."""
+    save_safetensors(_tensors(model), Path(run_dir) / BEST,
+                     {"format": "xae", "step": str(step), "held_out_loss": repr(loss)})
+
+
+def _publish(run_dir: Path) -> None:
+    """Make ``model.safetensors`` the checkpoint's weights (a hard link, swapped in by one
+    rename; a copy where the file system has no links)."""
+    src = run_dir / CHECKPOINT / WEIGHTS
     with atomic_path(run_dir / WEIGHTS) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "xae"})
-    with atomic_path(run_dir / STATE) as tmp:
-        torch.save(state, tmp)
+        os.unlink(tmp)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
+def has_checkpoint(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / CHECKPOINT / STATE).is_file()
+
+
+# what xae.fileio's atomic writes leave behind when killed: ".NAME.<random>.tmp" (a file or a
+# folder being written) and ".NAME.<random>.old" (a folder being replaced)
+LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{6,}\.(tmp|old)$")
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """The temporary files and folders of interrupted atomic writes in ``folder``."""
+    return sorted(p for p in folder.iterdir() if LEFTOVER.match(p.name)) \
+        if folder.is_dir() else []
+
+
+def recover(run_dir: str | Path) -> list[str]:
+    """Tidy a run folder after a kill: put back a checkpoint whose swap was cut between its
+    two renames, remove the temporary files and folders of interrupted writes, and make
+    ``model.safetensors`` the checkpoint's weights again. Returns what was removed."""
+    run_dir = Path(run_dir)
+    olds = sorted(run_dir.glob(f".{CHECKPOINT}.*.old"), key=lambda p: p.stat().st_mtime)
+    if not (run_dir / CHECKPOINT).exists() and olds:
+        os.replace(olds[-1], run_dir / CHECKPOINT)  # the swap's first rename had happened
+    removed = leftovers(run_dir) + leftovers(run_dir / "figures")
+    for p in removed:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    if has_checkpoint(run_dir) and (run_dir / CHECKPOINT / WEIGHTS).is_file():
+        _publish(run_dir)
+    return [p.name for p in removed]
 
 
 def read_config(run_dir: str | Path) -> Config:
@@ -48,12 +110,16 @@ def read_config(run_dir: str | Path) -> Config:
         return from_dict(json.loads(path.read_text()))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise XaeError(f"{path} is corrupt ({e}); restore it or retrain the run") from None
+    except RecursionError:
+        raise XaeError(f"{path} is nested too deeply to be an xae config; restore it or "
+                       f"retrain the run") from None
     except XaeError as e:
         raise XaeError(f"{path} is not an xae config: {e}") from None
 
 
-def load_weights(model: Autoencoder, run_dir: Path, device: str | torch.device) -> None:
-    path = Path(run_dir) / WEIGHTS
+def load_weights(model: Autoencoder, run_dir: Path, device: str | torch.device,
+                 name: str = WEIGHTS) -> None:
+    path = Path(run_dir) / name
     if not path.is_file():
         raise XaeError(f"'{run_dir}' has no {WEIGHTS}; the run has not written a checkpoint yet")
     load_module(model, path, device, f"retrain or restore it from a backup (the weights must "
@@ -98,14 +164,60 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
 
 
 def load_state(run_dir: str | Path) -> dict[str, Any]:
-    """The optimizer/step/RNG state, read with ``weights_only=True``."""
-    path = Path(run_dir) / STATE
+    """The checkpoint's optimizer/step/RNG state, read with ``weights_only=True`` and checked
+    for the entries a resume needs."""
+    path = Path(run_dir) / CHECKPOINT / STATE
     if not path.is_file():
-        raise XaeError(f"'{run_dir}' has no {STATE} to resume from; start a new run instead")
+        raise XaeError(f"'{run_dir}' has no checkpoint ({CHECKPOINT}/{STATE}) to resume from; "
+                       f"start a new run instead")
     try:
         with warnings.catch_warnings():  # a damaged file may warn before it fails
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for a bad file
         raise XaeError(f"{path} is corrupt or not an xae state file ({type(e).__name__}); "
                        f"delete the run folder and retrain") from None
+    if not _state_ok(state):
+        raise XaeError(f"{path} is not an xae training state (missing or wrong entries); "
+                       f"delete the run folder and retrain")
+    return state
+
+
+def _state_ok(state: Any) -> bool:
+    if not isinstance(state, dict):
+        return False
+    kinds = {"step": int, "optimizer": dict, "rng_cpu": torch.Tensor, "window": dict,
+             "elapsed_s": float}
+    if any(not isinstance(state.get(k), t) or isinstance(state.get(k), bool)
+           for k, t in kinds.items()):
+        return False
+    opt, w = state["optimizer"], state["window"]
+    return (state["step"] >= 0 and isinstance(opt.get("state"), dict)
+            and isinstance(opt.get("param_groups"), list)
+            and all(isinstance(w.get(k), (int, float)) for k in ("loss", "distortion", "rate",
+                                                                  "n")))
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
+    """A finished run's ``metrics.json`` (None while it is training), checked for the
+    entries the commands show."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return None
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise XaeError(f"{path} cannot be read ({type(e).__name__}); delete it and run "
+                       f"`xae eval` on the run, or retrain") from None
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    ok = (isinstance(m, dict) and isinstance(m.get("step"), int) and number(m.get("epochs"))
+          and number(m.get("train_time_s")) and isinstance(m.get("test"), dict)
+          and all(isinstance(k, str) and (number(v) or v is None or isinstance(v, str))
+                  for k, v in m["test"].items()))
+    if not ok:
+        raise XaeError(f"{path} is not an xae metrics file (missing or wrong entries); delete "
+                       f"it and retrain the run")
+    return m

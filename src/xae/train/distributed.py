@@ -65,3 +65,8 @@ def barrier(info: DistInfo) -> None:
 def teardown(info: DistInfo) -> None:
     if info.active and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    """True in a single process and on rank 0 under ``torchrun`` (which prints results)."""
+    return int(os.environ.get("RANK", "0")) == 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,11 +18,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from xae import schedules
-from xae.config import Config
+from xae.config import Config, validate
 from xae.data import Dataset, binarize, load as load_data
+from xae.data.split import hold_out
 from xae.errors import XaeError
 from xae.evaluate.codes import code_counts, usage_metrics
-from xae.evaluate.diagnostics import evaluate
+from xae.evaluate.diagnostics import evaluate, rate_distortion
 from xae.fileio import write_json, write_text
 from xae.model import Autoencoder
 from xae.registry import build
@@ -29,6 +31,7 @@ from xae.train import checkpoint as ckpt
 from xae.train import distributed as dist_
 
 log = logging.getLogger(__name__)
+LOG, HELD_OUT = "metrics.jsonl", "held_out.jsonl"  # the training log; held-out evaluations
 TERMS = {"distortion": "distortion (−log p(x|z))", "rate": "rate (the regularizer)",
          "aux_loss": "auxiliary bottleneck loss"}
 
@@ -75,20 +78,35 @@ def _check_compatible(cfg: Config, data: Dataset) -> None:
         if lo < 0 or hi > 1:
             raise XaeError(f"the bernoulli likelihood needs data in [0, 1], but this data spans "
                            f"[{lo:.3g}, {hi:.3g}]; use model.likelihood=gaussian (or laplace)")
-    if cfg.train.batch_size < 1 or cfg.train.lr <= 0:
-        raise XaeError("train.batch_size must be ≥ 1 and train.lr > 0")
-    if cfg.train.log_every < 1 or cfg.train.checkpoint_every < 1:
-        raise XaeError("train.log_every and train.checkpoint_every must be ≥ 1")
 
 
-def _prepare_dir(out: Path, resume: bool) -> None:
+def _prepare_dir(out: Path, resume: bool) -> bool:
+    """Check the run folder; True when training starts from step 0 (a new run, or a resume
+    of a run killed before its first checkpoint, which starts over with its config)."""
+    if out.exists() and not out.is_dir():
+        raise XaeError(f"--out '{out}' is a file, not a folder; choose another --out")
     if resume:
-        if not (out / ckpt.STATE).is_file():
-            raise XaeError(f"cannot resume '{out}': it has no checkpoint ({ckpt.STATE}); "
-                           f"start a new run instead")
-    elif out.exists() and any(out.iterdir()):
-        raise XaeError(f"run folder '{out}' already exists and is not empty; pass --resume to "
-                       f"continue it or choose another --out")
+        if not out.is_dir():
+            raise XaeError(f"cannot resume '{out}': no such folder; start a new run instead")
+        removed = ckpt.recover(out)
+        if removed:
+            log.warning("removed %d leftover temporary file(s) of an interrupted write in %s",
+                        len(removed), out)
+        if ckpt.has_checkpoint(out):
+            return False
+        log.warning("'%s' was stopped before its first checkpoint; starting it over with "
+                    "its config", out)
+        for name in (LOG, HELD_OUT, ckpt.WEIGHTS, ckpt.BEST):
+            (out / name).unlink(missing_ok=True)
+        return True
+    if out.exists() and any(out.iterdir()):
+        stale = ckpt.leftovers(out)  # a run killed before it wrote its config leaves these
+        if len(stale) < len(list(out.iterdir())):
+            raise XaeError(f"run folder '{out}' already exists and is not empty; pass "
+                           f"--resume to continue it or choose another --out")
+        for p in stale:
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    return True
 
 
 def _permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
@@ -114,6 +132,13 @@ class Trainer:
             torch.set_flush_denormal(True)  # denormal floats slow CPU matmuls by up to 20×
             if cfg.train.threads > 0:
                 torch.set_num_threads(cfg.train.threads)
+        self.held_out = None  # the samples of the held-out evaluations during training
+        if cfg.train.eval_every and cfg.train.eval_split == "validation":
+            data, self.held_out = hold_out(data, cfg.train.validation_fraction, cfg.data.seed)
+        elif cfg.train.eval_every:
+            self.held_out = data.test_x
+        if self.held_out is not None:
+            self.held_out = self.held_out[:cfg.train.eval_samples].to(self.device)
         self.data = data.to(self.device)
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
         if not cfg.model.dataset_size:  # β-TCVAE's estimate of q(z) needs N
@@ -125,6 +150,7 @@ class Trainer:
         self.opt = torch.optim.Adam(self.params, lr=cfg.train.lr, fused=True,
                                     weight_decay=cfg.train.weight_decay)
         self.step, self.window, self.elapsed = 0, Window(), 0.0
+        self.best: dict[str, float] = {}  # step and loss of the best held-out evaluation
         torch.manual_seed(cfg.train.seed + self.info.rank)
         if resume:
             self._restore()
@@ -139,9 +165,15 @@ class Trainer:
 
     def _restore(self) -> None:
         state = ckpt.load_state(self.out)
-        ckpt.load_weights(self.model, self.out, self.device)
-        self.opt.load_state_dict(state["optimizer"])  # the lr is set from the config each step
+        ckpt.load_weights(self.model, self.out / ckpt.CHECKPOINT, self.device)
+        try:  # the lr is set from the config each step
+            self.opt.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as e:
+            raise XaeError(f"the optimizer state in '{self.out / ckpt.CHECKPOINT}' does not "
+                           f"belong to this model ({e}); delete the run folder and retrain") \
+                from None
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
+        self.best = dict(state.get("best", {}))
         w = state["window"]
         codes = w.get("codes")
         self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]),
@@ -154,10 +186,10 @@ class Trainer:
             if self.device.type == "cuda" and "rng_cuda" in state:
                 torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         if self.info.main:  # drop log lines written after the checkpoint
-            self._truncate_log(self.step)
+            for name in (LOG, HELD_OUT):
+                self._truncate_log(self.out / name, self.step)
 
-    def _truncate_log(self, step: int) -> None:
-        path = self.out / "metrics.jsonl"
+    def _truncate_log(self, path: Path, step: int) -> None:
         if path.is_file():
             keep = []
             for line in path.read_text().splitlines():
@@ -193,7 +225,7 @@ class Trainer:
         return out
 
     def _last_good(self) -> str:
-        if (self.out / ckpt.STATE).is_file():
+        if ckpt.has_checkpoint(self.out):
             step = ckpt.load_state(self.out)["step"]
             return f"The last good checkpoint (step {step}) in '{self.out}' is intact"
         return "No checkpoint had been written yet, so the run folder was removed"
@@ -227,6 +259,9 @@ class Trainer:
             bar.update(1)
             if self.step % cfg.train.log_every == 0 or self.step == self.total:
                 self._log(beta, bar)
+            if self.held_out is not None and (self.step % cfg.train.eval_every == 0
+                                              or self.step == self.total):
+                self._held_out_eval()
             if self.step % cfg.train.checkpoint_every == 0 or self.step == self.total:
                 self.elapsed = time.perf_counter() - t_start
                 self._checkpoint()
@@ -261,15 +296,36 @@ class Trainer:
         bar.set_postfix(loss=f"{rec['loss']:.2f}", dist=f"{rec['distortion']:.2f}",
                         rate=f"{rec['rate']:.2f}", beta=f"{beta:.3g}", refresh=False)
         if self.info.main:
-            with open(self.out / "metrics.jsonl", "a") as f:
+            with open(self.out / LOG, "a") as f:
                 f.write(json.dumps(rec) + "\n")
+
+    def _held_out_eval(self) -> None:
+        """The loss at the final β (so steps compare) on the held-out samples, logged as a
+        line of held_out.jsonl; the best weights so far go to best.safetensors.
+        Seeded and on its own random state: training draws the same numbers without it."""
+        if not self.info.main:
+            return
+        cfg = self.cfg
+        rd = rate_distortion(self.model, self.held_out, schedules.value_at(cfg.beta, self.total),
+                             cfg.train.eval_batch_size, seed=cfg.train.seed)
+        rec = {"step": self.step, "split": cfg.train.eval_split, "loss": rd.loss,
+               "distortion": float(rd.distortion.double().mean()),
+               "rate": float(rd.rate.double().mean())}
+        if not math.isfinite(rec["loss"]):
+            raise TrainingDiverged(f"the held-out loss became NaN or Inf at step {self.step}. "
+                                   f"{self._last_good()}; lower train.lr or check the data")
+        if not self.best or rec["loss"] < self.best["loss"]:
+            self.best = {"step": self.step, "loss": rec["loss"]}
+            ckpt.save_best(self.out, self.model, self.step, rec["loss"])
+        with open(self.out / HELD_OUT, "a") as f:
+            f.write(json.dumps(rec) + "\n")
 
     def _checkpoint(self) -> None:
         if not self.info.main:
             return
         state = {"step": self.step, "optimizer": self.opt.state_dict(),
                  "rng_cpu": torch.get_rng_state(), "window": self.window.state(),
-                 "elapsed_s": self.elapsed}
+                 "elapsed_s": self.elapsed, "best": self.best}
         if self.device.type == "cuda":
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         ckpt.save(self.out, self.model, state)
@@ -283,6 +339,9 @@ class Trainer:
                    "train_samples_per_s": self.step * self.batch / max(self.elapsed, 1e-9),
                    "parameters": self.model.num_parameters(), "test": result.metrics,
                    "test_rate_per_dim": result.rate_per_dim, "warnings": result.warnings}
+        if self.best:
+            metrics["best"] = {"step": int(self.best["step"]), "split": cfg.train.eval_split,
+                               "loss": self.best["loss"], "file": ckpt.BEST}
         write_json(self.out / "metrics.json", metrics)
         if cfg.train.figures:
             from xae.viz import write_figures
@@ -299,18 +358,32 @@ def train(config: Config | None, out_dir: str | Path, *, resume: bool = False,
     saved config is used when ``config`` is None. Returns the run folder's path.
     """
     out = Path(out_dir)
-    _prepare_dir(out, resume)
-    cfg = config if config is not None else ckpt.read_config(out)
+    cfg = validate(config if config is not None else ckpt.read_config(out))
+    info = dist_.setup(cfg.train.device)  # under torchrun, rank 0 alone checks and tidies
+    fresh = _prepare_dir(out, resume) if info.main else False
+    dist_.barrier(info)
+    if not info.main:
+        fresh = not (resume and ckpt.has_checkpoint(out))
     data = data if data is not None else load_data(cfg.data)
-    trainer = Trainer(cfg, out, data, resume)
-    if trainer.info.main and not resume:
+    try:
+        trainer = Trainer(cfg, out, data, resume=not fresh)
+    except (MemoryError, torch.OutOfMemoryError):
+        raise XaeError("the model does not fit in memory; make it smaller (model.latent_dim, "
+                       "model.hidden, model.channels) or the batches (train.batch_size)") from None
+    except RuntimeError as e:
+        if "alloc" not in str(e).lower():
+            raise
+        raise XaeError(f"the model does not fit in memory ({str(e).splitlines()[0][:120]}); "
+                       f"make it smaller (model.latent_dim, model.hidden, model.channels)") \
+            from None
+    if trainer.info.main and fresh:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.save_config(out, cfg)
     dist_.barrier(trainer.info)
     try:
         return trainer.run()
     except BaseException:
-        if trainer.info.main and not resume and not (out / ckpt.STATE).exists():
+        if trainer.info.main and not resume and not ckpt.has_checkpoint(out):
             shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: leave no half run
         raise
     finally:
