@@ -26,7 +26,7 @@ from xae.data import load
 from xae.fileio import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ppca_check.json"
-TARGETS = {"max_principal_angle_deg": 5.0, "sigma2_rel_error": 0.05, "iw_abs_error_nats": 0.1}
+TARGETS = ppca.TOLERANCES  # the same tolerances as `xae check ppca`
 
 
 def measure(out: Path, seed: int) -> dict:
