@@ -3,6 +3,8 @@
     xae sweep --beta 0.1,0.25,0.5,1,2,4,8 --preset vae --data mnist
     xae sweep --grid model.latent_dim=2,8,32 --grid beta.value=0.5,1 --steps 2000
     xae sweep --optuna --trials 20 --space beta.value=0.1:10:log --metric neg_elbo
+    xae sweep --optuna --trials 20 --space beta.value=0.1:10:log --storage sqlite:///sweep.db
+    xae sweep --join sweep-vae-digits --storage sqlite:///sweep.db     # another worker
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ def add_parser(sub: Any) -> None:
         description="Train one run per config value (a grid over any keys, or an Optuna "
         "search) in parallel processes, then compare them in one folder: sweep.json, "
         "table.md/.csv, rate_distortion.png, latent_maps.png.")
-    s.add_argument("--preset", default="vae", help="the model every run starts from")
+    s.add_argument("--preset", help="the model every run starts from (default vae)")
     s.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
     s.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="overrides for every run")
     s.add_argument("--data", help="digits (default), mnist, arrays, linear-gaussian")
@@ -32,15 +34,25 @@ def add_parser(sub: Any) -> None:
                    "config key; repeat for a cartesian product")
     s.add_argument("--optuna", action="store_true", help="search --space with Optuna instead "
                    "of a grid (needs: pip install 'xae[sweep]')")
-    s.add_argument("--trials", type=int, default=20, help="Optuna trials (default 20)")
+    s.add_argument("--trials", type=int, help="Optuna trials (default 20)")
     s.add_argument("--space", action="append", metavar="KEY=LO:HI[:log]|KEY=A,B,C",
                    help="a dimension of the Optuna search; repeatable")
-    s.add_argument("--metric", default="neg_elbo", help="test metric that picks the best run "
-                   "(default neg_elbo)")
+    s.add_argument("--metric", help="test metric that picks the best run (default neg_elbo)")
     s.add_argument("--direction", choices=["minimize", "maximize"],
                    help="default: maximize log-likelihoods and active units, else minimize")
     s.add_argument("--jobs", type=int, help="runs at once (default: as many as the cores or "
-                   "GPUs allow)")
+                   "GPUs allow; 0 with --storage: start the study, leave it to --join workers)")
+    s.add_argument("--storage", metavar="URL", help="keep the --optuna study in this Optuna "
+                   "storage, so that workers on other machines can --join it: "
+                   "sqlite:///sweep.db, postgresql://..., mysql://..., or a journal file "
+                   "(journal:///sweep.log or a path ending in .log/.jsonl)")
+    s.add_argument("--study", metavar="NAME", help="the study's name in --storage (default "
+                   "sweep-<preset>-<data>); the same name and settings continue it")
+    s.add_argument("--join", metavar="NAME", help="add a worker to the study NAME in --storage: "
+                   "it reads the config, space, metric, budget and folder from the study")
+    s.add_argument("--heartbeat", type=float, metavar="SECONDS", help="with --storage: how "
+                   "often workers mark their running trials; one unmarked for 5 of these has "
+                   "lost its worker, and is failed and replaced (default 30)")
     s.add_argument("--out", help="sweep folder (default runs/sweep-<preset>-<data>[-N])")
     s.add_argument("--resume", action="store_true", help="reuse the finished runs in --out "
                    "and continue the others")
@@ -62,7 +74,45 @@ def _base_config(args: argparse.Namespace) -> Any:
     return config_from_args(train_args)
 
 
+def _check_join(args: argparse.Namespace) -> None:
+    if not args.storage:
+        raise XaeError("--join needs --storage, the URL of the study's storage (as given to "
+                       "the command that started it)")
+    fixed = {"--preset": args.preset, "--config": args.config, "--set": args.set,
+             "--data": args.data, "--beta": args.beta, "--grid": args.grid,
+             "--optuna": args.optuna or None, "--trials": args.trials, "--space": args.space,
+             "--metric": args.metric, "--direction": args.direction,
+             "--resume": args.resume or None, "--epochs": args.epochs, "--steps": args.steps,
+             "--seed": args.seed, "--study": args.study, "--heartbeat": args.heartbeat}
+    given = [flag for flag, value in fixed.items() if value is not None]
+    if given:
+        raise XaeError(f"--join takes the config, space, metric and budget from the study; "
+                       f"drop {', '.join(given)} (a worker sets only --out, --jobs, --data-dir "
+                       f"and --device)")
+    if args.jobs is not None and args.jobs < 1:
+        raise XaeError(f"--jobs must be at least 1, got {args.jobs}")
+
+
+def _check_storage(args: argparse.Namespace) -> None:
+    if not args.storage:
+        for flag, value in (("--study", args.study), ("--heartbeat", args.heartbeat)):
+            if value is not None:
+                raise XaeError(f"{flag} goes with --storage URL, where a shared study lives")
+        return
+    if not args.optuna:
+        raise XaeError("--storage holds an Optuna study: start one with --optuna --space "
+                       "KEY=LO:HI --storage URL, or add a worker to one with --join NAME "
+                       "--storage URL")
+    if args.resume:
+        raise XaeError("a study in --storage continues without --resume: run the same "
+                       "command again, or xae sweep --join NAME --storage URL")
+    if args.heartbeat is not None and not args.heartbeat > 0:
+        raise XaeError(f"--heartbeat must be a positive number of seconds, got "
+                       f"{args.heartbeat}")
+
+
 def _check_flags(args: argparse.Namespace) -> None:
+    _check_storage(args)
     gridded = args.beta is not None or bool(args.grid)
     if args.optuna and gridded:
         raise XaeError("--optuna searches --space; drop --beta/--grid (or drop --optuna)")
@@ -73,8 +123,9 @@ def _check_flags(args: argparse.Namespace) -> None:
                        "--optuna --space KEY=LO:HI")
     if args.resume and not args.out:
         raise XaeError("--resume needs --out, the sweep folder to continue")
-    if args.jobs is not None and args.jobs < 1:
-        raise XaeError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs is not None and args.jobs < (0 if args.storage else 1):
+        raise XaeError(f"--jobs must be at least 1 (or 0 with --storage, to leave the study "
+                       f"to --join workers), got {args.jobs}")
     if args.optuna and args.trials < 1:
         raise XaeError(f"--trials must be at least 1, got {args.trials}")
 
@@ -94,15 +145,17 @@ def _out_dir(args: argparse.Namespace, cfg: Any) -> Path:
     return cli.out_dir_from_args(argparse.Namespace(resume=None, out=None), named)
 
 
-def _progress(total: int, metric: str) -> Callable[[Any], None]:
-    """A printer of one line per ended run; checks --metric on the first finished run."""
+def _progress(total: int, metric: str,
+              ended: Callable[[], int] | None = None) -> Callable[[Any], None]:
+    """A printer of one line per ended run (``ended``: how many have ended, when others count
+    too); checks --metric on the first finished run."""
     from xae.sweep.report import metric_value
 
     count = [0]
 
     def notify(result: Any) -> None:
         count[0] += 1
-        head = f"[{count[0]}/{total}] {result.run.name}:"
+        head = f"[{ended() if ended else count[0]}/{total}] {result.run.name}:"
         if result.ok:
             print(f"{head} {result.status} in {result.seconds:.1f} s, {metric} "
                   f"{metric_value(result, metric):.4f}", flush=True)
@@ -113,12 +166,15 @@ def _progress(total: int, metric: str) -> Callable[[Any], None]:
     return notify
 
 
-def _report_failures(failed: list[Any], total: int) -> None:
+REDO = "fix the cause and run the same command with --resume to redo only these"
+
+
+def _report_failures(failed: list[Any], total: int, redo: str = REDO) -> None:
     lines = [f"xae: error: {len(failed)} of {total} runs failed:"]
     for r in failed:
         lines += [f"  {r.run.name} (exit {r.returncode}); the end of its log {r.log}:",
                   r.log_tail()]
-    lines.append("fix the cause and run the same command with --resume to redo only these")
+    lines.append(redo)
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -139,7 +195,7 @@ def _plan(args: argparse.Namespace, base: Any) -> tuple[list[str], list[Any], di
 
 
 def _summary(results: list[Any], keys: list[str], record: dict, metric: str,
-             out: Path) -> int:
+             out: Path, redo: str = REDO) -> int:
     """Print the table, the best run and the folder; report failures (status 1)."""
     from xae.sweep.report import markdown, metric_columns, rows
 
@@ -151,7 +207,7 @@ def _summary(results: list[Any], keys: list[str], record: dict, metric: str,
     print(f"sweep written to {out}")
     failed = [r for r in results if not r.ok]
     if failed:
-        _report_failures(failed, len(results))
+        _report_failures(failed, len(results), redo)
         return 1
     return 0
 
@@ -160,9 +216,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from xae.sweep import optuna_search, runner
     from xae.sweep.report import direction, write_report
 
+    from xae.sweep import shared
+
+    if args.join is not None:
+        _check_join(args)
+        return shared.join(args)
+    args.preset, args.metric = args.preset or "vae", args.metric or "neg_elbo"
+    args.trials = 20 if args.trials is None else args.trials
     _check_flags(args)
     base = _base_config(args)
     keys, runs, space, total = _plan(args, base)
+    if args.storage:
+        return shared.start(args, base, space)
     out = _out_dir(args, base)
     gpus = runner.gpu_count(base.train.device)
     jobs = args.jobs or max(1, min(total, gpus or runner.cpu_cores()))

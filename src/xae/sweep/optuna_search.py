@@ -169,20 +169,24 @@ def search(base: Config, space: dict[str, Any], trials: int, pool: Pool, out: Pa
 
 def write_summary(out: Path, study: Any, space: dict[str, Any], results: list[Result],
                   metric: str) -> dict[str, Any]:
-    """``optuna.json``: the space, every trial, and the best trial's params and run."""
+    """``optuna.json``: the space, every trial, and the best trial's params and run (its
+    params as Optuna holds them if its run is not among ``results``, as in a shared study
+    whose best trial ran into another folder)."""
     optuna = _optuna()
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     best = study.best_trial if complete else None
     by_name = {r.run.name: r for r in results}
+    best_run = by_name.get(best.user_attrs.get("run")) if best else None
     record = {
         "metric": metric, "direction": study.direction.name.lower(),
         "space": {k: json.loads(optuna.distributions.distribution_to_json(d))
                   for k, d in space.items()},
         "best_value": best.value if best else None,
         "best_run": best.user_attrs.get("run") if best else None,
-        "best_params": by_name[best.user_attrs["run"]].run.params if best else None,
+        "best_params": (best_run.run.params if best_run else best.params) if best else None,
         "trials": [{"number": t.number, "state": t.state.name.lower(), "value": t.value,
-                    "run": t.user_attrs.get("run"), "params": t.params}
+                    "run": t.user_attrs.get("run"), "params": t.params,
+                    **{k: t.user_attrs[k] for k in ("worker", "replaces") if k in t.user_attrs}}
                    for t in study.trials],
     }
     write_json(out / "optuna.json", record)

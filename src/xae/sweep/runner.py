@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import shutil
@@ -24,7 +23,8 @@ from typing import IO, Any, Callable
 from xae.errors import XaeError
 from xae.fileio import write_text
 from xae.sweep.grid import Run, config_difference
-from xae.train.checkpoint import STATE, read_config
+from xae.train import checkpoint
+from xae.train.checkpoint import has_checkpoint, read_config
 
 log = logging.getLogger(__name__)
 LOG, METRICS = "train.log", "metrics.json"
@@ -83,12 +83,12 @@ def gpu_count(device: str) -> int:
 
 
 def read_metrics(path: Path) -> dict[str, Any]:
-    """A finished run's ``metrics.json``."""
-    try:
-        return json.loads((path / METRICS).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise XaeError(f"{path / METRICS} cannot be read ({e}); delete the run folder and "
-                       f"run the sweep again with --resume") from None
+    """A finished run's ``metrics.json``, checked (:func:`xae.train.checkpoint.read_metrics`)."""
+    metrics = checkpoint.read_metrics(path)
+    if metrics is None:
+        raise XaeError(f"{path / METRICS} is missing; delete the run folder and run the sweep "
+                       f"again with --resume")
+    return metrics
 
 
 def _check_same(run: Run, path: Path) -> None:
@@ -113,7 +113,7 @@ def plan(runs: list[Run], out: Path, resume: bool) -> tuple[list[Job], list[Resu
             _check_same(run, path)
             reused.append(Result(run, path, "reused", 0, log=path / LOG,
                                  metrics=read_metrics(path)))
-        elif resume and (path / STATE).is_file():
+        elif resume and has_checkpoint(path):
             _check_same(run, path)
             jobs.append(Job(run, path, resume=True))
         else:
@@ -228,13 +228,17 @@ class Pool:
         self.children.append(_Child(job, proc, logfile, log_file, config_file, slot,
                                     time.monotonic()))
 
-    def wait(self, poll_s: float = 0.1) -> list[Result]:
-        """Block until at least one child ends; return the results of those that ended."""
+    def wait(self, poll_s: float = 0.1, timeout: float | None = None) -> list[Result]:
+        """Block until at least one child ends (or ``timeout`` seconds pass); return the
+        results of those that ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while self.children:
             ended = [c for c in self.children if c.proc.poll() is not None]
             if ended:
                 self.children = [c for c in self.children if c not in ended]
                 return [self._result(c) for c in ended]
+            if deadline is not None and time.monotonic() >= deadline:
+                break
             time.sleep(poll_s)
         return []
 
