@@ -247,6 +247,9 @@ def _damage(run: Path, how: str) -> None:
         weights.mkdir()
     elif how == "weights:header":
         weights.write_bytes((2**60).to_bytes(8, "little") + b"{}")
+    elif how == "legacy":  # the layout before checkpoint/: state.pt beside the weights
+        shutil.move(run / "checkpoint" / "state.pt", run / "state.pt")
+        shutil.rmtree(run / "checkpoint")
     elif how.startswith("metrics:"):
         metrics.write_text(how.split(":", 1)[1])
     elif how.startswith("state:"):
@@ -277,7 +280,7 @@ RUN_COMMANDS = {
     "reconstruct": lambda run, tmp: ["reconstruct", str(run), "-n", "4", "-o",
                                      str(tmp / "r.png")],
 }
-RESUME_DAMAGE = ["state:garbage", 'state:{"step": "x"}', 'state:{}', "state:[1, 2]",
+RESUME_DAMAGE = ["legacy", "state:garbage", 'state:{"step": "x"}', 'state:{}', "state:[1, 2]",
                  'state:{"step": 3, "optimizer": {}, "window": {}, "elapsed_s": 1.0}',
                  "config:{not json", 'config:{"train": {"seed": -1}}', "weights:missing"]
 RUN_CASES = [(d, c) for d in RUN_DAMAGE for c in RUN_COMMANDS

@@ -94,6 +94,10 @@ def _prepare_dir(out: Path, resume: bool) -> bool:
                         len(removed), out)
         if ckpt.has_checkpoint(out):
             return False
+        if (out / ckpt.STATE).is_file():  # the layout before checkpoint/: keep its weights
+            raise XaeError(f"'{out}' was written by an earlier xae (a {ckpt.STATE} beside the "
+                           f"weights, not a {ckpt.CHECKPOINT}/ folder) and cannot be resumed; "
+                           f"its weights still load (xae.load), or start a new run")
         log.warning("'%s' was stopped before its first checkpoint; starting it over with "
                     "its config", out)
         for name in (LOG, HELD_OUT, ckpt.WEIGHTS, ckpt.BEST):
