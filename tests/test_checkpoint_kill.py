@@ -18,8 +18,6 @@ import torch
 from conftest import SUBPROCESS_ENV
 from safetensors.torch import load_file
 
-from xae.cli import main
-
 ARGS = ["--preset", "vae", "--steps", "30", "--no-progress", "--set", "model.hidden=[32]",
         "model.latent_dim=3", "train.log_every=5", "train.checkpoint_every=10",
         "train.eval_every=10", "train.figures=false", "data.binarize=dynamic"]
@@ -50,7 +48,8 @@ SCRIPT = textwrap.dedent("""
             os._exit(main(argv))
         return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
-    report = {}
+    # the reference run, in the same process set-up (threads) as the others
+    report = {"full": [run_child(["train", *args, "--out", os.path.join(out, "full")], 0), 0]}
     for n in points:
         folder = os.path.join(out, f"kill-{n}")
         killed = run_child(["train", *args, "--out", folder], n)
@@ -71,7 +70,6 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 def test_a_kill_at_any_step_of_a_checkpoint_resumes_exactly(tmp_path: Path) -> None:
     full = tmp_path / "full"
-    assert main(["train", *ARGS, "--out", str(full)]) == 0
     # the file-system steps of the whole run, in order: config.json's rename (step 1: a kill
     # there leaves no run to resume), then per checkpoint the weights' rename inside the new
     # folder, the old folder moved aside, the new one moved in, the old one removed and
@@ -83,6 +81,7 @@ def test_a_kill_at_any_step_of_a_checkpoint_resumes_exactly(tmp_path: Path) -> N
                        timeout=600)
     assert p.returncode == 0, p.stderr[-3000:]
     report = json.loads(p.stdout.splitlines()[-1])
+    assert report.pop("full") == [0, 0], p.stderr[-2000:]
     killed = [n for n, (k, _) in report.items() if k == 137]
     assert len(killed) >= 12, report  # the kills did happen, at most of the points
     for n, (_, resumed) in report.items():
