@@ -212,33 +212,76 @@ def _summary(results: list[Any], keys: list[str], record: dict, metric: str,
     return 0
 
 
+def _pool(out: Path, base: Any, total: int, jobs: int | None) -> Any:
+    """The process pool of a sweep: ``--jobs`` runs at a time (default: one per GPU, or per
+    CPU core, at most ``total``), the cores shared out among them."""
+    from xae.sweep import runner
+
+    gpus = runner.gpu_count(base.train.device)
+    jobs = jobs or max(1, min(total, gpus or runner.cpu_cores()))
+    threads = base.train.threads or max(1, runner.cpu_cores() // jobs)
+    return runner.Pool(out, jobs, threads, gpus=gpus)
+
+
+def _shared_sweep(args: argparse.Namespace, base: Any, space: dict) -> int:
+    """``--storage``: start or continue the study and work on it, or (``--join``) add a
+    worker to one."""
+    from xae.sweep import shared
+    from xae.sweep.storage import shown
+
+    if args.join is not None:
+        study, base, out = shared.join(args)
+    else:
+        study, out, done = shared.start(args, base, space, lambda: _out_dir(args, base))
+        print(f"sweep: {done} study '{study.name}' in {shown(args.storage)}", flush=True)
+        if args.jobs == 0:
+            print(f"no trials run here (--jobs 0); start workers with: xae sweep --join "
+                  f"{study.name} --storage {shown(args.storage)}")
+            return 0
+    total, metric = int(study.settings["trials"]), study.settings["metric"]
+    keys = list(study.settings["space"])
+    with _pool(out, base, total, args.jobs) as pool:
+        print(f"sweep: study '{study.name}', {total} trials of {base.preset} on "
+              f"{base.data.name} over {', '.join(keys)}; this worker runs {pool.jobs} at a "
+              f"time ({pool.threads} thread(s) each), into {out}\nadd workers (any machine "
+              f"with the data): xae sweep --join {study.name} --storage {shown(study.url)}",
+              flush=True)
+        from xae.sweep import worker
+
+        notify = _progress(total, metric, ended=lambda: worker.finished(study))
+        results, record, elsewhere = shared.work(study, base, out, pool, notify)
+    if elsewhere:
+        print(f"{elsewhere} trial(s) ran into folders not in {out}; optuna.json lists every "
+              f"trial")
+    if record is None:
+        print(f"study '{study.name}' has ended; none of its trials is in {out}")
+        return 0
+    return _summary(results, keys, record, metric, out, redo=shared.REDO)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from xae.sweep import optuna_search, runner
     from xae.sweep.report import direction, write_report
 
-    from xae.sweep import shared
-
     if args.join is not None:
         _check_join(args)
-        return shared.join(args)
+        return _shared_sweep(args, None, {})
     args.preset, args.metric = args.preset or "vae", args.metric or "neg_elbo"
     args.trials = 20 if args.trials is None else args.trials
     _check_flags(args)
     base = _base_config(args)
     keys, runs, space, total = _plan(args, base)
     if args.storage:
-        return shared.start(args, base, space)
+        return _shared_sweep(args, base, space)
     out = _out_dir(args, base)
-    gpus = runner.gpu_count(base.train.device)
-    jobs = args.jobs or max(1, min(total, gpus or runner.cpu_cores()))
-    threads = base.train.threads or max(1, runner.cpu_cores() // jobs)
     how = args.direction or direction(args.metric)
     todo, reused = ([], []) if args.optuna else runner.plan(runs, out, args.resume)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"sweep: {total} runs of {base.preset} on {base.data.name} over {', '.join(keys)}, "
-          f"{jobs} at a time ({threads} thread(s) each), into {out}", flush=True)
     notify = _progress(total, args.metric)
-    with runner.Pool(out, jobs, threads, gpus=gpus) as pool:
+    with _pool(out, base, total, args.jobs) as pool:
+        print(f"sweep: {total} runs of {base.preset} on {base.data.name} over "
+              f"{', '.join(keys)}, {pool.jobs} at a time ({pool.threads} thread(s) each), "
+              f"into {out}", flush=True)
         if args.optuna:
             results, study = optuna_search.search(
                 base, space, args.trials, pool, out, metric=args.metric, how=how,

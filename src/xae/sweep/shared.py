@@ -1,4 +1,5 @@
-"""``xae sweep --optuna --storage URL`` and ``xae sweep --join NAME --storage URL``.
+"""The work behind ``xae sweep --optuna --storage URL`` and ``xae sweep --join NAME``
+(the command line, :mod:`xae.sweep.cli`, says what happens).
 
 The first starts a study in the storage (or continues the one of that name, if it was started
 with the same config, space, metric, direction and budget) and works on it; the second adds a
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from xae.config import Config, apply, from_dict
 from xae.errors import XaeError
 from xae.sweep import study as S
-from xae.sweep.cli import _out_dir, _progress, _summary
 from xae.sweep.storage import local_file, open_storage, shown
 
 REDO = ("a failed trial counts in the study's budget; fix the cause and start a new study "
@@ -34,8 +34,11 @@ def _folder(path: Path) -> Path:
     return path
 
 
-def start(args: argparse.Namespace, base: Config, space: dict[str, Any]) -> int:
-    """Start (or continue) the study of ``--optuna --storage``; work on it unless --jobs 0."""
+def start(args: argparse.Namespace, base: Config, space: dict[str, Any],
+          default_out: Callable[[], Path]) -> tuple[S.Shared, Path, str]:
+    """Start (or continue) the study of ``--optuna --storage``: the study, the sweep folder
+    (``--out``, the one the study recorded, or ``default_out()`` for a new study) and what
+    was done, ``started`` or ``continuing``."""
     from xae.sweep.report import direction
 
     how = args.direction or direction(args.metric)
@@ -52,73 +55,50 @@ def start(args: argparse.Namespace, base: Config, space: dict[str, Any]) -> int:
         if args.out and Path(args.out).is_dir() and any(Path(args.out).iterdir()):
             raise XaeError(f"sweep folder '{args.out}' is not empty, and a new study starts "
                            f"in an empty one; choose another --out")
-        out = _out_dir(args, base).resolve()
+        out = default_out().resolve()
         storage = storage or open_storage(args.storage)
         shared = S.start(storage, args.storage, name,
                          settings(str(_folder(out)), args.heartbeat or S.HEARTBEAT_S))
-        print(f"sweep: started study '{name}' in {shown(args.storage)} ({args.trials} "
-              f"trials)", flush=True)
-    else:
-        recorded = shared.settings
-        diff = S.differences(recorded, settings(recorded["out"],
-                                                args.heartbeat or recorded["heartbeat"]))
-        diff += ["--heartbeat"] * (args.heartbeat not in (None, recorded["heartbeat"]))
-        if diff:
-            raise XaeError(f"study '{name}' in {shown(args.storage)} was started with other "
-                           f"settings ({', '.join(diff)} differ); add a worker to it as it is "
-                           f"with xae sweep --join {name} --storage URL, or give this search "
-                           f"another --study")
-        out = _folder(Path(args.out) if args.out else Path(recorded["out"]))
-        print(f"sweep: continuing study '{name}' in {shown(args.storage)}", flush=True)
-    if args.jobs == 0:
-        print(f"no trials run here (--jobs 0); start workers with: xae sweep --join {name} "
-              f"--storage {shown(args.storage)}")
-        return 0
-    return _work(shared, base, space, out, args.jobs)
+        return shared, out, "started"
+    recorded = shared.settings
+    diff = S.differences(recorded, settings(recorded["out"],
+                                            args.heartbeat or recorded["heartbeat"]))
+    diff += ["--heartbeat"] * (args.heartbeat not in (None, recorded["heartbeat"]))
+    if diff:
+        raise XaeError(f"study '{name}' in {shown(args.storage)} was started with other "
+                       f"settings ({', '.join(diff)} differ); add a worker to it as it is "
+                       f"with xae sweep --join {name} --storage URL, or give this search "
+                       f"another --study")
+    return shared, _folder(Path(args.out) if args.out else Path(recorded["out"])), "continuing"
 
 
-def join(args: argparse.Namespace) -> int:
-    """``--join NAME``: work on the study NAME with the settings it recorded."""
+def join(args: argparse.Namespace) -> tuple[S.Shared, Config, Path]:
+    """``--join NAME``: the study NAME, the config it recorded (with this machine's
+    ``--data-dir`` and ``--device``) and this worker's sweep folder."""
     storage = open_storage(args.storage, create=False)
     shared = S.join(storage, args.storage, args.join)
     flags = {"data.data_dir": args.data_dir, "train.device": args.device}
     base = apply(from_dict(shared.settings["config"]),
                  {k: v for k, v in flags.items() if v is not None})
-    out = _folder(Path(args.out) if args.out else Path(shared.settings["out"]))
-    return _work(shared, base, S.space_of(shared.settings), out, args.jobs)
+    return shared, base, _folder(Path(args.out) if args.out else Path(shared.settings["out"]))
 
 
-def _work(shared: S.Shared, base: Config, space: dict[str, Any], out: Path,
-          jobs: int | None) -> int:
-    from xae.sweep import optuna_search, runner, worker
+def work(shared: S.Shared, base: Config, out: Path, pool: Any,
+         notify: Callable[[Any], None]) -> tuple[list[Any], dict | None, int]:
+    """Run the study's trials in ``pool`` until none is left, then write the report of the
+    trial folders in ``out``: the results there, the report's record (None when none of the
+    study's trials is in ``out``) and how many trials ran into folders elsewhere."""
+    from xae.sweep import optuna_search, worker
     from xae.sweep.report import write_report
 
-    settings, keys = shared.settings, list(space)
-    total, metric = int(settings["trials"]), settings["metric"]
-    gpus = runner.gpu_count(base.train.device)
-    jobs = jobs or max(1, min(total, gpus or runner.cpu_cores()))
-    threads = base.train.threads or max(1, runner.cpu_cores() // jobs)
-    print(f"sweep: study '{shared.name}', {total} trials of {base.preset} on "
-          f"{base.data.name} over {', '.join(keys)}; this worker runs {jobs} at a time "
-          f"({threads} thread(s) each), into {out}\n"
-          f"add workers (any machine with the data): xae sweep --join {shared.name} "
-          f"--storage {shown(shared.url)}", flush=True)
-    notify = _progress(total, metric, ended=lambda: worker.finished(shared))
+    settings, space = shared.settings, S.space_of(shared.settings)
     try:
-        with runner.Pool(out, jobs, threads, gpus=gpus) as pool:
-            own = worker.work(shared, base, space, pool, out, notify)
+        own = worker.work(shared, base, space, pool, out, notify)
     except optuna_search._optuna().exceptions.StorageInternalError as e:
         raise XaeError(f"the study's storage {shown(shared.url)} failed ({e}); run this "
                        f"worker again once it can be reached") from None
     results, elsewhere = worker.results(shared, base, out, own)
-    if elsewhere:
-        print(f"{elsewhere} trial(s) ran into folders not in {out}; optuna.json lists every "
-              f"trial")
-    if not results:
-        optuna_search.write_summary(out, shared.study, space, results, metric)
-        print(f"study '{shared.name}' has ended; none of its trials is in {out}")
-        return 0
-    record = write_report(out, results, keys, kind="optuna", metric=metric,
-                          how=settings["direction"])
-    optuna_search.write_summary(out, shared.study, space, results, metric)
-    return _summary(results, keys, record, metric, out, redo=REDO)
+    record = write_report(out, results, list(space), kind="optuna", metric=settings["metric"],
+                          how=settings["direction"]) if results else None
+    optuna_search.write_summary(out, shared.study, space, results, settings["metric"])
+    return results, record, elsewhere
