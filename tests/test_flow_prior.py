@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import xae
+from xae.registry import construct
 from xae.distributions import LOG_2PI, DiagonalGaussian
 from xae.priors import PRIORS, FlowPrior, StandardNormal
 from xae.regularizers.kl import KL
@@ -125,7 +126,7 @@ def test_bad_arguments_raise_an_error_naming_the_config_key(kwargs, key):
 
 
 def test_the_registry_builds_a_one_dimensional_flow_and_rejects_bad_keys():
-    prior = PRIORS["flow"](1, components=3, layers=2, hidden=8, data_shape=(1, 8, 8))
+    prior = construct(PRIORS["flow"], 1, components=3, layers=2, hidden=8, data_shape=(1, 8, 8))
     assert isinstance(prior, FlowPrior) and "layers=2" in repr(prior)
     assert prior.sample(5).shape == (5, 1)
     with pytest.raises(xae.XaeError, match="prior_layers"):

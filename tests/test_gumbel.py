@@ -11,6 +11,7 @@ import torch
 
 from xae.bottlenecks.gumbel import GumbelSoftmax
 from xae.config import ScheduleConfig
+from xae.registry import construct
 from xae.distributions import Categorical
 from xae.errors import XaeError
 
@@ -166,9 +167,12 @@ def test_good_temperatures_and_other_bad_settings():
     GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, temperature=ScheduleConfig(value=0.5))
     GumbelSoftmax(None, 4, codebook_size=8, code_dim=4,
                   temperature=ScheduleConfig(kind="staged", stages=[[0, 1.0], [9, 0.1]]))
-    q = GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, temperature={"value": 0.25},
-                      levels=[3], entropy_weight=1.0)  # unknown keys ignored
+    # the registry hands each piece the settings it names; other quantizers' are not its own
+    q = construct(GumbelSoftmax, None, 4, codebook_size=8, code_dim=4,
+                  temperature={"value": 0.25}, levels=[3], entropy_weight=1.0)
     assert q.temperature_at(None) == 0.25
+    with pytest.raises(TypeError, match="levels"):  # called directly, a stray key is an error
+        GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, levels=[3])
     with pytest.raises(XaeError, match="model.quantizer.codebook_size"):
         GumbelSoftmax(None, 4, codebook_size=1, code_dim=4)
     with pytest.raises(XaeError, match="model.quantizer.code_dim"):

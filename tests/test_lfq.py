@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from xae.registry import construct
 from xae.bottlenecks.lfq import LFQ
 from xae.errors import XaeError
 
@@ -161,4 +162,6 @@ def test_other_bad_settings_are_errors():
         LFQ(None, 3, codebook_size=8, entropy_temperature=0.0)
     with pytest.raises(XaeError, match="without an input map"):
         LFQ(None, 3, codebook_size=8)(torch.randn(2, 3))
-    LFQ(None, 3, codebook_size=8, levels=[8, 5], temperature=None)  # unknown keys ignored
+    construct(LFQ, None, 3, codebook_size=8, levels=[8, 5], temperature=None)  # not its keys
+    with pytest.raises(TypeError, match="levels"):
+        LFQ(None, 3, codebook_size=8, levels=[8, 5])

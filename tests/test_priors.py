@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import xae
+from xae.registry import construct
 from xae.distributions import DiagonalGaussian, pairwise_log_prob
 from xae.priors import PRIORS, MixtureOfGaussians, StandardNormal
 from xae.regularizers.kl import KL
@@ -24,7 +25,7 @@ def _mog_2d() -> MixtureOfGaussians:
 def _prior(name: str, dim: int) -> torch.nn.Module:
     if name == "mog" and dim == 2:
         return _mog_2d()
-    prior = PRIORS[name](dim, components=3)
+    prior = construct(PRIORS[name], dim, components=3)
     if name == "mog":  # 1-D: three spread, unequal components
         with torch.no_grad():
             prior.means.copy_(torch.tensor([[-2.0], [0.5], [3.0]]))

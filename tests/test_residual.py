@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from xae.registry import construct
 from xae.bottlenecks import BOTTLENECKS
 from xae.bottlenecks.residual import ResidualVQ
 from xae.bottlenecks.vq import VQ
@@ -164,7 +165,7 @@ def test_other_quantizers_as_stages(name, keys, cls):
         pytest.skip(f"{name} is not in the bottleneck table")
     rvq = ResidualVQ(None, 8, stages=2, stage_quantizer=name, **keys)
     assert all(type(q).__name__ == cls for q in rvq.quantizers) and rvq.code_dim == 4
-    assert rvq.codebook_size == BOTTLENECKS[name](None, 4, **keys).codebook_size
+    assert rvq.codebook_size == construct(BOTTLENECKS[name], None, 4, **keys).codebook_size
     rvq.eval()
     z = torch.randn(20, 4) * 0.5
     q = rvq.quantize(z)

@@ -37,7 +37,7 @@ class ELBO(nn.Module):
 
     samples, importance_weighted = 1, False
 
-    def __init__(self, **_: object) -> None:
+    def __init__(self) -> None:
         super().__init__()
 
     def forward(self, distortion: torch.Tensor, rate: torch.Tensor, aux: torch.Tensor,
@@ -51,7 +51,7 @@ class IWAE(nn.Module):
 
     importance_weighted = True
 
-    def __init__(self, samples: int = 5, **_: object) -> None:
+    def __init__(self, samples: int = 5) -> None:
         super().__init__()
         self.samples = positive_int(samples, "model.iw_samples")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 
 from xae import schedules
 from xae.bottlenecks import BOTTLENECKS
@@ -35,6 +36,17 @@ def lookup(kind: str, name: str) -> type:
     return table[name]
 
 
+def construct(cls: type, *args: object, **settings: object) -> object:
+    """``cls(*args, ...)`` with the settings its constructor names: a piece's signature is the
+    list of config keys it reads (the others belong to other pieces), so a misspelled keyword
+    in a piece is a TypeError, never swallowed. A constructor with ``**keys`` (residual VQ,
+    which hands them to its stages) gets them all."""
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return cls(*args, **settings)
+    return cls(*args, **{k: v for k, v in settings.items() if k in params})
+
+
 def data_shape(cfg: Config) -> tuple[int, ...]:
     """The per-sample data shape: from the config when recorded there, else from the data."""
     if cfg.model.data_shape:
@@ -60,12 +72,11 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     if m.kl_estimator not in ("analytic", "mc"):
         raise XaeError(f"model.kl_estimator '{m.kl_estimator}' is unknown; use analytic or mc")
     bottleneck_cls = lookup("bottleneck", m.bottleneck)
-    regularizer = lookup("regularizer", m.regularizer)(
-        estimator=m.kl_estimator, kernel=m.mmd_kernel, info_alpha=m.info_alpha,
+    regularizer = construct(
+        lookup("regularizer", m.regularizer), estimator=m.kl_estimator, kernel=m.mmd_kernel, info_alpha=m.info_alpha,
         info_lambda=m.info_lambda, tc_weight=m.tc_weight, dataset_size=m.dataset_size)
-    prior = lookup("prior", m.prior)(m.latent_dim, components=m.prior_components,
-                                     layers=m.prior_layers, hidden=m.prior_hidden,
-                                     data_shape=shape)
+    prior = construct(lookup("prior", m.prior), m.latent_dim, components=m.prior_components,
+                      layers=m.prior_layers, hidden=m.prior_hidden, data_shape=shape)
     if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a posterior q(z|x), but "
                        f"model.bottleneck '{m.bottleneck}' has none; set model.bottleneck="
@@ -77,7 +88,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
             if bottleneck_cls.discrete else
             f"model.prior 'codes' is a prior over code indices and needs a discrete "
             f"bottleneck (vq, rvq, fsq, lfq, gumbel), not '{m.bottleneck}'")
-    objective = lookup("objective", m.objective)(samples=m.iw_samples)
+    objective = construct(lookup("objective", m.objective), samples=m.iw_samples)
     if objective.importance_weighted and not (bottleneck_cls.stochastic and m.regularizer == "kl"):
         raise XaeError(f"model.objective '{m.objective}' weighs K posterior samples by "
                        "p(x|z)p(z)/q(z|x), so it needs model.bottleneck=gaussian and "
@@ -85,13 +96,14 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     if objective.importance_weighted and m.free_bits > 0:
         raise XaeError("free bits clip the per-dimension KL of the ELBO and do not apply to "
                        "the IWAE bound; set model.free_bits=0 or model.objective=elbo")
-    likelihood = lookup("likelihood", m.likelihood)(shape, scale=m.scale, sigma=m.sigma)
+    likelihood = construct(lookup("likelihood", m.likelihood), shape, scale=m.scale,
+                           sigma=m.sigma)
     per_channel = getattr(likelihood, "params_per_channel", 1)
-    encoder = lookup("encoder", m.encoder)(shape, hidden=m.hidden, channels=m.channels,
-                                           activation=m.activation)
-    decoder = lookup("decoder", m.decoder)(shape, m.latent_dim, hidden=m.hidden,
-                                           channels=m.channels, activation=m.activation,
-                                           out_channels_per_channel=per_channel)
+    encoder = construct(lookup("encoder", m.encoder), shape, hidden=m.hidden,
+                        channels=m.channels, activation=m.activation)
+    decoder = construct(lookup("decoder", m.decoder), shape, m.latent_dim, hidden=m.hidden,
+                        channels=m.channels, activation=m.activation,
+                        out_channels_per_channel=per_channel)
     if getattr(prior, "needs_posterior", False) and not bottleneck_cls.stochastic:
         raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "
                        f"it needs model.bottleneck=gaussian (got '{m.bottleneck}')")
@@ -99,13 +111,13 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
                        f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
                        "is not one: use model.prior=normal")
-    # the quantizer settings reach every bottleneck by name (each takes what it needs)
+    # the quantizer settings go to the bottleneck, which takes those its constructor names
     quantizer_keys = {f.name: getattr(m.quantizer, f.name)
                       for f in dataclasses.fields(m.quantizer)}
     m.data_shape = list(shape)
     return Autoencoder(
-        encoder=encoder, bottleneck=bottleneck_cls(encoder.out_features, m.latent_dim,
-                                                   **quantizer_keys),
+        encoder=encoder, bottleneck=construct(bottleneck_cls, encoder.out_features,
+                                              m.latent_dim, **quantizer_keys),
         decoder=decoder, likelihood=likelihood, prior=prior,
         regularizer=regularizer, objective=objective,
         data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)

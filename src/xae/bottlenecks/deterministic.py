@@ -9,7 +9,7 @@ from xae.outputs import BottleneckOutput
 
 
 class Deterministic(Bottleneck):
-    def __init__(self, in_features: int, latent_dim: int, **_: object) -> None:
+    def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__(in_features, latent_dim)
         self.proj = nn.Linear(in_features, latent_dim)
 

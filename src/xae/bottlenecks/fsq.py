@@ -46,7 +46,7 @@ class FSQ(Quantizer):
     """
 
     def __init__(self, in_features: int | None, latent_dim: int,
-                 levels: object = (8, 5, 5, 5), **_: object) -> None:
+                 levels: object = (8, 5, 5, 5)) -> None:
         lv = _check_levels(levels)
         super().__init__(in_features, latent_dim, len(lv))
         self.codebook_size = math.prod(lv)

@@ -16,7 +16,7 @@ class Gaussian(Bottleneck):
     stochastic = True
     has_posterior = True
 
-    def __init__(self, in_features: int, latent_dim: int, **_: object) -> None:
+    def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__(in_features, latent_dim)
         self.proj = init_linear(nn.Linear(in_features, 2 * latent_dim), None)
 

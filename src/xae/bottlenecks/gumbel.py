@@ -90,8 +90,7 @@ class GumbelSoftmax(Quantizer):
     has_posterior = True
 
     def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,
-                 code_dim: int = 16, temperature: object = None, hard: bool = False,
-                 **_: object) -> None:
+                 code_dim: int = 16, temperature: object = None, hard: bool = False) -> None:
         k = positive_int(codebook_size, "model.quantizer.codebook_size")
         if k < 2:
             raise XaeError("model.quantizer.codebook_size must be at least 2 for Gumbel-softmax "

@@ -103,8 +103,7 @@ class LFQ(Quantizer):
 
     def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,
                  entropy_weight: float = 0.1, diversity_weight: float = 1.0,
-                 commitment: float = 0.25, entropy_temperature: float = 0.01,
-                 **_: object) -> None:
+                 commitment: float = 0.25, entropy_temperature: float = 0.01) -> None:
         d = _bits(codebook_size)
         super().__init__(in_features, latent_dim, d)
         self.codebook_size = int(codebook_size)

@@ -75,11 +75,13 @@ class ResidualVQ(Quantizer):
         if not isinstance(stage_dropout, bool):
             raise XaeError(f"model.quantizer.stage_dropout must be true or false, "
                            f"got {stage_dropout!r}")
+        from xae.registry import construct  # here: the registry imports this package
+
         cls = _stage_class(stage_quantizer)
         # the first build reads the stage's code size d (and checks latent_dim against it);
         # the stages proper are then built for single d-vectors
-        d = cls(None, latent_dim, **keys).code_dim
-        layers = [cls(None, d, **keys) for _ in range(n)]
+        d = construct(cls, None, latent_dim, **keys).code_dim
+        layers = [construct(cls, None, d, **keys) for _ in range(n)]
         if any(q.code_dim != d for q in layers):
             raise XaeError(f"the {n} stages of residual VQ disagree on the code size "
                            f"({[q.code_dim for q in layers]}); check model.quantizer")

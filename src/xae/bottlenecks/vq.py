@@ -159,7 +159,7 @@ class VQ(Quantizer):
     def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,
                  code_dim: int = 16, commitment: float = 0.25, ema: bool = False,
                  ema_decay: float = 0.99, kmeans_init: bool = True, restart_every: int = 100,
-                 cosine: bool = False, **_: object) -> None:
+                 cosine: bool = False) -> None:
         k = positive_int(codebook_size, f"{KEY}codebook_size")
         beta = _real(commitment, "commitment", 0.0, what="a number ≥ 0")
         decay = _real(ema_decay, "ema_decay", 0.0, 1.0, True, True,

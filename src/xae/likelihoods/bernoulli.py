@@ -14,7 +14,7 @@ class Bernoulli(Likelihood):
     passes over memory (faster than ``binary_cross_entropy_with_logits`` on expanded targets).
     """
 
-    def __init__(self, data_shape: tuple[int, ...], **_: object) -> None:
+    def __init__(self, data_shape: tuple[int, ...]) -> None:
         super().__init__(data_shape)
 
     def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,7 @@ def _grid(data_shape: tuple[int, ...], channels: list[int]) -> tuple[int, int, i
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, data_shape: tuple[int, ...], channels: list, activation: str = "relu",
-                 **_: object) -> None:
+    def __init__(self, data_shape: tuple[int, ...], channels: list, activation: str = "relu") -> None:
         super().__init__()
         chans = widths(channels, "model.channels")
         c, h, w = _grid(data_shape, chans)
@@ -43,8 +42,7 @@ class ConvEncoder(nn.Module):
 
 class ConvDecoder(nn.Module):
     def __init__(self, data_shape: tuple[int, ...], latent_dim: int, channels: list,
-                 activation: str = "relu", out_channels_per_channel: int = 1,
-                 **_: object) -> None:
+                 activation: str = "relu", out_channels_per_channel: int = 1) -> None:
         super().__init__()
         chans = widths(channels, "model.channels")
         self.grid = _grid(data_shape, chans)

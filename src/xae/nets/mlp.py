@@ -20,8 +20,7 @@ def _stack(sizes: list[int], act: str) -> list[nn.Module]:
 class MLPEncoder(nn.Module):
     """Flattens the input and applies Linear+activation layers; ``out_features`` is the last width."""
 
-    def __init__(self, data_shape: tuple[int, ...], hidden: list, activation: str = "relu",
-                 **_: object) -> None:
+    def __init__(self, data_shape: tuple[int, ...], hidden: list, activation: str = "relu") -> None:
         super().__init__()
         sizes = [math.prod(data_shape), *widths(hidden, "model.hidden")]
         self.net = nn.Sequential(nn.Flatten(), *_stack(sizes, activation))
@@ -35,8 +34,7 @@ class MLPDecoder(nn.Module):
     """Mirror of the encoder: z -> hidden layers (reversed) -> a linear map to θ, data-shaped."""
 
     def __init__(self, data_shape: tuple[int, ...], latent_dim: int, hidden: list,
-                 activation: str = "relu", out_channels_per_channel: int = 1,
-                 **_: object) -> None:
+                 activation: str = "relu", out_channels_per_channel: int = 1) -> None:
         super().__init__()
         self.out_shape = (data_shape[0] * out_channels_per_channel, *data_shape[1:])
         sizes = [latent_dim, *reversed(widths(hidden, "model.hidden"))]

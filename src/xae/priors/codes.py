@@ -22,7 +22,7 @@ from xae.priors.base import Prior
 class CodePrior(Prior):
     has_analytic_kl = True
 
-    def __init__(self, latent_dim: int, **_: object) -> None:
+    def __init__(self, latent_dim: int) -> None:
         super().__init__(latent_dim)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
         self.ar: nn.Module | None = None

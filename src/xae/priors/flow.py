@@ -104,8 +104,7 @@ class FlowPrior(Prior):
     factorized = False
     has_analytic_kl = False
 
-    def __init__(self, latent_dim: int, layers: int = 4, hidden: int = 128,
-                 **_: object) -> None:
+    def __init__(self, latent_dim: int, layers: int = 4, hidden: int = 128) -> None:
         super().__init__(latent_dim)
         self.hidden = positive_int(hidden, "model.prior_hidden")
         positive_int(layers, "model.prior_layers")

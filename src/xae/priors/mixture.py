@@ -19,7 +19,7 @@ class MixtureOfGaussians(Prior):
     """``components`` diagonal Gaussians; means start spread as N(0, I) draws (fixed seed),
     unit variances, equal weights."""
 
-    def __init__(self, latent_dim: int, components: int = 10, **_: object) -> None:
+    def __init__(self, latent_dim: int, components: int = 10) -> None:
         super().__init__(latent_dim)
         components = positive_int(components, "model.prior_components")
         init = torch.randn(components, latent_dim, generator=torch.Generator().manual_seed(0))

@@ -11,7 +11,7 @@ class StandardNormal(Prior):
     factorized = True
     has_analytic_kl = True
 
-    def __init__(self, latent_dim: int, **_: object) -> None:
+    def __init__(self, latent_dim: int) -> None:
         super().__init__(latent_dim)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 

@@ -32,7 +32,7 @@ class VampPrior(Prior):
     needs_posterior = True  # its components are q(z|u_k): a stochastic bottleneck
 
     def __init__(self, latent_dim: int, components: int = 500,
-                 data_shape: tuple[int, ...] = (), **_: object) -> None:
+                 data_shape: tuple[int, ...] = ()) -> None:
         super().__init__(latent_dim)
         k = positive_int(components, "model.prior_components")
         if not data_shape:

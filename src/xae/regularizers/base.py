@@ -20,7 +20,7 @@ class Regularizer(nn.Module):
     needs_posterior: bool = False
     is_kl: bool = False
 
-    def __init__(self, **_: object) -> None:  # pieces take their config keys by name
+    def __init__(self) -> None:
         super().__init__()
 
     def forward(self, out: BottleneckOutput, prior: Prior) -> torch.Tensor:

@@ -16,7 +16,7 @@ class KL(Regularizer):
     needs_posterior = True
     is_kl = True
 
-    def __init__(self, estimator: str = "analytic", **_: object) -> None:
+    def __init__(self, estimator: str = "analytic") -> None:
         super().__init__()
         self.estimator = estimator
 

@@ -55,7 +55,7 @@ class MMD(Regularizer):
     is_kl = False
 
     def __init__(self, kernel: str = "imq", info_alpha: float = 1.0, info_lambda: float = 1.0,
-                 estimator: str = "analytic", **_: object) -> None:
+                 estimator: str = "analytic") -> None:
         super().__init__()
         if kernel not in KERNELS:
             raise XaeError(f"model.mmd_kernel '{kernel}' is unknown; use one of "

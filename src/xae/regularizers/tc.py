@@ -105,7 +105,7 @@ class TotalCorrelation(Regularizer):
     needs_posterior = True
     needs_factorized_prior = True
 
-    def __init__(self, tc_weight: float = 6.0, dataset_size: int = 0, **_: object) -> None:
+    def __init__(self, tc_weight: float = 6.0, dataset_size: int = 0) -> None:
         super().__init__()
         _check(tc_weight, dataset_size)
         self.tc_weight = float(tc_weight)
