@@ -76,15 +76,16 @@ def out_dir_from_args(args: argparse.Namespace, cfg: Any) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from xae.train.checkpoint import read_metrics
     from xae.train.distributed import is_main_process
     from xae.train.loop import train
 
     cfg = config_from_args(args)
     out = train(cfg, out_dir_from_args(args, cfg), resume=bool(args.resume))
-    if is_main_process() and (out / "metrics.json").is_file():  # one result block under DDP
-        test = json.loads((out / "metrics.json").read_text())["test"]
+    final = read_metrics(out) if is_main_process() else None  # one result block under DDP
+    if final is not None:
         print(f"run written to {out}")
-        print(format_table(test))
+        print(format_table(final["test"]))
     return 0
 
 
@@ -105,6 +106,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from xae.evaluate.report import full_report
     from xae.fileio import write_json
     from xae.schedules import value_at
+    from xae.train.checkpoint import read_metrics
 
     if args.k is not None and args.k < 0:
         raise XaeError(f"--k must be a non-negative integer (0 skips the likelihood), got {args.k}")
@@ -113,8 +115,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = _load(args)
     run = Path(args.run)
     data = load(model.config.data)
-    final = run / "metrics.json"
-    steps = json.loads(final.read_text())["step"] if final.is_file() else 0
+    final = read_metrics(run)
+    steps = final["step"] if final is not None else 0
     rep = full_report(model, data, beta=value_at(model.config.beta, steps), k=args.k,
                       seed=args.seed, images=not args.no_images, fid_samples=args.fid_samples,
                       progress=not args.no_progress)

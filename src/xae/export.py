@@ -14,7 +14,6 @@ whole or not at all. These graphs are what the latent explorer runs in the brows
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import warnings
@@ -67,14 +66,6 @@ def _parity(path: Path, module: nn.Module, example: torch.Tensor) -> float | Non
     return float((got - want).abs().max())
 
 
-def _is_export(folder: Path) -> bool:
-    """An earlier export, which a new one may replace: its export.json says so."""
-    try:
-        return json.loads((folder / "export.json").read_text()).get("format") == "onnx"
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def require_onnx() -> None:
     """An :class:`XaeError` saying how to install the ``onnx`` package when it is missing (the
     core install, ``make demo``, lacks it)."""
@@ -96,7 +87,7 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
     ``export.json`` holds.
     """
     require_onnx()
-    out_dir = replaceable_folder(out_dir, "--out", _is_export, "export.json", protect)
+    out_dir = replaceable_folder(out_dir, "--out", "export.json", "onnx", protect)
     model = model.cpu().eval()
     shape, d = tuple(model.data_shape), model.latent_dim
     gen = torch.Generator().manual_seed(seed)

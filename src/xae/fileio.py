@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from xae.errors import XaeError
 
@@ -26,10 +26,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # again: some writers replace the file they are given
+        # mkstemp makes 0600 files, and some writers replace the file they are given
+        os.chmod(tmp, 0o666 & ~_UMASK)  # the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -62,12 +62,12 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def save_safetensors(tensors: dict[str, Any], path: str | Path,
-                     metadata: dict[str, str] | None = None) -> None:
-    """Write ``tensors`` as a safetensors file, atomically, with the usual permissions
-    (safetensors itself creates files readable by their owner only)."""
+def save_safetensors(module: Any, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a module's ``state_dict`` as a safetensors file (on the CPU), atomically, with the
+    usual permissions (safetensors itself creates files readable by their owner only)."""
     from safetensors.torch import save_file
 
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -99,13 +99,22 @@ def output_file(path: str | Path, suffix: str, flag: str) -> Path:
     return p
 
 
-def replaceable_folder(out_dir: str | Path, flag: str, ours: Callable[[Path], bool],
-                       marker: str, runs: Iterable[str | Path] = ()) -> Path:
+def _marked(folder: Path, marker: str, fmt: str) -> bool:
+    """``folder/marker`` is a JSON object whose ``format`` is ``fmt``."""
+    try:
+        meta = json.loads((folder / marker).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == fmt
+
+
+def replaceable_folder(out_dir: str | Path, flag: str, marker: str, fmt: str,
+                       runs: Iterable[str | Path] = ()) -> Path:
     """The resolved ``out_dir`` when a command may replace it whole (:func:`atomic_dir`), or an
     XaeError when that could lose files: something not a folder, a symbolic link, the current
     folder or one above it, one of ``runs`` or a folder above one, a run folder, or a
-    non-empty folder that ``ours`` (a test of its ``marker`` file) does not recognise as an
-    earlier output of the same command."""
+    non-empty folder that is not an earlier output of the same command (whose ``marker``
+    file, a JSON object, says ``"format": fmt``)."""
     out, where = Path(out_dir), f"{flag} {out_dir}"
     how = f"name a new or empty folder, e.g. {flag} {'site' if 'static' in flag else 'out'}/"
     try:
@@ -128,7 +137,7 @@ def replaceable_folder(out_dir: str | Path, flag: str, ours: Callable[[Path], bo
         raise XaeError(f"{where} is a run folder (it has config.json), which would be "
                        f"replaced whole; {how}")
     try:
-        foreign = out.is_dir() and any(out.iterdir()) and not ours(out)
+        foreign = out.is_dir() and any(out.iterdir()) and not _marked(out, marker, fmt)
     except OSError as e:
         raise XaeError(f"cannot read {where} ({e.strerror}); {how}") from None
     if foreign:

@@ -178,8 +178,7 @@ def save_code_prior(run_dir: str | Path, ar: CodeTransformer, grid: tuple[int, .
     final = Path(run_dir) / FOLDER
     with atomic_dir(final) as tmp:
         write_json(tmp / CONFIG, {**ar.config.to_dict(), "grid": list(grid)})
-        tensors = {k: v.detach().cpu().contiguous() for k, v in ar.state_dict().items()}
-        save_safetensors(tensors, tmp / WEIGHTS, {"format": "xae-code-prior"})
+        save_safetensors(ar, tmp / WEIGHTS, {"format": "xae-code-prior"})
         write_json(tmp / METRICS, metrics)
     return final
 

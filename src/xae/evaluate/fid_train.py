@@ -18,13 +18,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 
 from xae.config import DataConfig
 from xae.data import load
 from xae.errors import XaeError
 from xae.evaluate.fid import LeNet, accuracy
-from xae.fileio import atomic_path
+from xae.fileio import save_safetensors
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +65,7 @@ def save_classifier(net: LeNet, out: Path, metadata: dict[str, str]) -> str:
     The metadata go in as one sorted JSON string: safetensors writes several keys in an
     arbitrary order, which would change the file's hash from one run to the next.
     """
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    with atomic_path(out) as tmp:
-        save_file(tensors, str(tmp), metadata={"recipe": json.dumps(metadata, sort_keys=True)})
+    save_safetensors(net, out, {"recipe": json.dumps(metadata, sort_keys=True)})
     return hashlib.sha256(out.read_bytes()).hexdigest()
 
 

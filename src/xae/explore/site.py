@@ -76,18 +76,10 @@ def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False) 
     return files
 
 
-def _is_static_export(folder: Path) -> bool:
-    try:
-        meta = json.loads((folder / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return isinstance(meta, dict) and meta.get("format") == MARKER_FORMAT
-
-
 def check_static_target(out_dir: str | Path, runs: Iterable[str | Path]) -> Path:
     """The resolved folder ``--static out_dir`` may replace whole (see
     :func:`xae.fileio.replaceable_folder`: never a user's files or a run), or an XaeError."""
-    return replaceable_folder(out_dir, "--static", _is_static_export, MARKER, runs)
+    return replaceable_folder(out_dir, "--static", MARKER, MARKER_FORMAT, runs)
 
 
 def write_static(views: list[RunView], out_dir: str | Path) -> Path:

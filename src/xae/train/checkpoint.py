@@ -10,7 +10,6 @@ link to the checkpoint's weights. No pickle: weights are safetensors; the state 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from xae.config import Config, from_dict
+from xae.data.split import is_finite_number
 from xae.errors import XaeError
 from xae.fileio import atomic_dir, atomic_path, save_safetensors, write_text
 from xae.model import Autoencoder
@@ -35,23 +35,19 @@ def save_config(run_dir: Path, cfg: Config) -> None:
     write_text(Path(run_dir) / CONFIG, cfg.to_json() + "\n")
 
 
-def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-
-
 def save(run_dir: Path, model: Autoencoder, state: dict[str, Any]) -> None:
     """Replace ``checkpoint/`` whole (weights and state together), then point
     ``model.safetensors`` at its weights."""
     run_dir = Path(run_dir)
     with atomic_dir(run_dir / CHECKPOINT) as tmp:
-        save_safetensors(_tensors(model), tmp / WEIGHTS, {"format": "xae"})
+        save_safetensors(model, tmp / WEIGHTS, {"format": "xae"})
         torch.save(state, tmp / STATE)
     _publish(run_dir)
 
 
 def save_best(run_dir: Path, model: Autoencoder, step: int, loss: float) -> None:
     """The weights with the lowest held-out loss so far, as ``best.safetensors``."""
-    save_safetensors(_tensors(model), Path(run_dir) / BEST,
+    save_safetensors(model, Path(run_dir) / BEST,
                      {"format": "xae", "step": str(step), "held_out_loss": repr(loss)})
 
 
@@ -73,7 +69,7 @@ def has_checkpoint(run_dir: str | Path) -> bool:
 
 # what xae.fileio's atomic writes leave behind when killed: ".NAME.<random>.tmp" (a file or a
 # folder being written) and ".NAME.<random>.old" (a folder being replaced)
-LEFTOVER = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{6,}\.(tmp|old)$")
+LEFTOVER = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.(tmp|old)$")
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -117,9 +113,8 @@ def read_config(run_dir: str | Path) -> Config:
         raise XaeError(f"{path} is not an xae config: {e}") from None
 
 
-def load_weights(model: Autoencoder, run_dir: Path, device: str | torch.device,
-                 name: str = WEIGHTS) -> None:
-    path = Path(run_dir) / name
+def load_weights(model: Autoencoder, run_dir: Path, device: str | torch.device) -> None:
+    path = Path(run_dir) / WEIGHTS
     if not path.is_file():
         raise XaeError(f"'{run_dir}' has no {WEIGHTS}; the run has not written a checkpoint yet")
     load_module(model, path, device, f"retrain or restore it from a backup (the weights must "
@@ -209,10 +204,7 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise XaeError(f"{path} cannot be read ({type(e).__name__}); delete it and run "
                        f"`xae eval` on the run, or retrain") from None
-
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
+    number = is_finite_number
     ok = (isinstance(m, dict) and isinstance(m.get("step"), int) and number(m.get("epochs"))
           and number(m.get("train_time_s")) and isinstance(m.get("test"), dict)
           and all(isinstance(k, str) and (number(v) or v is None or isinstance(v, str))

@@ -371,15 +371,12 @@ def train(config: Config | None, out_dir: str | Path, *, resume: bool = False,
     data = data if data is not None else load_data(cfg.data)
     try:
         trainer = Trainer(cfg, out, data, resume=not fresh)
-    except (MemoryError, torch.OutOfMemoryError):
-        raise XaeError("the model does not fit in memory; make it smaller (model.latent_dim, "
-                       "model.hidden, model.channels) or the batches (train.batch_size)") from None
-    except RuntimeError as e:
-        if "alloc" not in str(e).lower():
+    except (MemoryError, RuntimeError) as e:  # torch's allocators raise RuntimeErrors
+        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) \
+                and "alloc" not in str(e).lower():
             raise
-        raise XaeError(f"the model does not fit in memory ({str(e).splitlines()[0][:120]}); "
-                       f"make it smaller (model.latent_dim, model.hidden, model.channels)") \
-            from None
+        raise XaeError("the model does not fit in memory; make it smaller (model.latent_dim, "
+                       "model.hidden, model.channels)") from None
     if trainer.info.main and fresh:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.save_config(out, cfg)
