@@ -70,6 +70,20 @@ def pairwise_log_prob(z: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor)
     return (-0.5 * (zd.pow(2) @ inv.T - 2 * zd @ (md * inv).T + const)).to(z.dtype)
 
 
+def mixture_log_prob(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor,
+                     log_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """log Σ_c π_c N(z; μ_c, diag σ_c²) for ``z`` of shape (..., D) against C components
+    (means and log-variances (C, D)); ``log_weights`` (C,) are log π_c, uniform when None.
+    The one mixture-of-Gaussians density: mixture and VampPrior priors, the aggregate
+    posterior of the holes measure and β-TCVAE's estimate of q(z) all use it."""
+    comp = pairwise_log_prob(z.reshape(-1, z.shape[-1]), means, logvars)
+    if log_weights is None:
+        log_p = torch.logsumexp(comp, -1) - math.log(comp.shape[-1])
+    else:
+        log_p = torch.logsumexp(comp + log_weights.to(comp.dtype), -1)
+    return log_p.view(z.shape[:-1])
+
+
 class Categorical:
     """A batch of categorical distributions over K codes at each of P positions (the posterior
     of the Gumbel-softmax bottleneck).
