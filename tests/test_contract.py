@@ -87,8 +87,11 @@ def test_forward_shapes_and_finiteness(case):
     if model.stochastic:
         assert out.posterior is not None
         assert out.posterior.mean.shape == (B, d) and out.posterior.logvar.shape == (B, d)
-        analytic = model.prior.has_analytic_kl and cfg.model.kl_estimator == "analytic" \
-            and not model.objective.importance_weighted and cfg.model.regularizer == "kl"
+        analytic = "rate" in out.terms and out.terms["rate"].note == "KL, analytic" \
+            and not model.objective.importance_weighted
+        assert analytic == (model.prior.kl(out.posterior) is not None and cfg.model.kl_estimator
+                            == "analytic" and cfg.model.regularizer == "kl"
+                            and not model.objective.importance_weighted)
         if analytic:
             assert (out.rate >= 0).all()  # a KL in closed form (one-draw estimates can be < 0)
     elif model.discrete:

@@ -52,12 +52,12 @@ def test_mmd_is_zero_in_expectation_for_equal_distributions_and_positive_for_a_s
     torch.manual_seed(0)
     reg, prior = MMD(kernel=kernel), StandardNormal(4)
     assert not reg.needs_posterior and not reg.is_kl
-    rates = [reg(BottleneckOutput(torch.randn(32, 4)), prior) for _ in range(200)]
-    assert rates[0].shape == (32, 1) and bool((rates[0] == rates[0][0]).all())
-    values = torch.stack([r[0, 0] for r in rates]).double()
+    rates = [reg(BottleneckOutput(torch.randn(32, 4)), prior).total for _ in range(200)]
+    assert rates[0].shape == (32,) and bool((rates[0] == rates[0][0]).all())
+    values = torch.stack([r[0] for r in rates]).double()
     se = values.std() / math.sqrt(len(values))
     assert abs(values.mean()) < 3 * se
-    shifted = torch.stack([reg(BottleneckOutput(torch.randn(32, 4) + 1), prior)[0, 0]
+    shifted = torch.stack([reg(BottleneckOutput(torch.randn(32, 4) + 1), prior).total[0]
                            for _ in range(20)])
     assert shifted.mean() > 10 * values.std() and bool((shifted > 0).all())
 
@@ -65,15 +65,17 @@ def test_mmd_is_zero_in_expectation_for_equal_distributions_and_positive_for_a_s
 def test_infovae_weights_kl_and_mmd():
     q, z = _posterior()
     out, prior = BottleneckOutput(z, q), StandardNormal(5)
-    kl = KL()(out, prior).sum(-1, keepdim=True)
+    kl = KL()(out, prior).total
     pure_kl = MMD(info_alpha=0.0, info_lambda=1.0)
-    assert pure_kl.needs_posterior and torch.equal(pure_kl(out, prior), kl)
+    assert pure_kl.needs_posterior and torch.equal(pure_kl(out, prior).total, kl)
     reg = MMD(kernel="rbf", info_alpha=0.5, info_lambda=2.0)
     torch.manual_seed(3)
     rate = reg(out, prior)
+    assert set(rate.terms) == {"kl", "mmd"}
+    rate = rate.total
     torch.manual_seed(3)
     mmd = mmd2(z, prior.sample(64).double(), kernel="rbf")
-    assert rate.shape == (64, 1)
+    assert rate.shape == (64,)
     torch.testing.assert_close(rate, 0.5 * kl + 1.5 * mmd)
     assert reg.needs_posterior and abs(mmd.item()) > 1e-4  # the MMD part is really there
 
@@ -116,9 +118,9 @@ def test_mi_tc_and_dim_kl_sum_to_the_monte_carlo_kl(dataset_size):
     out = BottleneckOutput(z, q)
     vae = TotalCorrelation(tc_weight=1.0, dataset_size=dataset_size)
     assert vae.is_kl and not TotalCorrelation().is_kl
-    torch.testing.assert_close(vae(out, prior), mc_kl.unsqueeze(-1), rtol=0, atol=1e-10)
-    torch.testing.assert_close(TotalCorrelation(dataset_size=dataset_size)(out, prior),
-                               (t.mi + 6 * t.tc + t.dim_kl).unsqueeze(-1))
+    torch.testing.assert_close(vae(out, prior).total, mc_kl, rtol=0, atol=1e-10)
+    torch.testing.assert_close(TotalCorrelation(dataset_size=dataset_size)(out, prior).total,
+                               t.mi + 6 * t.tc + t.dim_kl)
 
 
 def test_gradients_flow_from_both_rates():
@@ -127,11 +129,11 @@ def test_gradients_flow_from_both_rates():
         mean = torch.randn(32, 3, requires_grad=True)
         logvar = torch.full((32, 3), -1.0, requires_grad=True)
         q = DiagonalGaussian(mean, logvar)
-        reg(BottleneckOutput(q.sample(), q), prior).sum().backward()
+        reg(BottleneckOutput(q.sample(), q), prior).total.sum().backward()
         for grad in (mean.grad, logvar.grad):
             assert bool(torch.isfinite(grad).all()) and grad.abs().sum() > 0
     z = torch.randn(32, 3, requires_grad=True)
-    MMD()(BottleneckOutput(z), prior).sum().backward()
+    MMD()(BottleneckOutput(z), prior).total.sum().backward()
     assert bool(torch.isfinite(z.grad).all()) and z.grad.abs().sum() > 0
 
 

@@ -181,7 +181,9 @@ def test_curves_draw_the_held_out_evaluations_beside_training() -> None:
     held = [{"step": s, "split": "validation", "loss": 11.0 - s, "distortion": 9.5 - s,
              "rate": 1.5} for s in (3, 6)]
     fig = viz.curves_figure(train, held)
-    loss, dist, rate, beta = fig.axes
+    loss, dist, rate, beta = fig.axes[:4]
+    assert [ax.get_title() for ax in fig.axes[:4]] == [viz.LABELS[k] for k in
+                                                       ("loss", "distortion", "rate", "beta")]
     for ax in (loss, dist, rate):
         lines = {ln.get_label(): ln for ln in ax.get_lines()}
         assert set(lines) == {"train batches", "held out (validation)"}
@@ -189,6 +191,15 @@ def test_curves_draw_the_held_out_evaluations_beside_training() -> None:
     assert list(loss.get_lines()[1].get_ydata()) == [8.0, 5.0]
     assert [ln.get_label() for ln in beta.get_lines()] == ["train batches"]
     assert "2 held-out evaluations" in fig._suptitle.get_text()
+
+
+def test_curves_draw_every_logged_term_and_no_bookkeeping() -> None:
+    train = [{"step": s, "epoch": s / 3, "loss": 5.0, "distortion": 4.0, "rate": 1.0,
+              "rate/z1": 0.6, "rate/z2": 0.4, "discriminator_loss": 0.7, "beta": 1.0,
+              "lr": 1e-3, "samples_per_s": 900.0} for s in range(1, 4)]
+    titles = [ax.get_title() for ax in viz.curves_figure(train).axes if ax.axison]
+    assert titles[3:6] == ["rate/z1", "rate/z2", "discriminator_loss"]
+    assert len(titles) == 7 and not {"lr", "epoch", "samples_per_s"} & set(titles)
 
 
 def test_curves_tolerates_a_cut_line_and_missing_keys(tmp_path: Path) -> None:

@@ -80,7 +80,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from xae.train.distributed import is_main_process
     from xae.train.loop import train
 
+    from xae.cpu import configure_cpu
+
     cfg = config_from_args(args)
+    if cfg.train.device == "cpu":  # the CLI, not the library, sets process-wide state
+        configure_cpu(cfg.train.threads)
     out = train(cfg, out_dir_from_args(args, cfg), resume=bool(args.resume))
     final = read_metrics(out) if is_main_process() else None  # one result block under DDP
     if final is not None:

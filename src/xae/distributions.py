@@ -2,14 +2,18 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
+
+from xae.outputs import Term
 
 LOG_2PI = math.log(2 * math.pi)
 
 
 class DiagonalGaussian:
     """A batch of diagonal Gaussians; every method is per sample unless it says per dimension.
+    It is a posterior q(z|x) or a prior computed at run time (p(z_g | z_<g) of a hierarchy).
 
     Parameters
     ----------
@@ -47,6 +51,20 @@ class DiagonalGaussian:
 
     def entropy(self) -> torch.Tensor:
         return 0.5 * (self.logvar + 1.0 + LOG_2PI).sum(-1)
+
+    factorized = True  # log_prob_per_dim exists
+
+    def kl(self, other: Any) -> torch.Tensor | None:
+        """KL(self ‖ other) per dimension, (B, D), in closed form, or None where there is
+        none: against another diagonal Gaussian, ½[log σ_p² − log σ_q² + (σ_q² + (μ_q −
+        μ_p)²)/σ_p² − 1]; against a prior piece, whatever closed form that prior has."""
+        if isinstance(other, DiagonalGaussian):
+            return 0.5 * (other.logvar - self.logvar
+                          + (self.var + (self.mean - other.mean) ** 2) / other.var - 1.0)
+        return other.kl(self)
+
+    def reshape(self, *shape: int) -> "DiagonalGaussian":
+        return DiagonalGaussian(self.mean.reshape(*shape), self.logvar.reshape(*shape))
 
     def detach(self) -> "DiagonalGaussian":
         return DiagonalGaussian(self.mean.detach(), self.logvar.detach())
@@ -94,9 +112,15 @@ class Categorical:
     """
 
     discrete = True
+    factorized = False
 
     def __init__(self, logits: torch.Tensor) -> None:
         self.logits = logits
+
+    def kl(self, other: Any) -> torch.Tensor | None:
+        """KL(self ‖ other) per position, (B, P), where ``other`` (the code prior) has a
+        closed form."""
+        return other.kl(self)
 
     @property
     def log_probs(self) -> torch.Tensor:
@@ -110,3 +134,21 @@ class Categorical:
     def kl_uniform(self) -> torch.Tensor:
         """KL(q ‖ uniform over K) = log K − H(q) per position, (B, P)."""
         return math.log(self.logits.shape[-1]) - self.entropy()
+
+
+def kl_divergence(q: Any, p: Any, z: torch.Tensor, estimator: str = "analytic") -> Term:
+    """KL(q ‖ p) per sample as a rate term: the one place that chooses how.
+
+    In closed form when ``estimator`` is ``analytic`` and the pair has one (``q.kl(p)``);
+    otherwise the one-sample Monte Carlo estimate log q(z) − log p(z) at the reparameterised
+    ``z`` the decoder sees (Kingma & Welling 2014, eq. 6), per dimension when both factorize.
+    The term's note says which was used.
+    """
+    if estimator == "analytic":
+        closed = q.kl(p)
+        if closed is not None:
+            return Term(closed.sum(-1), "rate", per_dim=closed, note="KL, analytic")
+    if q.factorized and p.factorized:
+        per_dim = q.log_prob_per_dim(z) - p.log_prob_per_dim(z)
+        return Term(per_dim.sum(-1), "rate", per_dim=per_dim, note="KL, Monte Carlo (1 sample)")
+    return Term(q.log_prob(z) - p.log_prob(z), "rate", note="KL, Monte Carlo (1 sample)")

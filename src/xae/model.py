@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 import torch
 from torch import nn
 
 from xae.errors import XaeError
-from xae.objectives import effective_sample_size, free_bits
-from xae.outputs import AEOutput, BottleneckOutput
+from xae.objectives import effective_sample_size
+from xae.outputs import BottleneckOutput, LatentGroup, LossOutput, Term
 
 
 @contextmanager
@@ -25,43 +26,65 @@ def inference(model: nn.Module) -> Iterator[torch.device]:
         model.train(was_training)
 
 
+@dataclass
+class Draws:
+    """K posterior draws per datum, decoded (see :meth:`Autoencoder.draw`): the per-draw
+    distortion −log p(x|z_k) and rate log q(z_k|x) − log p(z_k) (summed over latent groups),
+    (K, B) each, the bottleneck's output for the draws (z (K, B, D)) and the decoder's
+    parameters (K, B, *)."""
+
+    distortion: torch.Tensor
+    rate: torch.Tensor
+    out: BottleneckOutput
+    theta: torch.Tensor
+
+    @property
+    def log_w(self) -> torch.Tensor:
+        """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x), (K, B)."""
+        return -(self.distortion + self.rate)
+
+
 class Autoencoder(nn.Module):
-    """Every model of the family, composed from its pieces (see DESIGN.md).
+    """Every model of the family, composed from its pieces (see docs/design.md).
 
     Build it with :func:`xae.build` from a :class:`~xae.config.Config`; the pieces are plain
-    modules, so a user can also compose one by hand.
+    modules, so a user can also compose one by hand. ``latent_shape`` is the shape of one
+    code: (D,) for a flat vector, (C, h, w) for a spatial map (which travels between the
+    pieces as its map flattened position by position, (B, h·w·C)).
     """
 
     def __init__(self, *, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
                  likelihood: nn.Module, prior: nn.Module, regularizer: nn.Module,
                  objective: nn.Module, data_shape: tuple[int, ...], latent_dim: int,
-                 free_bits: float = 0.0, config: object | None = None) -> None:
+                 latent_shape: tuple[int, ...] | None = None,
+                 config: object | None = None) -> None:
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
         self.likelihood, self.prior, self.regularizer = likelihood, prior, regularizer
         self.objective = objective
         self.data_shape = tuple(data_shape)
         self.latent_dim = latent_dim
-        self.free_bits = free_bits
+        self.latent_shape = tuple(latent_shape) if latent_shape else (latent_dim,)
         self.config = config
-        if hasattr(prior, "bind"):  # priors built from the model's own pieces: the VampPrior
-            prior.bind(self)        # (the encoder's posteriors), the code prior (the codebook)
+        prior.bind(self)  # priors built from the model's own pieces (VampPrior, code prior)
+        regularizer.bind(self)  # regularizers with nets sized by the code (FactorVAE)
 
     def posterior_of(self, x: torch.Tensor) -> object:
         """q(z|x) for a batch (None for a deterministic bottleneck); lent to priors that are
         built from the encoder."""
         return self.encode(x).posterior
 
-    def _check(self, x: torch.Tensor) -> None:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's features of a batch (checked against the data shape)."""
         if tuple(x.shape[1:]) != self.data_shape:
             raise XaeError(f"input has shape {tuple(x.shape)} but the model expects "
                            f"(batch, {', '.join(map(str, self.data_shape))}); reshape the data")
+        return self.encoder(x)
 
     def encode(self, x: torch.Tensor, step: int | None = None) -> BottleneckOutput:
         """q(z|x): the bottleneck's output for a batch of data (``step``: the training step,
         for bottlenecks with a schedule)."""
-        self._check(x)
-        return self.bottleneck(self.encoder(x), step=step)
+        return self.bottleneck(self.features(x), step=step)
 
     def decode_params(self, z: torch.Tensor) -> torch.Tensor:
         """θ = decoder(z), the likelihood's parameters (e.g. Bernoulli logits)."""
@@ -71,52 +94,57 @@ class Autoencoder(nn.Module):
         """The mean of p(x|z), in data space."""
         return self.likelihood.mean(self.decode_params(z))
 
-    def forward(self, x: torch.Tensor, beta: float = 1.0, step: int | None = None) -> AEOutput:
-        """One pass of the objective: loss (scalar) and per-sample terms in nats. The trainer
-        passes the training ``step`` for bottlenecks with schedules."""
-        out = self.encode(x, step)
+    def forward(self, x: torch.Tensor, beta: float = 1.0, step: int | None = None) -> LossOutput:
+        """One pass of the objective: the loss (scalar) and its named per-sample terms in
+        nats. The trainer passes the training ``step`` for pieces with schedules."""
         if self.objective.importance_weighted:
-            return self._forward_samples(x, out, beta)
+            return self._forward_samples(x, beta, step)
+        out = self.encode(x, step)
         theta = self.decode_params(out.z)
-        distortion = -self.likelihood.log_prob(x, theta)
-        rate_dims = self.regularizer(out, self.prior)
-        rate = rate_dims.sum(-1)
-        per_dim = rate_dims if rate_dims.shape[-1] == self.latent_dim else None
-        # free bits clip each latent dimension's KL, so they need the per-dimension rate
-        rate_for_loss = free_bits(per_dim, self.free_bits) if (
-            self.free_bits > 0 and per_dim is not None) else rate
-        aux = out.aux_loss if out.aux_loss is not None else torch.zeros_like(distortion)
-        loss = self.objective(distortion, rate_for_loss, aux, beta).mean()
-        return AEOutput(loss=loss, distortion=distortion, rate=rate, rate_per_dim=per_dim,
-                        z=out.z, posterior=out.posterior, x_mean=self.likelihood.mean(theta),
-                        aux_loss=aux, beta=beta, indices=out.indices)
+        terms = {"distortion": Term(-self.likelihood.log_prob(x, theta), "distortion")}
+        rate = self.regularizer(out, self.prior, step)
+        terms.update(rate.terms)
+        terms.update({name: Term(v, "aux") for name, v in out.aux.items()})
+        loss = self.objective(terms, beta).mean()
+        return LossOutput(loss=loss, terms=terms, z=out.z, posterior=out.posterior,
+                          x_mean=self.likelihood.mean(theta), beta=beta, indices=out.indices,
+                          losses=rate.losses, metrics=rate.metrics, groups=out.groups)
 
-    def _forward_samples(self, x: torch.Tensor, out: BottleneckOutput, beta: float) -> AEOutput:
-        """A K-sample objective (IWAE): K draws z_k ~ q(z|x) decoded in one batch, with the
-        per-draw terms −log p(x|z_k) and log q(z_k|x) − log p(z_k), each (K, B)."""
-        q, k = out.posterior, self.objective.samples
-        z = q.sample(k)
-        theta = self.decode_params(z.flatten(0, 1))
+    def draw(self, x: torch.Tensor, k: int, h: torch.Tensor | None = None,
+             encoded: BottleneckOutput | None = None, step: int | None = None) -> Draws:
+        """K draws z_k ~ q(z|x) per datum decoded in one batch, with the per-draw distortion
+        and rate: the one place that turns K samples into importance log-weights (the IWAE
+        objective, the likelihood estimate and the gradient check use it). ``h``: the
+        encoder's features of ``x`` and ``encoded`` the bottleneck's output for them, when
+        already computed (to draw in chunks from one encoding)."""
+        h = self.features(x) if h is None else h
+        out = self.bottleneck.draw(h, k, step, out=encoded)
+        theta = self.decode_params(out.z.flatten(0, 1))
         theta = theta.view(k, x.shape[0], *theta.shape[1:])
         distortion = -self.likelihood.log_prob_samples(x, theta)
-        rate = q.log_prob(z) - self.prior.log_prob(z)
-        aux = out.aux_loss if out.aux_loss is not None else x.new_zeros(x.shape[0])
-        loss = self.objective(distortion, rate, aux, beta).mean()
-        ess = effective_sample_size(-(distortion + beta * rate).detach())
-        return AEOutput(loss=loss, distortion=distortion.mean(0), rate=rate.mean(0),
-                        rate_per_dim=None, z=z[0], posterior=q,
-                        x_mean=self.likelihood.mean(theta[0]), aux_loss=aux, beta=beta,
-                        indices=out.indices, ess=ess)
+        groups = out.groups or [LatentGroup("z", out.z, out.posterior)]
+        rate = sum(g.posterior.log_prob(g.z) - (g.prior or self.prior).log_prob(g.z)
+                   for g in groups)
+        return Draws(distortion, rate, out, theta)
+
+    def _forward_samples(self, x: torch.Tensor, beta: float, step: int | None) -> LossOutput:
+        """A K-sample objective (IWAE) over :meth:`draw`'s (K, B) terms."""
+        d = self.draw(x, self.objective.samples, step=step)
+        terms = {"distortion": Term(d.distortion, "distortion"), "rate": Term(d.rate, "rate")}
+        terms.update({name: Term(v, "aux") for name, v in d.out.aux.items()})
+        loss = self.objective(terms, beta).mean()
+        ess = effective_sample_size(-(d.distortion + beta * d.rate).detach())
+        mean_terms = {name: Term(t.value.mean(0) if t.value.dim() > 1 else t.value, t.kind)
+                      for name, t in terms.items()}
+        return LossOutput(loss=loss, terms=mean_terms, z=d.out.z[0], posterior=d.out.posterior,
+                          x_mean=self.likelihood.mean(d.theta[0]), beta=beta,
+                          indices=d.out.indices, metrics={"ess": ess})
 
     def latent_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """E_q[z|x] (the posterior mode for Gaussians; z itself for deterministic codes and, in
-        eval mode, the most likely code for discrete ones)."""
-        out = self.encode(x)
-        if self.stochastic:
-            return out.posterior.mode()
-        if out.posterior is not None:  # categorical (Gumbel): the most likely code per position
-            return self.bottleneck.indices_to_z(out.posterior.logits.argmax(-1))
-        return out.z
+        """The code people look at: the posterior mode for Gaussians (group by group, each at
+        the modes above it, for a hierarchy), z itself for deterministic codes and, in eval
+        mode, the most likely code for discrete ones."""
+        return self.bottleneck.mode(self.features(x))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,9 +152,15 @@ class Autoencoder(nn.Module):
         return self.decode(self.latent_mean(x))
 
     @torch.no_grad()
+    def sample_z(self, n: int) -> torch.Tensor:
+        """n codes z ~ p(z), (n, D): from the prior piece, through a hierarchy's top-down
+        path where there is one."""
+        return self.bottleneck.sample_prior(self.prior, n)
+
+    @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """n draws z ~ p(z), decoded to the mean of p(x|z)."""
-        return self.decode(self.prior.sample(n))
+        return self.decode(self.sample_z(n))
 
     @torch.no_grad()
     def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8) -> torch.Tensor:
@@ -139,12 +173,17 @@ class Autoencoder(nn.Module):
     @property
     def stochastic(self) -> bool:
         """Whether q(z|x) is a Gaussian posterior (for likelihood bounds and holes)."""
-        return bool(getattr(self.bottleneck, "stochastic", False))
+        return self.bottleneck.stochastic
 
     @property
     def discrete(self) -> bool:
         """Whether the code is a grid of indices (VQ, residual VQ, FSQ, LFQ, Gumbel)."""
-        return bool(getattr(self.bottleneck, "discrete", False))
+        return self.bottleneck.discrete
+
+    @property
+    def hierarchical(self) -> bool:
+        """Whether the code is an ordered list of latent groups (a top-down hierarchy)."""
+        return self.bottleneck.hierarchical
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

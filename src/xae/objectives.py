@@ -1,4 +1,4 @@
-"""How the per-sample terms combine into the loss: the ELBO, with free bits on the rate.
+"""How the named per-sample terms combine into the loss: the ELBO and the IWAE bound.
 
 ELBO (Kingma & Welling 2014, eq. 3): L(x) = E_q[log p(x|z)] − β·KL(q(z|x) ‖ p(z)); the loss
 is −L, i.e. distortion + β·rate (+ any auxiliary bottleneck loss).
@@ -7,8 +7,8 @@ IWAE (Burda et al. 2016, eq. 8): with K samples z_k ~ q(z|x) and log w_k = log p
 β·(log q(z_k|x) − log p(z_k)), L_K(x) = log (1/K) Σ_k w_k; at β = 1 a lower bound on log p(x)
 that tightens as K grows, and equal to the (Monte Carlo) ELBO at K = 1.
 
-Free bits (Kingma et al. 2016, eq. 15): each latent dimension's KL, averaged over the batch,
-enters the loss as max(λ, KL_j); below λ the dimension gets no gradient towards the prior.
+Terms come by name (see :class:`xae.outputs.Term`); an objective only reads their kinds:
+distortion terms count once, rate terms β times, auxiliary terms once.
 """
 from __future__ import annotations
 
@@ -17,37 +17,32 @@ import math
 import torch
 from torch import nn
 
-from xae.errors import XaeError, positive_int
+from xae.errors import positive_int
+from xae.outputs import Term
 
 
-def free_bits(rate_per_dim: torch.Tensor, lam: float) -> torch.Tensor:
-    """Per-sample rate for the loss whose batch mean is Σ_j max(λ, mean_b KL_bj).
-
-    Dimensions whose batch-mean KL is below λ contribute the constant λ to every sample.
-    """
-    if lam <= 0:
-        return rate_per_dim.sum(-1)
-    below = rate_per_dim.mean(0, keepdim=True) < lam
-    clipped = torch.where(below, torch.full_like(rate_per_dim, lam), rate_per_dim)
-    return clipped.sum(-1)
+def _kind_sum(terms: dict[str, Term], kind: str) -> torch.Tensor | float:
+    """Σ weight·value (free-bits-clipped where clipped) of the terms of one kind."""
+    return sum((t.weight * t.for_loss for t in terms.values() if t.kind == kind), 0.0)
 
 
 class ELBO(nn.Module):
-    """loss_b = distortion_b + β·rate_b + aux_b; the model returns the batch mean."""
+    """loss_b = Σ distortion terms + β·Σ rate terms + Σ aux terms (each with its weight); the
+    model returns the batch mean."""
 
     samples, importance_weighted = 1, False
 
     def __init__(self) -> None:
         super().__init__()
 
-    def forward(self, distortion: torch.Tensor, rate: torch.Tensor, aux: torch.Tensor,
-                beta: float) -> torch.Tensor:
-        return distortion + beta * rate + aux
+    def forward(self, terms: dict[str, Term], beta: float) -> torch.Tensor:
+        return (_kind_sum(terms, "distortion") + beta * _kind_sum(terms, "rate")
+                + _kind_sum(terms, "aux"))
 
 
 class IWAE(nn.Module):
-    """loss_b = −log (1/K) Σ_k exp(−(distortion_kb + β·rate_kb)) + aux_b, from (K, B) terms
-    (the rate here is the per-sample log q(z_k|x) − log p(z_k))."""
+    """loss_b = −log (1/K) Σ_k exp(−(distortion_kb + β·rate_kb)) + aux_b, from (K, B)
+    distortion and rate terms (the rate here is log q(z_k|x) − log p(z_k)) and (B,) aux."""
 
     importance_weighted = True
 
@@ -55,10 +50,10 @@ class IWAE(nn.Module):
         super().__init__()
         self.samples = positive_int(samples, "model.iw_samples")
 
-    def forward(self, distortion: torch.Tensor, rate: torch.Tensor, aux: torch.Tensor,
-                beta: float) -> torch.Tensor:
-        log_w = -(distortion + beta * rate)
-        return -(torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])) + aux
+    def forward(self, terms: dict[str, Term], beta: float) -> torch.Tensor:
+        log_w = -(_kind_sum(terms, "distortion") + beta * _kind_sum(terms, "rate"))
+        return -(torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])) + _kind_sum(terms,
+                                                                                    "aux")
 
 
 def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
@@ -68,7 +63,3 @@ def effective_sample_size(log_w: torch.Tensor) -> torch.Tensor:
 
 OBJECTIVES: dict[str, type[nn.Module]] = {"elbo": ELBO, "iwae": IWAE}
 
-
-def check_free_bits(lam: float) -> None:
-    if lam < 0:
-        raise XaeError(f"model.free_bits must be ≥ 0 nats per dimension, got {lam}")

@@ -7,64 +7,159 @@ from typing import Any
 import torch
 
 
+KINDS = ("distortion", "rate", "aux")  # how a term enters the loss: ×1, ×β, ×1
+
+
+@dataclass
+class LatentGroup:
+    """One group of latents, of a hierarchy (or the one group of a flat or spatial code).
+
+    Attributes
+    ----------
+    name : the group's name, used in its rate term ("rate/<name>" when there are several).
+    z : (B, d) the group's sample, or (K, B, d) when the bottleneck drew K per datum.
+    posterior : q(z_g | x, z_<g) as a distribution object.
+    prior : p(z_g | z_<g) as a distribution object computed at run time (by the top-down
+        path of a hierarchy), or None for the model's own prior piece.
+    """
+
+    name: str
+    z: torch.Tensor
+    posterior: Any
+    prior: Any | None = None
+
+
 @dataclass
 class BottleneckOutput:
     """What a bottleneck returns.
 
     Attributes
     ----------
-    z : the latent code fed to the decoder, (B, D).
+    z : the latent code fed to the decoder, (B, D) (a spatial code travels as its map
+        flattened position by position; a hierarchy as its groups side by side).
     posterior : q(z|x) as a distribution object (``mean``, ``logvar``, ``std``, ``sample()``,
-        ``mode()``, ``log_prob()``), or None for deterministic and discrete bottlenecks.
+        ``mode()``, ``log_prob()``, ``kl(other)``), or None for deterministic and discrete
+        bottlenecks.
     indices : code indices for discrete bottlenecks, else None.
-    aux_loss : per-sample auxiliary loss (B,) added to the objective (e.g. commitment), zeros
-        when the bottleneck has none.
+    aux : the bottleneck's own per-sample loss terms (B,) by name (e.g. VQ's ``commitment``),
+        added to the objective; empty when it has none.
+    groups : the latent groups of a hierarchy, top first; None for a single group.
     """
 
     z: torch.Tensor
     posterior: Any | None = None
     indices: torch.Tensor | None = None
-    aux_loss: torch.Tensor | None = None
+    aux: dict[str, torch.Tensor] = field(default_factory=dict)
+    groups: list[LatentGroup] | None = None
+
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        """The sum of the auxiliary terms per sample (zeros when there are none)."""
+        return sum(self.aux.values(), self.z.new_zeros(self.z.shape[0]))
 
 
 @dataclass
-class AEOutput:
-    """The result of ``model(x, beta)``: the scalar loss and its per-sample terms, in nats.
+class Term:
+    """One named loss term.
 
-    ``rate`` is the unclipped regularizer (the KL for VAEs); ``loss`` uses the free-bits-clipped
-    rate when free bits are on. ``elbo`` is ``-(distortion + rate)`` per sample and is a lower
-    bound on log p(x) only for models with a proper likelihood and a KL rate. With a
-    K-sample objective (IWAE) distortion and rate are averages over the K samples, ``z`` and
-    ``x_mean`` belong to the first sample, and ``ess`` (B,) is the effective sample size of
-    the importance weights, between 1 and K.
+    Attributes
+    ----------
+    value : (B,) per sample, in nats (or the units of the piece that made it).
+    kind : ``distortion`` (enters the loss as is), ``rate`` (weighed by β) or ``aux``.
+    weight : the term's own weight inside its kind (e.g. FactorVAE's γ on its TC estimate).
+    per_dim : (B, d) the term split over latent dimensions, where it splits.
+    clipped : the value the loss uses when free bits clip this term (else ``value``).
+    note : how the value was computed (e.g. ``KL, analytic``), shown by ``xae eval``.
+    """
+
+    value: torch.Tensor
+    kind: str
+    weight: float = 1.0
+    per_dim: torch.Tensor | None = None
+    clipped: torch.Tensor | None = None
+    note: str = ""
+
+    @property
+    def for_loss(self) -> torch.Tensor:
+        return self.value if self.clipped is None else self.clipped
+
+
+@dataclass
+class LossOutput:
+    """The result of ``model(x, beta)``: the scalar loss, its named per-sample terms, and
+    the losses of the model's other optimizers (in the spirit of scvi-tools' LossOutput).
+
+    ``terms`` holds every term by name (``distortion``; ``rate`` or one rate term per latent
+    group or part; the bottleneck's auxiliary terms); ``losses`` holds a scalar for each
+    other optimizer that steps this time (e.g. ``discriminator``); ``metrics`` per-sample
+    extras (``ess``, the effective sample size of a K-sample objective). ``distortion``,
+    ``rate`` and ``aux_loss`` are the sums over the terms of each kind (``rate`` with each
+    term's weight, unclipped); ``elbo`` is −(distortion + rate), a lower bound on log p(x) only
+    for a proper likelihood and a KL rate. With a K-sample objective the terms are averages
+    over the K samples and ``z`` and ``x_mean`` belong to the first sample.
     """
 
     loss: torch.Tensor
-    distortion: torch.Tensor
-    rate: torch.Tensor
-    rate_per_dim: torch.Tensor | None
+    terms: dict[str, Term]
     z: torch.Tensor
     posterior: Any | None
     x_mean: torch.Tensor
-    aux_loss: torch.Tensor
     beta: float
     indices: torch.Tensor | None = None
-    ess: torch.Tensor | None = None
+    losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+    groups: list[LatentGroup] | None = None
+
+    def _sum(self, kind: str, weighted: bool = False) -> torch.Tensor:
+        parts = [t.value * (t.weight if weighted else 1.0) for t in self.terms.values()
+                 if t.kind == kind]
+        return sum(parts[1:], parts[0]) if parts else self.loss.new_zeros(self.z.shape[0])
+
+    @property
+    def distortion(self) -> torch.Tensor:
+        return self._sum("distortion")
+
+    @property
+    def rate(self) -> torch.Tensor:
+        return self._sum("rate", weighted=True)
+
+    @property
+    def aux_loss(self) -> torch.Tensor:
+        return self._sum("aux")
+
+    @property
+    def rate_per_dim(self) -> torch.Tensor | None:
+        """(B, D): the rate of each latent dimension, where the rate terms split over the
+        code's D dimensions (their per-dimension parts side by side), else None."""
+        parts = [t.per_dim for t in self.terms.values() if t.kind == "rate"
+                 and t.per_dim is not None]
+        if not parts:
+            return None
+        per_dim = torch.cat(parts, -1)
+        return per_dim if per_dim.shape[-1] == self.z.shape[-1] else None
+
+    @property
+    def ess(self) -> torch.Tensor | None:
+        return self.metrics.get("ess")
 
     @property
     def elbo(self) -> torch.Tensor:
         return -(self.distortion + self.rate)
 
 
+AEOutput = LossOutput  # the name of the first API
+
+
 @dataclass
 class EvalResult:
     """Test-set averages (nats per sample unless the name says otherwise), the mean rate of
-    each latent dimension where the regularizer defines one, and diagnostic warnings (e.g.
-    posterior collapse)."""
+    each latent dimension where the regularizer defines one, diagnostic warnings (e.g.
+    posterior collapse) and notes on how terms were computed (e.g. ``KL, analytic``)."""
 
     metrics: dict[str, float] = field(default_factory=dict)
     rate_per_dim: list[float] | None = None
     warnings: list[str] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)  # how a term was computed, by name
 
     def __getitem__(self, key: str) -> float:
         return self.metrics[key]

@@ -14,8 +14,9 @@ from xae.config import Config
 from xae.errors import XaeError
 from xae.likelihoods import LIKELIHOODS
 from xae.model import Autoencoder
-from xae.nets import DECODERS, ENCODERS
-from xae.objectives import OBJECTIVES, check_free_bits
+from xae.bottlenecks.positionwise import Positionwise
+from xae.nets import DECODERS, ENCODERS, MapEncoder
+from xae.objectives import OBJECTIVES
 from xae.priors import PRIORS
 from xae.regularizers import REGULARIZERS
 
@@ -66,7 +67,6 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     shape = tuple(shape) if shape is not None else data_shape(cfg)
     if m.latent_dim < 1:
         raise XaeError(f"model.latent_dim must be a positive integer, got {m.latent_dim}")
-    check_free_bits(m.free_bits)
     schedules.check(cfg.beta)
     schedules.check(cfg.train.lr_schedule, "train.lr_schedule")
     if m.kl_estimator not in ("analytic", "mc"):
@@ -74,9 +74,12 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     bottleneck_cls = lookup("bottleneck", m.bottleneck)
     regularizer = construct(
         lookup("regularizer", m.regularizer), estimator=m.kl_estimator, kernel=m.mmd_kernel, info_alpha=m.info_alpha,
-        info_lambda=m.info_lambda, tc_weight=m.tc_weight, dataset_size=m.dataset_size)
-    prior = construct(lookup("prior", m.prior), m.latent_dim, components=m.prior_components,
-                      layers=m.prior_layers, hidden=m.prior_hidden, data_shape=shape)
+        info_lambda=m.info_lambda, tc_weight=m.tc_weight, dataset_size=m.dataset_size,
+        free_bits=m.free_bits)
+    if m.free_bits > 0 and not hasattr(regularizer, "free_bits"):
+        raise XaeError(f"model.free_bits clips a KL per latent dimension or group, and "
+                       f"model.regularizer '{m.regularizer}' has none; set model.free_bits=0 "
+                       f"or model.regularizer=kl")
     if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a posterior q(z|x), but "
                        f"model.bottleneck '{m.bottleneck}' has none; set model.bottleneck="
@@ -104,6 +107,14 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     decoder = construct(lookup("decoder", m.decoder), shape, m.latent_dim, hidden=m.hidden,
                         channels=m.channels, activation=m.activation,
                         out_channels_per_channel=per_channel)
+    # the quantizer settings go to the bottleneck, which takes those its constructor names
+    quantizer_keys = {f.name: getattr(m.quantizer, f.name)
+                      for f in dataclasses.fields(m.quantizer)}
+    bottleneck, latent_shape = _bottleneck(bottleneck_cls, encoder, m.latent_dim,
+                                           quantizer_keys)
+    prior = construct(lookup("prior", m.prior), bottleneck.prior_dim,
+                      components=m.prior_components, layers=m.prior_layers,
+                      hidden=m.prior_hidden, data_shape=shape)
     if getattr(prior, "needs_posterior", False) and not bottleneck_cls.stochastic:
         raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "
                        f"it needs model.bottleneck=gaussian (got '{m.bottleneck}')")
@@ -111,14 +122,24 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
                        f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
                        "is not one: use model.prior=normal")
-    # the quantizer settings go to the bottleneck, which takes those its constructor names
-    quantizer_keys = {f.name: getattr(m.quantizer, f.name)
-                      for f in dataclasses.fields(m.quantizer)}
     m.data_shape = list(shape)
     return Autoencoder(
-        encoder=encoder, bottleneck=construct(bottleneck_cls, encoder.out_features,
-                                              m.latent_dim, **quantizer_keys),
-        decoder=decoder, likelihood=likelihood, prior=prior,
-        regularizer=regularizer, objective=objective,
-        data_shape=shape, latent_dim=m.latent_dim, free_bits=m.free_bits, config=cfg)
+        encoder=encoder, bottleneck=bottleneck, decoder=decoder, likelihood=likelihood,
+        prior=prior, regularizer=regularizer, objective=objective, data_shape=shape,
+        latent_dim=m.latent_dim, latent_shape=latent_shape, config=cfg)
+
+
+def _bottleneck(cls: type, encoder: object, latent_dim: int, settings: dict
+                ) -> tuple[object, tuple[int, ...]]:
+    """The bottleneck and the code's shape: (D,) after a vector encoder; (C, h, w) after a
+    map encoder, with the bottleneck at each of its h·w positions (C = D / (h·w))."""
+    if not isinstance(encoder, MapEncoder):
+        return construct(cls, encoder.out_features, latent_dim, **settings), (latent_dim,)
+    h, w = encoder.grid
+    if latent_dim % (h * w):
+        raise XaeError(f"the encoder's map has {h}×{w} positions, so model.latent_dim (the "
+                       f"code's size, channels × positions) must be a multiple of {h * w}, "
+                       f"got {latent_dim}; e.g. {4 * h * w} for 4 channels")
+    inner = construct(cls, encoder.out_features, latent_dim // (h * w), **settings)
+    return Positionwise(inner, (h, w)), (latent_dim // (h * w), h, w)
 

@@ -27,8 +27,10 @@ __all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "sampl
            "latent_map", "holes_map", "holes_figure", "curves"]
 
 DPI, MAX_LATENT_POINTS = 100, 2000  # dots per inch; test points on the latent map
-CURVES = (("loss", "loss (nats)"), ("distortion", "distortion −log p(x|z) (nats)"),
-          ("rate", "rate (nats)"), ("beta", "β"))
+# what a log line holds besides its values: never a curve of its own
+NOT_CURVES = ("step", "epoch", "lr", "samples_per_s", "split")
+LABELS = {"loss": "loss (nats)", "distortion": "distortion −log p(x|z) (nats)",
+          "rate": "rate, all terms (nats)", "beta": "β"}
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -319,13 +321,31 @@ def _read_metrics(path: Path) -> list[dict]:
     return records
 
 
+def curve_keys(records: list[dict]) -> list[str]:
+    """The logged values to draw, in the order they first appear: every number a log line
+    holds (the loss, each named term, metrics, β) except its bookkeeping."""
+    keys: dict[str, None] = {}
+    for r in records:
+        keys.update({k: None for k, v in r.items() if k not in NOT_CURVES
+                     and isinstance(v, (int, float)) and not isinstance(v, bool)})
+    return list(keys)
+
+
 def curves_figure(records: list[dict], held_out: list[dict] | None = None) -> Figure:
-    """Loss, distortion, rate and β against the step: the means over training batches, and
-    beside them (``held_out``, the records of held_out.jsonl) the held-out evaluations."""
-    fig = new_figure(7.5, 5.0)
-    axes = fig.subplots(2, 2, sharex=True).ravel()
+    """One panel per logged value (loss, each named loss term, metrics, β) against the
+    step: the means over training batches, and beside them (``held_out``, the records of
+    held_out.jsonl) the held-out evaluations."""
+    keys = curve_keys(records) or ["loss"]
+    cols = min(3, len(keys))
+    rows = -(-len(keys) // cols)
+    fig = new_figure(2.6 * cols + 0.5, 2.4 * rows + 0.4)
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).ravel()
     held = held_out or []
-    for i, (ax, (key, label)) in enumerate(zip(axes, CURVES)):
+    for i, ax in enumerate(axes):
+        if i >= len(keys):
+            ax.set_axis_off()
+            continue
+        key = keys[i]
         pts = [(r["step"], r[key]) for r in records if r.get(key) is not None]
         steps, values = zip(*pts) if pts else ((), ())
         ax.plot(steps, values, marker="o" if len(records) < 30 else None, markersize=3, lw=1.2,
@@ -339,8 +359,8 @@ def curves_figure(records: list[dict], held_out: list[dict] | None = None) -> Fi
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
         elif key == "beta" and min(values) >= 0:
             ax.set_ylim(0, max(values) * 1.1 or 1.0)
-        ax.set_title(label, fontsize=10)
-        ax.set_xlabel("step" if i >= 2 else "")
+        ax.set_title(LABELS.get(key, key), fontsize=10)
+        ax.set_xlabel("step" if i >= len(keys) - cols else "")
         ax.grid(alpha=0.3)
     n = len(records)
     extra = f"; {len(held)} held-out evaluations" if held else ""

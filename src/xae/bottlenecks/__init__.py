@@ -8,13 +8,15 @@ from xae.bottlenecks.gaussian import Gaussian
 from xae.bottlenecks.gumbel import GumbelSoftmax
 from xae.bottlenecks.lfq import LFQ
 from xae.bottlenecks.quantizer import Quantized, Quantizer
+from xae.bottlenecks.positionwise import Positionwise
 from xae.bottlenecks.residual import ResidualVQ
+from xae.bottlenecks.topdown import TopDown
 from xae.bottlenecks.vq import VQ
 
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
     "deterministic": Deterministic, "gaussian": Gaussian, "fsq": FSQ, "lfq": LFQ,
-    "gumbel": GumbelSoftmax, "vq": VQ, "rvq": ResidualVQ,
+    "gumbel": GumbelSoftmax, "vq": VQ, "rvq": ResidualVQ, "topdown": TopDown,
 }
 
 __all__ = ["Bottleneck", "Deterministic", "FSQ", "Gaussian", "GumbelSoftmax", "LFQ",
-           "Quantized", "Quantizer", "ResidualVQ", "VQ", "BOTTLENECKS"]
+           "Positionwise", "Quantized", "Quantizer", "ResidualVQ", "TopDown", "VQ", "BOTTLENECKS"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xae.errors import XaeError
 from xae.outputs import BottleneckOutput
 
 
@@ -14,11 +15,14 @@ class Bottleneck(nn.Module):
     likelihood bounds use; deterministic ones return ``posterior=None``. ``discrete`` ones
     (see :mod:`xae.bottlenecks.quantizer`) also return code indices, and ``has_posterior``
     is set where the posterior is categorical (Gumbel-softmax), for the KL to the code prior.
+    ``hierarchical`` ones return an ordered list of latent groups, each with its posterior
+    and the prior its top-down path computed (see :mod:`xae.bottlenecks.topdown`).
     """
 
     stochastic: bool = False
     discrete: bool = False
     has_posterior: bool = False
+    hierarchical: bool = False
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()
@@ -30,5 +34,31 @@ class Bottleneck(nn.Module):
         (the Gumbel-softmax temperature); None outside training."""
         raise NotImplementedError
 
-    def zero_aux(self, h: torch.Tensor) -> torch.Tensor:
-        return h.new_zeros(h.shape[0])
+    @property
+    def prior_dim(self) -> int:
+        """The dimensions of the code the model's prior piece is over (the top group's, for a
+        hierarchy)."""
+        return self.latent_dim
+
+    def draw(self, h: torch.Tensor, k: int, step: int | None = None,
+             out: BottleneckOutput | None = None) -> BottleneckOutput:
+        """K draws per datum from q(z|x): the output with z (K, B, D); a stochastic
+        bottleneck's posterior is encoded once (or taken from ``out``, this bottleneck's
+        output for ``h``) and sampled K times."""
+        out = self(h, step=step) if out is None else out
+        if not self.stochastic:
+            raise XaeError(f"{type(self).__name__} gives no posterior to draw from; K-sample "
+                           f"bounds need a stochastic bottleneck (e.g. model.bottleneck=gaussian)")
+        return BottleneckOutput(z=out.posterior.sample(k), posterior=out.posterior,
+                                indices=out.indices, aux=out.aux)
+
+    def mode(self, h: torch.Tensor) -> torch.Tensor:
+        """The code people look at: the posterior's mode, or z itself for a deterministic
+        code."""
+        out = self(h)
+        return out.posterior.mode() if self.stochastic else out.z
+
+    def sample_prior(self, prior: nn.Module, n: int) -> torch.Tensor:
+        """n codes z ~ p(z), (n, D): the prior piece's draws (a hierarchy continues them down
+        its top-down path)."""
+        return prior.sample(n)

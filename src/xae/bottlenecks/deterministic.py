@@ -14,4 +14,4 @@ class Deterministic(Bottleneck):
         self.proj = nn.Linear(in_features, latent_dim)
 
     def forward(self, h: torch.Tensor, step: int | None = None) -> BottleneckOutput:
-        return BottleneckOutput(z=self.proj(h), aux_loss=self.zero_aux(h))
+        return BottleneckOutput(z=self.proj(h))

@@ -45,6 +45,8 @@ class FSQ(Quantizer):
         of d.
     """
 
+    aux_name = ""  # no auxiliary loss
+
     def __init__(self, in_features: int | None, latent_dim: int,
                  levels: object = (8, 5, 5, 5)) -> None:
         lv = _check_levels(levels)

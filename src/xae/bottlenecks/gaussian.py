@@ -23,5 +23,4 @@ class Gaussian(Bottleneck):
     def forward(self, h: torch.Tensor, step: int | None = None) -> BottleneckOutput:
         mean, logvar = self.proj(h).chunk(2, dim=-1)
         posterior = DiagonalGaussian(mean, logvar.clamp(*LOGVAR_RANGE))
-        return BottleneckOutput(z=posterior.sample(), posterior=posterior,
-                                aux_loss=self.zero_aux(h))
+        return BottleneckOutput(z=posterior.sample(), posterior=posterior)

@@ -87,6 +87,8 @@ class GumbelSoftmax(Quantizer):
     hard : straight-through one-hot samples in training (``model.quantizer.hard``).
     """
 
+    aux_name = ""  # no auxiliary loss
+
     has_posterior = True
 
     def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,

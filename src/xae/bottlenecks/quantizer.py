@@ -45,6 +45,7 @@ class Quantizer(Bottleneck):
     discrete = True
     stages = 1
     codebook_size: int
+    aux_name = "quantizer_loss"  # the name of its auxiliary term ("" when it has none)
 
     def __init__(self, in_features: int | None, latent_dim: int, code_dim: int) -> None:
         super().__init__(in_features or 0, latent_dim)
@@ -101,4 +102,13 @@ class Quantizer(Bottleneck):
             posterior = Categorical(q.logits.view(b, self.positions, -1))
         return BottleneckOutput(z=q.codes.reshape(b, -1), posterior=posterior,
                                 indices=q.indices.view(b, self.positions, *q.indices.shape[1:]),
-                                aux_loss=q.aux.view(b, self.positions).sum(1))
+                                aux={self.aux_name: q.aux.view(b, self.positions).sum(1)}
+                                if self.aux_name else {})
+
+    def mode(self, h: torch.Tensor) -> torch.Tensor:
+        """The code itself; in eval mode the most likely code per position where the
+        posterior is categorical (Gumbel-softmax)."""
+        out = self(h)
+        if out.posterior is not None:
+            return self.indices_to_z(out.posterior.logits.argmax(-1))
+        return out.z

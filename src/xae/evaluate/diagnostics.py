@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -41,6 +41,8 @@ class RateDistortion:
     loss: float
     ess: torch.Tensor | None = None
     indices: torch.Tensor | None = None
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)  # every named term (N,)
+    notes: dict[str, str] = field(default_factory=dict)  # how each term was computed
 
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
@@ -50,7 +52,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     bar on stderr when ``progress``)."""
     parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess",
                                               "idx")}
-    loss = 0.0
+    loss, terms, notes = 0.0, {}, {}
     with inference(model) as device, seeded(seed, device), \
             progress_bar(x.shape[0], "rate/distortion", progress) as bar:
         for xb in batches(x, batch_size):
@@ -61,6 +63,10 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
             parts["r"].append(out.rate)
             parts["rd"].append(out.rate_per_dim)
             parts["z"].append(out.z)
+            for name, t in out.terms.items():
+                terms.setdefault(name, []).append(t.value)
+                if t.note:
+                    notes[name] = t.note
             parts["ess"].append(out.ess)
             parts["idx"].append(out.indices)
             parts["mu"].append(out.posterior.mode() if model.stochastic else out.z)
@@ -70,7 +76,8 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     cat = {k: torch.cat(v) if v and v[0] is not None else None for k, v in parts.items()}
     q = DiagonalGaussian(cat["qm"], cat["qv"]) if cat["qm"] is not None else None
     return RateDistortion(cat["d"], cat["r"], cat["rd"], cat["mu"], cat["z"], q,
-                          loss / x.shape[0], cat["ess"], cat["idx"])
+                          loss / x.shape[0], cat["ess"], cat["idx"],
+                          {name: torch.cat(v) for name, v in terms.items()}, notes)
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
@@ -150,6 +157,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
     rd = rate_distortion(model, x, beta, batch_size, seed, progress)
     m = {"loss": rd.loss, "distortion": float(rd.distortion.double().mean()),
          "rate": float(rd.rate.double().mean())}
+    m.update({name: float(v.double().mean()) for name, v in rd.terms.items() if name not in m})
     kl = _kl(model, rd)
     if kl is not None:
         if not model.regularizer.is_kl:
@@ -175,4 +183,4 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
         if rd.posterior is not None and kl is not None else []
     for w in warnings:
         log.warning(w)
-    return EvalResult(metrics=m, rate_per_dim=per_dim, warnings=warnings)
+    return EvalResult(metrics=m, rate_per_dim=per_dim, warnings=warnings, notes=rd.notes)

@@ -84,16 +84,15 @@ def require_likelihood(model: Autoencoder, k: int) -> None:
 
 def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int,
                  bar: tqdm) -> torch.Tensor:
-    """log w_k for one batch, (K, B): the posterior encoded once, samples decoded in chunks
-    (each chunk's decoded samples counted on ``bar``)."""
-    q = model.encode(xb).posterior
+    """log w_k for one batch, (K, B): the batch encoded once, the K draws decoded in chunks
+    by :meth:`Autoencoder.draw` (each chunk's decoded samples counted on ``bar``)."""
+    h = model.features(xb)
+    encoded = model.bottleneck(h)
     out = []
     for start in range(0, k, chunk):
-        z = q.sample(min(chunk, k - start))  # (c, B, D)
-        theta = model.decode_params(z.flatten(0, 1))
-        lpx = model.likelihood.log_prob_samples(xb, theta.view(*z.shape[:2], *theta.shape[1:]))
-        out.append(lpx + model.prior.log_prob(z) - q.log_prob(z))
-        bar.update(z.shape[0] * z.shape[1])
+        c = min(chunk, k - start)
+        out.append(model.draw(xb, c, h=h, encoded=encoded).log_w)
+        bar.update(c * xb.shape[0])
     return torch.cat(out)
 
 

@@ -28,12 +28,15 @@ class Report:
     rate_per_dim: list[float] | None = None
     warnings: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    term_notes: dict[str, str] = field(default_factory=dict)  # how each term was computed
 
     @property
     def notes(self) -> list[str]:
-        """Explanations of surprising values, e.g. a negative ``holes_mmd``."""
+        """How the terms were computed (e.g. ``rate: KL, analytic``) and explanations of
+        surprising values, e.g. a negative ``holes_mmd``."""
+        out = [f"{name}: {how}" for name, how in self.term_notes.items()]
         note = mmd_note(self.metrics["holes_mmd"]) if "holes_mmd" in self.metrics else None
-        return [note] if note else []
+        return out + ([note] if note else [])
 
     def to_json(self) -> dict[str, Any]:
         return {"test": self.metrics, "test_rate_per_dim": self.rate_per_dim,
@@ -58,7 +61,8 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
     device = next(model.parameters()).device
     x = data.test_x.to(device)
     base = evaluate(model, x, beta=beta, seed=seed, progress=progress)
-    rep = Report(dict(base.metrics), base.rate_per_dim, list(base.warnings))
+    rep = Report(dict(base.metrics), base.rate_per_dim, list(base.warnings),
+                 term_notes=dict(base.notes))
     if k is None:
         k = DEFAULT_K if why is None else 0
         if why is not None:

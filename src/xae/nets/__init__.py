@@ -1,13 +1,16 @@
-"""Encoder/decoder pairs. An encoder maps data to features (B, F); a decoder maps z to θ.
+"""Encoder/decoder pairs. An encoder maps data to features (B, F), or to a map (B, F, h, w)
+for a spatial code (:class:`MapEncoder`); a decoder maps z to θ.
 
 ``ENCODERS``/``DECODERS`` are the name tables the registry builds from.
 """
 from __future__ import annotations
 
 from xae.nets.conv import ConvDecoder, ConvEncoder
+from xae.nets.conv_map import ConvMapDecoder, ConvMapEncoder, MapEncoder
 from xae.nets.mlp import MLPDecoder, MLPEncoder
 
-ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder}
-DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder}
+ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "conv_map": ConvMapEncoder}
+DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "conv_map": ConvMapDecoder}
 
-__all__ = ["MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "ENCODERS", "DECODERS"]
+__all__ = ["MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "ConvMapEncoder",
+           "ConvMapDecoder", "MapEncoder", "ENCODERS", "DECODERS"]

@@ -1,6 +1,8 @@
 """The prior contract."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -9,11 +11,11 @@ class Prior(nn.Module):
     """p(z) over ``latent_dim`` dimensions.
 
     ``factorized`` priors also give ``log_prob_per_dim``; priors with a closed-form KL to a
-    diagonal Gaussian posterior set ``has_analytic_kl`` and implement :meth:`kl`.
+    posterior return it from :meth:`kl` (None otherwise: then the KL is estimated by Monte
+    Carlo, see :func:`xae.distributions.kl_divergence`).
     """
 
     factorized: bool = False
-    has_analytic_kl: bool = False
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
@@ -28,8 +30,19 @@ class Prior(nn.Module):
     def sample(self, n: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def kl(self, posterior: object) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} has no closed-form KL")
+    def kl(self, posterior: object) -> torch.Tensor | None:
+        """KL(posterior ‖ self) in closed form, per dimension (or position); None where this
+        prior has none."""
+        return None
+
+    def bind(self, model: nn.Module) -> None:
+        """Called once by the model that owns this prior; priors built from the model's own
+        pieces (the VampPrior: the encoder; the code prior: the quantizer) keep what they
+        need."""
+
+    def on_load(self, run_dir: Path) -> None:
+        """Called when the model is loaded from a run folder, after its weights: a prior
+        with files of its own there (the fitted code prior) attaches them."""
 
     def _device(self) -> torch.device:
         buf = next(iter(self.buffers()), None)

@@ -10,6 +10,7 @@ categorical posterior (Gumbel-softmax); deterministic quantizers have no rate.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -20,7 +21,6 @@ from xae.priors.base import Prior
 
 
 class CodePrior(Prior):
-    has_analytic_kl = True
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__(latent_dim)
@@ -38,8 +38,17 @@ class CodePrior(Prior):
                            "discrete bottleneck (model.bottleneck = vq, rvq, fsq, lfq or "
                            "gumbel); use model.prior=normal for continuous codes")
         self._to_z = q.indices_to_z
+        self._owner = (model,)  # in a tuple: not registered as a submodule of the prior
         self.grid = (q.positions, q.stages) if q.stages > 1 else (q.positions,)
         self.codebook_size = q.codebook_size
+
+    def on_load(self, run_dir: Path) -> None:
+        """Attach the code prior fitted to the run (``xae prior fit``), if there is one."""
+        from xae.codeprior import load_code_prior  # fitting it imports the run's checkpoint
+
+        ar = load_code_prior(run_dir, self._anchor.device, model=self._owner[0])
+        if ar is not None:
+            self.attach(ar)
 
     @property
     def tokens(self) -> int:

@@ -102,7 +102,6 @@ class FlowPrior(Prior):
     """
 
     factorized = False
-    has_analytic_kl = False
 
     def __init__(self, latent_dim: int, layers: int = 4, hidden: int = 128) -> None:
         super().__init__(latent_dim)

@@ -9,7 +9,6 @@ from xae.priors.base import Prior
 
 class StandardNormal(Prior):
     factorized = True
-    has_analytic_kl = True
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__(latent_dim)

@@ -19,9 +19,9 @@ import torch
 
 from xae.errors import XaeError
 from xae.mmd import KERNELS, mmd2
-from xae.outputs import BottleneckOutput
+from xae.outputs import BottleneckOutput, Term
 from xae.priors.base import Prior
-from xae.regularizers.base import Regularizer
+from xae.regularizers.base import Rate, Regularizer
 from xae.regularizers.kl import KL
 
 
@@ -40,7 +40,7 @@ def _check_weights(alpha: float, lam: float) -> None:
 
 
 class MMD(Regularizer):
-    """(1 − α)·KL + (α + λ − 1)·MMD² per sample, (B, 1) (Zhao et al. 2019, eq. 6; Tolstikhin
+    """(1 − α)·KL + (α + λ − 1)·MMD² per sample (Zhao et al. 2019, eq. 6; Tolstikhin
     et al. 2018, Algorithm 2).
 
     Parameters
@@ -77,10 +77,14 @@ class MMD(Regularizer):
                            f"batch of 1)")
         return mmd2(z, prior.sample(z.shape[0]).to(z), kernel=self.kernel)
 
-    def forward(self, out: BottleneckOutput, prior: Prior) -> torch.Tensor:
-        rate = out.z.new_zeros(out.z.shape[0], 1)
+    def forward(self, out: BottleneckOutput, prior: Prior, step: int | None = None) -> Rate:
+        """Two rate terms, ``kl`` (weight 1 − α) and ``mmd`` (weight α + λ − 1, the batch's
+        MMD² on every sample), each present only when its weight is not zero."""
+        terms = {}
         if self.kl is not None:
-            rate = rate + self.kl_weight * self.kl(out, prior).sum(-1, keepdim=True)
+            kl = self.kl(out, prior).terms["rate"]
+            terms["kl"] = Term(kl.value, "rate", self.kl_weight, note=kl.note)
         if self.mmd_weight != 0:
-            rate = rate + self.mmd_weight * self.mmd(out.z, prior)
-        return rate
+            mmd = self.mmd(out.z, prior).expand(out.z.shape[0])
+            terms["mmd"] = Term(mmd, "rate", self.mmd_weight, note=f"MMD², {self.kernel} kernel")
+        return Rate(terms)

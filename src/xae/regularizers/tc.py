@@ -27,9 +27,9 @@ import torch
 
 from xae.distributions import DiagonalGaussian
 from xae.errors import XaeError
-from xae.outputs import BottleneckOutput
+from xae.outputs import BottleneckOutput, Term
 from xae.priors.base import Prior
-from xae.regularizers.base import Regularizer
+from xae.regularizers.base import Rate, Regularizer
 
 
 @dataclass
@@ -92,7 +92,7 @@ def _check(tc_weight: float, dataset_size: int) -> None:
 
 
 class TotalCorrelation(Regularizer):
-    """rate = MI + β·TC + dimension-wise KL per sample, (B, 1) (Chen et al. 2018, eq. 4 with
+    """rate = MI + β·TC + dimension-wise KL per sample (Chen et al. 2018, eq. 4 with
     α = γ = 1), estimated by :func:`decompose` over the batch.
 
     Parameters
@@ -112,6 +112,8 @@ class TotalCorrelation(Regularizer):
         self.dataset_size = dataset_size
         self.is_kl = self.tc_weight == 1.0
 
-    def forward(self, out: BottleneckOutput, prior: Prior) -> torch.Tensor:
+    def forward(self, out: BottleneckOutput, prior: Prior, step: int | None = None) -> Rate:
+        """Three rate terms, ``mi``, ``tc`` (weight β) and ``dim_kl``."""
         t = decompose(out.z, out.posterior, prior, self.dataset_size)
-        return (t.mi + self.tc_weight * t.tc + t.dim_kl).unsqueeze(-1)
+        return Rate({"mi": Term(t.mi, "rate"), "tc": Term(t.tc, "rate", self.tc_weight),
+                     "dim_kl": Term(t.dim_kl, "rate")})

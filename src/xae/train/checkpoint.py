@@ -149,12 +149,7 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> Autoencoder
     cfg = read_config(run_dir)
     model = build(cfg).to(device)
     load_weights(model, Path(run_dir), device)
-    if model.discrete:
-        from xae.codeprior import load_code_prior
-
-        ar = load_code_prior(run_dir, device, model=model)
-        if ar is not None:
-            model.prior.attach(ar)
+    model.prior.on_load(Path(run_dir))
     return model.eval()
 
 
@@ -181,16 +176,18 @@ def load_state(run_dir: str | Path) -> dict[str, Any]:
 def _state_ok(state: Any) -> bool:
     if not isinstance(state, dict):
         return False
-    kinds = {"step": int, "optimizer": dict, "rng_cpu": torch.Tensor, "window": dict,
-             "elapsed_s": float}
+    kinds = {"step": int, "rng_cpu": torch.Tensor, "window": dict, "elapsed_s": float}
     if any(not isinstance(state.get(k), t) or isinstance(state.get(k), bool)
            for k, t in kinds.items()):
         return False
-    opt, w = state["optimizer"], state["window"]
-    return (state["step"] >= 0 and isinstance(opt.get("state"), dict)
-            and isinstance(opt.get("param_groups"), list)
-            and all(isinstance(w.get(k), (int, float)) for k in ("loss", "distortion", "rate",
-                                                                  "n")))
+    opts = state.get("optimizers") or {"model": state.get("optimizer")}  # or the old layout
+    w = state["window"]
+    sums = w.get("sums", {k: w.get(k) for k in ("loss", "distortion", "rate")})
+    return (state["step"] >= 0 and isinstance(opts, dict) and bool(opts)
+            and all(isinstance(o, dict) and isinstance(o.get("state"), dict)
+                    and isinstance(o.get("param_groups"), list) for o in opts.values())
+            and isinstance(w.get("n"), int) and isinstance(sums, dict)
+            and all(isinstance(v, (int, float)) for v in sums.values()))
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any] | None:

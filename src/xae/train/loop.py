@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from xae import schedules
 from xae.config import Config, validate
+from xae.cpu import check_threads
 from xae.data import Dataset, binarize, load as load_data
 from xae.data.split import hold_out
 from xae.errors import XaeError
@@ -26,14 +27,14 @@ from xae.evaluate.codes import code_counts, usage_metrics
 from xae.evaluate.diagnostics import evaluate, rate_distortion
 from xae.fileio import write_json, write_text
 from xae.model import Autoencoder
+from xae.optim import MODEL, OptimizerSpec, build_optimizers
+from xae.outputs import LossOutput
 from xae.registry import build
 from xae.train import checkpoint as ckpt
 from xae.train import distributed as dist_
 
 log = logging.getLogger(__name__)
 LOG, HELD_OUT = "metrics.jsonl", "held_out.jsonl"  # the training log; held-out evaluations
-TERMS = {"distortion": "distortion (−log p(x|z))", "rate": "rate (the regularizer)",
-         "aux_loss": "auxiliary bottleneck loss"}
 
 
 class TrainingDiverged(XaeError):
@@ -42,29 +43,45 @@ class TrainingDiverged(XaeError):
 
 @dataclass
 class Window:
-    """Running sums between two log lines (kept in the checkpoint so resumed logs match)."""
+    """Running sums of the logged values between two log lines (kept in the checkpoint so
+    resumed logs match): whatever loss terms, metrics and losses the model returns."""
 
-    loss: float = 0.0
-    distortion: float = 0.0
-    rate: float = 0.0
+    sums: dict[str, float] = field(default_factory=dict)
     n: int = 0
-    ess: float = 0.0  # summed batch-mean effective sample sizes (K-sample objectives only)
     codes: torch.Tensor | None = None  # (S, K) code counts of a discrete bottleneck
     t0: float = field(default_factory=time.perf_counter)
 
-    def add(self, loss: float, distortion: float, rate: float, ess: float = 0.0) -> None:
-        self.loss += loss
-        self.distortion += distortion
-        self.rate += rate
-        self.ess += ess
+    def add(self, values: dict[str, float]) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
         self.n += 1
 
     def add_codes(self, counts: torch.Tensor) -> None:
         self.codes = counts if self.codes is None else self.codes + counts
 
     def state(self) -> dict[str, object]:
-        return {"loss": self.loss, "distortion": self.distortion, "rate": self.rate, "n": self.n,
-                "ess": self.ess, "codes": self.codes}
+        return {"sums": dict(self.sums), "n": self.n, "codes": self.codes}
+
+    @classmethod
+    def from_state(cls, w: dict, device: torch.device) -> "Window":
+        sums = w.get("sums")
+        if sums is None:  # a checkpoint of the fixed-term layout
+            sums = {k: w[k] for k in ("loss", "distortion", "rate")}
+            if w.get("ess"):
+                sums["ess"] = w["ess"]
+        codes = w.get("codes")
+        return cls(dict(sums), int(w["n"]), codes.to(device) if codes is not None else None)
+
+
+def logged_values(out: LossOutput) -> dict[str, torch.Tensor]:
+    """The batch means a log line shows, by name: the loss, the totals of distortion and
+    rate, every named term, every metric, and each other optimizer's loss
+    (``<optimizer>_loss``)."""
+    values = {"loss": out.loss, "distortion": out.distortion.mean(), "rate": out.rate.mean()}
+    values.update({name: t.value.mean() for name, t in out.terms.items()})
+    values.update({name: m.mean() for name, m in out.metrics.items()})
+    values.update({f"{name}_loss": v for name, v in out.losses.items()})
+    return values
 
 
 def _device(cfg: Config, info: dist_.DistInfo) -> torch.device:
@@ -118,11 +135,14 @@ def _permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.T
     return torch.randperm(n, generator=g).to(device)
 
 
-def _nonfinite_term(out: object, grad_norm: torch.Tensor | None) -> str:
-    for name, label in TERMS.items():
-        if not torch.isfinite(getattr(out, name)).all():
-            return label
-    return "gradient norm"
+def _nonfinite_term(out: LossOutput, optimizer: str) -> str:
+    for name, t in out.terms.items():
+        if not torch.isfinite(t.value).all():
+            return f"{t.kind} term '{name}'"
+    for name, loss in out.losses.items():
+        if not torch.isfinite(loss):
+            return f"loss of the {name} optimizer"
+    return f"gradient norm of the {optimizer} optimizer"
 
 
 class Trainer:
@@ -132,10 +152,7 @@ class Trainer:
         self.cfg, self.out = cfg, out
         self.info = dist_.setup(cfg.train.device)
         self.device = _device(cfg, self.info)
-        if self.device.type == "cpu":
-            torch.set_flush_denormal(True)  # denormal floats slow CPU matmuls by up to 20×
-            if cfg.train.threads > 0:
-                torch.set_num_threads(cfg.train.threads)
+        check_threads(cfg.train.threads)
         self.held_out = None  # the samples of the held-out evaluations during training
         if cfg.train.eval_every and cfg.train.eval_split == "validation":
             data, self.held_out = hold_out(data, cfg.train.validation_fraction, cfg.data.seed)
@@ -145,20 +162,20 @@ class Trainer:
             self.held_out = self.held_out[:cfg.train.eval_samples].to(self.device)
         self.data = data.to(self.device)
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
-        if not cfg.model.dataset_size:  # β-TCVAE's estimate of q(z) needs N
-            cfg.model.dataset_size = int(data.train_x.shape[0])
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
         _check_compatible(cfg, data)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        # the fused kernel updates all parameters in one pass (CPU and CUDA, float32)
-        self.opt = torch.optim.Adam(self.params, lr=cfg.train.lr, fused=True,
-                                    weight_decay=cfg.train.weight_decay)
+        self.opts = build_optimizers(self.model, OptimizerSpec(
+            cfg.train.lr, weight_decay=cfg.train.weight_decay))
+        self.params = {name: [p for g in opt.param_groups for p in g["params"]]
+                       for name, opt in self.opts.items()}
         self.step, self.window, self.elapsed = 0, Window(), 0.0
         self.best: dict[str, float] = {}  # step and loss of the best held-out evaluation
         torch.manual_seed(cfg.train.seed + self.info.rank)
         if resume:
             self._restore()
-        self.net = DDP(self.model) if self.info.active else self.model
+        # a piece with its own optimizer may sit out a step (a discriminator that starts late)
+        self.net = DDP(self.model, find_unused_parameters=len(self.opts) > 1) \
+            if self.info.active else self.model
         n = data.train_x.shape[0]
         self.batch = min(cfg.train.batch_size, n)
         if self.batch % self.info.world:
@@ -170,19 +187,22 @@ class Trainer:
     def _restore(self) -> None:
         state = ckpt.load_state(self.out)
         ckpt.load_weights(self.model, self.out / ckpt.CHECKPOINT, self.device)
+        saved = state.get("optimizers") or {MODEL: state.get("optimizer")}
         try:  # the lr is set from the config each step
-            self.opt.load_state_dict(state["optimizer"])
+            if set(saved) != set(self.opts):
+                raise KeyError(f"optimizers {sorted(saved)}, not {sorted(self.opts)}")
+            for name, opt in self.opts.items():
+                base = [g["base_lr"] for g in opt.param_groups]  # the config's, not the saved
+                opt.load_state_dict(saved[name])
+                for g, lr in zip(opt.param_groups, base):
+                    g["base_lr"] = lr
         except (ValueError, KeyError, TypeError, RuntimeError) as e:
             raise XaeError(f"the optimizer state in '{self.out / ckpt.CHECKPOINT}' does not "
                            f"belong to this model ({e}); delete the run folder and retrain") \
                 from None
         self.step, self.elapsed = int(state["step"]), float(state["elapsed_s"])
         self.best = dict(state.get("best", {}))
-        w = state["window"]
-        codes = w.get("codes")
-        self.window = Window(w["loss"], w["distortion"], w["rate"], int(w["n"]),
-                             w.get("ess", 0.0),
-                             codes.to(self.device) if codes is not None else None)
+        self.window = Window.from_state(state["window"], self.device)
         if self.info.active:
             torch.manual_seed(self.cfg.train.seed + self.info.rank + self.step)
         else:
@@ -212,20 +232,28 @@ class Trainer:
         x = self.data.train_x[idx]
         return binarize(x, check=False) if self.cfg.data.binarize == "dynamic" else x
 
-    def _train_step(self, x: torch.Tensor, beta: float) -> object:
+    def _train_step(self, x: torch.Tensor, beta: float) -> LossOutput:
+        """One forward pass, one backward pass over the model's loss and the losses of the
+        other optimizers that step this time (each piece with an optimizer of its own keeps
+        its loss to its own parameters), then each of those optimizers clips, checks and
+        steps."""
         out = self.net(x, beta=beta, step=self.step)
-        self.opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        for opt in self.opts.values():
+            opt.zero_grad(set_to_none=True)
+        sum(out.losses.values(), out.loss).backward()
         clip = self.cfg.train.grad_clip
-        gnorm = torch.nn.utils.clip_grad_norm_(self.params, clip) if clip > 0 else None
-        finite = torch.isfinite(out.loss) and (gnorm is None or torch.isfinite(gnorm))
-        if not finite:  # the loss carries every term, so one check per step is enough
-            bad = _nonfinite_term(out, gnorm)
-            raise TrainingDiverged(
-                f"training diverged at step {self.step + 1}: the {bad} became NaN or Inf. "
-                f"{self._last_good()}; lower train.lr, keep train.grad_clip on, or check the "
-                f"data")
-        self.opt.step()
+        stepping = [MODEL, *(name for name in out.losses if name in self.opts)]
+        for name in stepping:
+            loss = out.loss if name == MODEL else out.losses[name]
+            gnorm = torch.nn.utils.clip_grad_norm_(self.params[name], clip) if clip > 0 \
+                else None
+            if not (torch.isfinite(loss) and (gnorm is None or torch.isfinite(gnorm))):
+                raise TrainingDiverged(
+                    f"training diverged at step {self.step + 1}: the "
+                    f"{_nonfinite_term(out, name)} became NaN or Inf. {self._last_good()}; "
+                    f"lower train.lr, keep train.grad_clip on, or check the data")
+        for name in stepping:
+            self.opts[name].step()
         return out
 
     def _last_good(self) -> str:
@@ -248,14 +276,15 @@ class Trainer:
                 perm = _permutation(self.data.train_x.shape[0], cfg.train.seed, epoch,
                                     self.device)
             beta = schedules.value_at(cfg.beta, self.step)
-            lr = cfg.train.lr * schedules.value_at(cfg.train.lr_schedule, self.step)
-            for group in self.opt.param_groups:
-                group["lr"] = lr
+            lr_scale = schedules.value_at(cfg.train.lr_schedule, self.step)
+            for opt in self.opts.values():
+                for group in opt.param_groups:
+                    group["lr"] = group["base_lr"] * lr_scale
             out = self._train_step(self._batch(self.step, perm), beta)
             with torch.no_grad():
-                self.window.add(out.loss.item(), out.distortion.mean().item(),
-                                out.rate.mean().item(),
-                                out.ess.mean().item() if out.ess is not None else 0.0)
+                values = logged_values(out)  # one transfer for all of them
+                self.window.add(dict(zip(values, torch.stack(
+                    [v.detach().float() for v in values.values()]).tolist())))
                 if out.indices is not None:
                     q = self.model.bottleneck
                     self.window.add_codes(code_counts(out.indices, q.codebook_size, q.stages))
@@ -278,17 +307,15 @@ class Trainer:
 
     def _log(self, beta: float, bar: tqdm) -> None:
         w, now = self.window, time.perf_counter()
-        sums = [w.loss, w.distortion, w.rate, w.ess]
+        names, sums = list(w.sums), list(w.sums.values())
         if self.info.active:  # log the global batch, as one process would
             t = torch.tensor(sums, dtype=torch.float64, device=self.device)
             torch.distributed.all_reduce(t)
             sums = (t / self.info.world).tolist()
-        rec = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
-               "loss": sums[0] / w.n, "distortion": sums[1] / w.n, "rate": sums[2] / w.n,
-               "beta": beta, "lr": self.opt.param_groups[0]["lr"],
-               "samples_per_s": w.n * self.batch / max(now - w.t0, 1e-9)}
-        if self.model.objective.importance_weighted:  # ESS of the weights, between 1 and K
-            rec["ess"] = sums[3] / w.n
+        rec = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4)}
+        rec.update({name: s / w.n for name, s in zip(names, sums)})
+        rec.update({"beta": beta, "lr": self.opts[MODEL].param_groups[0]["lr"],
+                    "samples_per_s": w.n * self.batch / max(now - w.t0, 1e-9)})
         if w.codes is not None:  # codebook usage over the window's batches (all processes)
             counts = w.codes.clone()
             if self.info.active:
@@ -297,8 +324,8 @@ class Trainer:
             if self.model.bottleneck.restarts_done is not None:  # VQ's dead codes re-seeded
                 rec["code_restarts"] = self.model.bottleneck.restarts_done
         self.window = Window()
-        bar.set_postfix(loss=f"{rec['loss']:.2f}", dist=f"{rec['distortion']:.2f}",
-                        rate=f"{rec['rate']:.2f}", beta=f"{beta:.3g}", refresh=False)
+        bar.set_postfix({name: f"{rec[name]:.3g}" for name in names} | {"beta": f"{beta:.3g}"},
+                        refresh=False)
         if self.info.main:
             with open(self.out / LOG, "a") as f:
                 f.write(json.dumps(rec) + "\n")
@@ -327,7 +354,8 @@ class Trainer:
     def _checkpoint(self) -> None:
         if not self.info.main:
             return
-        state = {"step": self.step, "optimizer": self.opt.state_dict(),
+        state = {"step": self.step,
+                 "optimizers": {name: opt.state_dict() for name, opt in self.opts.items()},
                  "rng_cpu": torch.get_rng_state(), "window": self.window.state(),
                  "elapsed_s": self.elapsed, "best": self.best}
         if self.device.type == "cuda":
