@@ -90,7 +90,7 @@ def measure(run: Path, data: Any) -> dict[str, Any]:
     metrics = json.loads((run / "metrics.json").read_text())
     prior = run / "code_prior" / "metrics.json"
     prior_bits = json.loads(prior.read_text())["test_bits_per_image"] if prior.is_file() else None
-    test = xae.evaluate(model, data.test_x, hole_metrics=False).metrics
+    test = xae.evaluate_model(model, data.test_x, hole_metrics=False).metrics
     quality = reconstruction_quality(model, data.test_x)
     q = model.bottleneck
     return {
@@ -107,7 +107,6 @@ def measure(run: Path, data: Any) -> dict[str, Any]:
     }
 
 
-@torch.no_grad()
 def first_stages(model: xae.Autoencoder, x: torch.Tensor) -> dict[int, dict[str, float]]:
     """MSE and PSNR when only the first n residual stages are decoded, n = 1..S (what
     quantizer dropout trains for)."""

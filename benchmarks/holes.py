@@ -46,7 +46,7 @@ def run_one(preset: str, epochs: int, data: object, out: Path,
         xae.train(cfg, out, data=data)
     model = xae.load(out)
     train_s = json.loads((out / "metrics.json").read_text())["train_time_s"]
-    m = xae.evaluate(model, data.test_x).metrics
+    m = xae.evaluate_model(model, data.test_x).metrics
     nll = xae.likelihood_report(model, data.test_x, k=100, seed=0).summary()
     return {"holes_mmd": m["holes_mmd"], "holes_fraction": m["holes_fraction"],
             "nll_iw_k100": nll["nll_iw"], "nll_se": nll["nll_iw_se"],

@@ -94,7 +94,7 @@ def main() -> None:
     t0 = time.perf_counter()
     s = xae.likelihood_report(model, test_x, k=args.k, seed=0).summary()
     eval_s = time.perf_counter() - t0
-    diag = xae.evaluate(model, test_x)
+    diag = xae.evaluate_model(model, test_x)
     c = model.config.model
     print(f"model          {args.preset}: 784-200-200-50 tanh, prior {c.prior}, objective "
           f"{c.objective}, {model.num_parameters():,} parameters, device {args.device}")

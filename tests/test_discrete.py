@@ -67,7 +67,7 @@ def test_a_one_hot_code_has_the_kl_of_the_uniform_prior(name):
     model = _model(name)
     x = _digits(200)
     model(x)
-    res = xae.evaluate(model, x, hole_metrics=False).metrics
+    res = xae.evaluate_model(model, x, hole_metrics=False).metrics
     q = model.bottleneck
     kl = q.positions * q.stages * math.log(q.codebook_size)
     assert res["rate"] == 0.0
@@ -147,7 +147,7 @@ def test_a_fitted_code_prior_drives_sampling_and_evaluation(fitted_run, tmp_path
     test_x = xae.data.load(model.config.data).test_x
     with inference(model):
         grid = model.encode(test_x).indices
-    res = xae.evaluate(model, test_x, hole_metrics=False).metrics
+    res = xae.evaluate_model(model, test_x, hole_metrics=False).metrics
     uniform = res["code_bits_per_image"]
     fitted = json.loads((fitted_run / "code_prior" / "metrics.json").read_text())
     assert res["code_prior_bits_per_image"] == pytest.approx(fitted["test_bits_per_image"],

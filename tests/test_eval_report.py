@@ -65,7 +65,7 @@ def test_the_holes_figure_of_a_run_shows_the_numbers_in_its_metrics(vae2, capsys
 
 def test_without_metrics_the_figure_measures_what_evaluate_reports(vae2, digits) -> None:
     model = xae.load(vae2[0])
-    m = xae.evaluate(model, digits.test_x).metrics
+    m = xae.evaluate_model(model, digits.test_x).metrics
     mmd, fraction = _title_numbers(viz.holes_figure(model, digits.test_x, grid=20)
                                    .get_suptitle())
     assert mmd == pytest.approx(m["holes_mmd"], rel=1e-3)
@@ -93,7 +93,7 @@ def collapsed(tmp_path_factory, digits) -> Path:
 
 def test_xae_eval_explains_a_negative_holes_mmd(collapsed, digits, capsys) -> None:
     model = xae.load(collapsed)
-    values = {s: xae.evaluate(model, digits.test_x, seed=s).metrics["holes_mmd"]
+    values = {s: xae.evaluate_model(model, digits.test_x, seed=s).metrics["holes_mmd"]
               for s in range(30)}
     negative = [s for s, v in values.items() if v < 0]
     positive = [s for s, v in values.items() if v > 0]
@@ -126,7 +126,7 @@ def test_xae_eval_shows_progress_bars_on_stderr_unless_told_not_to(vae2, digits,
 
 def test_the_python_api_is_quiet_by_default(vae2, digits, capsys) -> None:
     model, x = xae.load(vae2[0]), digits.test_x
-    xae.evaluate(model, x)
+    xae.evaluate_model(model, x)
     xae.likelihood_report(model, x, k=3)
     assert capsys.readouterr().err == ""
     xae.likelihood_report(model, x, k=3, progress=True)

@@ -100,7 +100,7 @@ def test_active_units_through_a_constructed_encoder():
         model.bottleneck.proj.bias.zero_()
         for j, g in enumerate(gains):
             model.bottleneck.proj.weight[j, 10] = g
-    result = xae.evaluate(model, x, hole_metrics=False)
+    result = xae.evaluate_model(model, x, hole_metrics=False)
     expected = sum(g * g * pixel_var > 0.01 for g in gains)
     assert result["active_units"] == expected == 2
 
@@ -206,7 +206,7 @@ def test_collapse_warning_fires_on_a_forced_collapse(caplog):
     with torch.no_grad():
         model.bottleneck.proj.weight.zero_()
         model.bottleneck.proj.bias.zero_()
-    result = xae.evaluate(model, torch.rand(64, 1, 8, 8), hole_metrics=False)
+    result = xae.evaluate_model(model, torch.rand(64, 1, 8, 8), hole_metrics=False)
     assert result["rate"] == 0.0 and result["active_units"] == 0
     assert len(result.warnings) == 2 and all("posterior collapse" in w for w in result.warnings)
     assert "posterior collapse" in caplog.text
@@ -215,7 +215,7 @@ def test_collapse_warning_fires_on_a_forced_collapse(caplog):
 
 def test_no_collapse_warning_for_a_healthy_posterior():
     model, x, _, _ = _perturbed()
-    result = xae.evaluate(model, x)
+    result = xae.evaluate_model(model, x)
     assert result.warnings == [] and result["active_units"] == 2
     assert sum(result.rate_per_dim) == pytest.approx(result["rate"])
 
@@ -277,10 +277,10 @@ def test_a_deterministic_code_has_no_elbo_but_a_discrete_one_keeps_its_bound():
     """xae.evaluate: the AE's −ELBO used to be reported as its distortion (a KL of 0 to the
     prior; a point mass has an infinite one). A quantizer's KL to its code prior is exact."""
     x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    m = xae.evaluate(xae.build(xae.preset("ae")), x).metrics
+    m = xae.evaluate_model(xae.build(xae.preset("ae")), x).metrics
     assert {"neg_elbo", "bits_per_dim", "kl"}.isdisjoint(m) and m["distortion"] > 0
     vq = xae.build(xae.preset("vq-vae", **{"model.quantizer.codebook_size": 16}))
-    m = xae.evaluate(vq, x, hole_metrics=False).metrics
+    m = xae.evaluate_model(vq, x, hole_metrics=False).metrics
     assert m["neg_elbo"] == pytest.approx(m["distortion"] + m["kl"])
     assert m["kl"] == pytest.approx(16 * math.log(16), rel=1e-6)  # P = 256/16 positions, K = 16
 

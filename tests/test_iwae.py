@@ -57,7 +57,7 @@ def test_iwae_trains_and_evaluates(tmp_path):
                      figures=False, hidden=[32], log_every=5)
     run = xae.train(cfg, tmp_path / "run")
     model = xae.load(run)
-    result = xae.evaluate(model, torch.rand(40, 1, 8, 8))
+    result = xae.evaluate_model(model, torch.rand(40, 1, 8, 8))
     assert 1 <= result["ess"] <= 4 and math.isfinite(result["loss"])
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(logged) == 4 and all(1 <= rec["ess"] <= 4 for rec in logged)

@@ -24,6 +24,6 @@ def test_linear_vae_recovers_ppca(tmp_path: Path) -> None:
     assert abs(sigma - data.info["sigma"]) < 0.03
     torch.manual_seed(0)
     iw = xae.log_likelihood(model, data.test_x, k=200).mean().item()
-    elbo = -xae.evaluate(model, data.test_x).metrics["neg_elbo"]
+    elbo = -xae.evaluate_model(model, data.test_x).metrics["neg_elbo"]
     assert elbo <= iw + 0.05  # the ELBO is the looser bound
     assert abs(iw - exact) < 0.15  # a learned model, so close to but not at the optimum

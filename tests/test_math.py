@@ -417,7 +417,7 @@ def test_evaluate_bounds_for_a_non_optimal_posterior():
     w, mu, x, exact = _ppca()
     model = _linear_vae(w, mu, mean_shift=0.3, logvar_shift=1.0)
     torch.manual_seed(0)
-    res = xae.evaluate(model, x)
+    res = xae.evaluate_model(model, x)
     # the ELBO is a strict lower bound here: the gap KL(q ‖ p(z|x)) is about 2.8 nats
     assert res["neg_elbo"] >= -exact.mean().item() + 0.3
     torch.testing.assert_close(res["neg_elbo"], res["distortion"] + res["rate"])

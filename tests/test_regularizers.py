@@ -172,7 +172,7 @@ def test_each_trains_on_digits_and_evaluates(tmp_path, name, overrides, posterio
                      **{"model.hidden": [64], **overrides})
     model = xae.load(xae.train(cfg, tmp_path / "run"))
     x = load_data(cfg.data).test_x
-    m = xae.evaluate(model, x).metrics
+    m = xae.evaluate_model(model, x).metrics
     assert all(math.isfinite(v) for v in m.values())
     if posterior:  # the rate is not the KL, so the KL is reported beside it
         assert m["neg_elbo"] == pytest.approx(m["distortion"] + m["kl"])

@@ -92,7 +92,7 @@ def test_a_trained_vamp_vae_reloads_with_its_pseudo_inputs(tmp_path):
     z = torch.randn(5, 2)
     with torch.no_grad():
         torch.testing.assert_close(again.prior.log_prob(z), model.prior.log_prob(z))
-    metrics = xae.evaluate(model, torch.rand(50, 1, 8, 8)).metrics
+    metrics = xae.evaluate_model(model, torch.rand(50, 1, 8, 8)).metrics
     assert metrics["rate"] > 0 and "holes_mmd" in metrics
 
 

@@ -3,6 +3,9 @@
 >>> import xae
 >>> cfg = xae.preset("vae", data="digits", latent_dim=2)
 >>> model = xae.build(cfg)
+
+``xae.evaluate_model`` measures a model on a test batch; ``xae.evaluate`` is the subpackage of
+every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …).
 """
 from __future__ import annotations
 
@@ -14,13 +17,13 @@ from xae.presets import PRESETS, preset
 from xae.registry import build
 from xae.train.checkpoint import load
 from xae.train.loop import train
-from xae.evaluate.diagnostics import evaluate
+from xae.evaluate.diagnostics import evaluate as evaluate_model
 from xae.evaluate.likelihood import likelihood_report, log_likelihood
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "PRESETS",
-    "XaeError", "build", "evaluate", "likelihood_report", "load", "log_likelihood", "preset",
-    "train",
+    "XaeError", "build", "evaluate_model", "likelihood_report", "load", "log_likelihood",
+    "preset", "train",
 ]

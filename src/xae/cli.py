@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from xae.errors import XaeError, positive_int
 from xae.fileio import output_file
+from xae.runfiles import DECODER_ONNX, ENCODER_ONNX, EVAL, EXPORT, EXPORT_META
 
 log = logging.getLogger("xae")
 # Subcommands that live beside their code: each module has ``add_parser(subparsers)``, which
@@ -67,7 +68,11 @@ def out_dir_from_args(args: argparse.Namespace, cfg: Any) -> Path:
         return Path(args.resume)
     if args.out:
         return Path(args.out)
-    base = Path("runs") / f"{cfg.preset}-{cfg.data.name}"
+    return first_free(Path("runs") / f"{cfg.preset}-{cfg.data.name}")
+
+
+def first_free(base: Path) -> Path:
+    """``base`` if nothing is there yet, else the first free ``base-N`` (N = 2, 3, …)."""
     path, i = base, 1
     while path.exists():
         i += 1
@@ -124,7 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rep = full_report(model, data, beta=value_at(model.config.beta, steps), k=args.k,
                       seed=args.seed, images=not args.no_images, fid_samples=args.fid_samples,
                       progress=not args.no_progress)
-    write_json(run / "eval.json", {**rep.to_json(), "k": args.k, "seed": args.seed})
+    write_json(run / EVAL, {**rep.to_json(), "k": args.k, "seed": args.seed})
     if args.json:
         print(json.dumps(rep.metrics, indent=2))
     else:
@@ -133,7 +138,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(f"  ({what} not measured: {why})")
         for note in rep.notes:
             print(f"  (note: {note})")
-        print(f"written to {run / 'eval.json'}")
+        print(f"written to {run / EVAL}")
     return 0
 
 
@@ -170,10 +175,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format not in FORMATS:  # argparse's choices also catch this; kept for the API
         raise XaeError(f"--format {args.format} is unknown; use one of {', '.join(FORMATS)}")
     model = _load(args)
-    out = Path(args.out) if args.out else Path(args.run) / "export"
+    out = Path(args.out) if args.out else Path(args.run) / EXPORT
     meta = export_onnx(model, out, seed=args.seed, protect=[args.run])
     diffs = ", ".join(f"{k} {v:.2e}" for k, v in meta["max_abs_diff"].items() if v is not None)
-    print(f"wrote {out / 'decoder.onnx'}, {out / 'encoder.onnx'} and {out / 'export.json'}")
+    print(f"wrote {out / DECODER_ONNX}, {out / ENCODER_ONNX} and {out / EXPORT_META}")
     if diffs:
         print(f"onnxruntime against torch, largest difference: {diffs}")
     return 0
@@ -275,7 +280,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "export":
             s.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the "
                            "decoder z → mean of p(x|z) and the encoder x → latent mean)")
-            s.add_argument("--out", help="folder to write (default RUN/export)")
+            s.add_argument("--out", help=f"folder to write (default RUN/{EXPORT})")
         if name == "info":
             s.add_argument("--keys", action="store_true", help="list every config key")
             s.add_argument("--presets", action="store_true", help="list the presets")

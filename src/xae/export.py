@@ -25,7 +25,8 @@ from torch import nn
 
 from xae.errors import XaeError
 from xae.fileio import atomic_dir, replaceable_folder, write_json
-from xae.model import Autoencoder
+from xae.model import Autoencoder, inference
+from xae.runfiles import CONFIG, DECODER_ONNX, ENCODER_ONNX, EXPORT_META
 
 log = logging.getLogger(__name__)
 FORMATS = ("onnx",)
@@ -61,9 +62,7 @@ def _parity(path: Path, module: nn.Module, example: torch.Tensor) -> float | Non
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     got = torch.from_numpy(session.run(None, {name: example.numpy()})[0])
-    with torch.no_grad():
-        want = module(example)
-    return float((got - want).abs().max())
+    return float((got - module(example)).abs().max())
 
 
 def require_onnx() -> None:
@@ -87,34 +86,35 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
     ``export.json`` holds.
     """
     require_onnx()
-    out_dir = replaceable_folder(out_dir, "--out", "export.json", "onnx", protect)
-    model = model.cpu().eval()
+    out_dir = replaceable_folder(out_dir, "--out", EXPORT_META, "onnx", protect)
+    model = model.cpu()
     shape, d = tuple(model.data_shape), model.latent_dim
     gen = torch.Generator().manual_seed(seed)
     x = example[:PARITY_BATCH].cpu().float() if example is not None else \
         torch.rand(PARITY_BATCH, *shape, generator=gen)
     z = torch.randn(PARITY_BATCH, d, generator=gen)
-    decode, encode = _Method(model, "decode"), _Method(model, "latent_mean")
     cfg = model.config
     meta: dict[str, Any] = {
         "format": "onnx", "opset": OPSET, "latent_dim": d, "data_shape": list(shape),
         "preset": getattr(cfg, "preset", None),
         "bottleneck": cfg.model.bottleneck if cfg is not None else None,
-        "decoder": {"file": "decoder.onnx", "input": "z", "output": "x_mean"},
-        "encoder": {"file": "encoder.onnx", "input": "x", "output": "z_mean"},
+        "decoder": {"file": DECODER_ONNX, "input": "z", "output": "x_mean"},
+        "encoder": {"file": ENCODER_ONNX, "input": "x", "output": "z_mean"},
     }
     try:
-        with atomic_dir(out_dir) as tmp:
-            _graph(decode, torch.zeros(1, d), tmp / "decoder.onnx", ("z", "x_mean"))
-            _graph(encode, torch.zeros(1, *shape), tmp / "encoder.onnx", ("x", "z_mean"))
-            diffs = {"decoder": _parity(tmp / "decoder.onnx", decode, z),
-                     "encoder": _parity(tmp / "encoder.onnx", encode, x)}
+        with inference(model), atomic_dir(out_dir) as tmp:  # model.training is restored
+            # the exporter puts each wrapper back in its own mode, and the model with it
+            decode, encode = _Method(model, "decode").eval(), _Method(model, "latent_mean").eval()
+            _graph(decode, torch.zeros(1, d), tmp / DECODER_ONNX, ("z", "x_mean"))
+            _graph(encode, torch.zeros(1, *shape), tmp / ENCODER_ONNX, ("x", "z_mean"))
+            diffs = {"decoder": _parity(tmp / DECODER_ONNX, decode, z),
+                     "encoder": _parity(tmp / ENCODER_ONNX, encode, x)}
             if any(v is not None and not math.isfinite(v) for v in diffs.values()):
                 raise XaeError(f"the exported graphs give non-finite outputs ({diffs}); the "
                                "model's weights are not finite: check its training")
             meta["max_abs_diff"] = diffs
-            write_json(tmp / "export.json", meta)
+            write_json(tmp / EXPORT_META, meta)
     except torch.onnx.errors.OnnxExporterError as e:  # pragma: no cover - exporter gaps
         raise XaeError(f"this model could not be exported to ONNX ({e}); please report it "
-                       "with the run's config.json") from None
+                       f"with the run's {CONFIG}") from None
     return meta

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from xae.errors import XaeError
+from xae.runfiles import CHECKPOINT, CONFIG, WEIGHTS
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -76,8 +77,8 @@ def run_folder_of(path: str | Path) -> Path | None:
     """The run folder that ``path`` lies in (its parent or grandparent: run files sit at most
     one folder deep, as in ``figures/`` or ``checkpoint/``), or None."""
     for folder in list(Path(path).resolve().parents)[:2]:
-        if (folder / "config.json").is_file() and ((folder / "model.safetensors").exists()
-                                                    or (folder / "checkpoint").exists()):
+        if (folder / CONFIG).is_file() and ((folder / WEIGHTS).exists()
+                                            or (folder / CHECKPOINT).exists()):
             return folder
     return None
 
@@ -133,8 +134,8 @@ def replaceable_folder(out_dir: str | Path, flag: str, marker: str, fmt: str,
         if target == Path(run).resolve() or target in Path(run).resolve().parents:
             raise XaeError(f"{where} is the run {run} or a folder above it, which would be "
                            f"replaced whole; {how}")
-    if (out / "config.json").exists():
-        raise XaeError(f"{where} is a run folder (it has config.json), which would be "
+    if (out / CONFIG).exists():
+        raise XaeError(f"{where} is a run folder (it has {CONFIG}), which would be "
                        f"replaced whole; {how}")
     try:
         foreign = out.is_dir() and any(out.iterdir()) and not _marked(out, marker, fmt)

@@ -17,10 +17,12 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from xae import runfiles as RF
 from xae.data import Dataset
 from xae.errors import XaeError
 from xae.fileio import atomic_path
 from xae.model import Autoencoder, inference
+from xae.plane import plane_of
 
 log = logging.getLogger(__name__)
 __all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "samples",
@@ -181,18 +183,18 @@ def latent_means(model: Autoencoder, x: torch.Tensor, batch: int = 500) -> torch
 
 
 def project_2d(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
-    """2-D coordinates and axis labels: z itself for D ≤ 2, else PCA of the centred means."""
+    """2-D coordinates and axis labels: z itself for D ≤ 2 (D = 1 with a random jitter), else
+    its principal plane (:func:`xae.plane.plane_of`)."""
     d = z.shape[1]
     if d == 2:
         return z.numpy(), "z1", "z2"
     if d == 1:
         jitter = torch.rand(z.shape[0], 1, generator=torch.Generator().manual_seed(0)) - 0.5
         return torch.cat([z, jitter], 1).numpy(), "z1", "(random jitter)"
-    zc = z - z.mean(0, keepdim=True)
-    _, s, vh = torch.linalg.svd(zc, full_matrices=False)
-    share = (s ** 2 / (s ** 2).sum().clamp_min(1e-12)).tolist()
-    labels = [f"PC{i + 1} of {what} ({d} dims; {100 * share[i]:.0f}% var.)" for i in range(2)]
-    return (zc @ vh[:2].T).numpy(), labels[0], labels[1]
+    plane = plane_of(z.numpy())
+    labels = [f"PC{i + 1} of {what} ({d} dims; {100 * share:.0f}% var.)"
+              for i, share in enumerate(plane.explained)]
+    return plane.project(z.numpy()), labels[0], labels[1]
 
 
 def scatter_by_label(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | None) -> None:
@@ -232,7 +234,7 @@ def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
 
 def _hole_densities(model: Autoencoder, x: torch.Tensor, grid: int) -> dict:
     """Prior and aggregate-posterior log densities on a grid covering both, and the holes:
-    the very measurement of ``xae.evaluate(model, x)`` (same seeds and batches)."""
+    the very measurement of ``xae.evaluate_model(model, x)`` (same seeds and batches)."""
     from xae.evaluate.diagnostics import holes_of, rate_distortion
     from xae.evaluate.holes import mixture_log_density
 
@@ -267,7 +269,7 @@ def holes_figure(model: Autoencoder, x: torch.Tensor, grid: int = 150,
     """The figure of :func:`holes_map`. Its numbers are ``metrics["holes_mmd"]`` and
     ``metrics["holes_fraction"]`` (the run's test metrics, as in metrics.json); without
     ``metrics`` they are measured by the one computation behind them, so they equal what
-    ``xae.evaluate(model, x)`` reports. The figure never estimates them on its own."""
+    ``xae.evaluate_model(model, x)`` reports. The figure never estimates them on its own."""
     if model.latent_dim != 2 or not model.stochastic:
         raise XaeError("the holes figure needs a stochastic model with 2 latent dimensions; "
                        f"this one has {model.latent_dim} (use the holes_* metrics of xae eval)")
@@ -385,19 +387,19 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
     ≤ 2000 test samples, curves from ``run_dir/metrics.jsonl`` (skipped, with a warning, if
     the run has no log).
     """
-    out, metrics = Path(run_dir) / "figures", Path(run_dir) / "metrics.jsonl"
-    paths = [reconstructions(model, data.test_x[:n], out / "reconstructions.png"),
-             samples(model, n, out / "samples.png"),
-             latent_map(model, data.test_x, data.test_y, out / "latent_map.png")]
+    out, metrics = Path(run_dir) / RF.FIGURES, Path(run_dir) / RF.LOG
+    paths = [reconstructions(model, data.test_x[:n], out / RF.RECONSTRUCTIONS_PNG),
+             samples(model, n, out / RF.SAMPLES_PNG),
+             latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG)]
     if model.latent_dim == 2 and model.stochastic:  # titled with the run's metrics.json
         from xae.train.checkpoint import read_metrics
 
         run = read_metrics(run_dir)
-        paths.append(holes_map(model, data.test_x, out / "holes.png",
+        paths.append(holes_map(model, data.test_x, out / RF.HOLES_PNG,
                                metrics=run["test"] if run else None))
-    held = Path(run_dir) / "held_out.jsonl"
+    held = Path(run_dir) / RF.HELD_OUT
     if metrics.is_file():
-        paths.append(curves(metrics, out / "curves.png", held if held.is_file() else None))
+        paths.append(curves(metrics, out / RF.CURVES_PNG, held if held.is_file() else None))
     else:
         log.warning("no %s: the training-curves figure was not written", metrics)
     return paths

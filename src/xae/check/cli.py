@@ -5,13 +5,16 @@ when everything passed and 1 when something failed (2 on a usage error)."""
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from xae.check.verdict import exit_status, verdict_lines
 from xae.errors import XaeError
+from xae.runfiles import CHECKS
 
 PPCA_DEFAULT_OUT = Path("runs") / "check-ppca"
+GRADIENTS_DEFAULT_OUT = Path("runs") / "check-gradients"
 EXIT_STATUS = ("Exit status: 0 when every compared quantity is within its tolerance (printed "
                "with PASS/FAIL after the table), 1 when one is not, 2 on a usage error.")
 
@@ -45,15 +48,19 @@ def add_parser(sub: Any) -> None:
                           "score-function gradients of E_q[log p(x|z)] for a trained VAE",
                           description="Variance of the reparameterization and score-function "
                           "(REINFORCE, without and with a baseline) gradients of "
-                          "E_q[log p(x|z)] for a trained VAE, with verdicts: the estimators "
-                          "agree in mean, and their variances are ordered reparameterization < "
-                          "score+baseline < score. " + EXIT_STATUS)
-    g.add_argument("run", help="a run folder with a Gaussian bottleneck")
-    g.add_argument("--out", help="output folder (default RUN/checks)")
+                          "E_q[log p(x|z)] for a trained VAE (a run, or without one a small "
+                          "VAE trained on the digits for the check), with verdicts: the "
+                          "estimators agree in mean, and their variances are ordered "
+                          "reparameterization < score+baseline < score. " + EXIT_STATUS)
+    g.add_argument("run", nargs="?", help="a run folder with a Gaussian bottleneck (default: "
+                   "train a small VAE on the digits in a temporary folder, removed after)")
+    g.add_argument("--out", help=f"output folder (default RUN/{CHECKS}, or without a run "
+                   f"{GRADIENTS_DEFAULT_OUT}[-N])")
     g.add_argument("--samples", type=int, default=200,
                    help="single-draw estimates per estimator (default 200)")
     g.add_argument("--batch", type=int, default=100, help="test data in the batch (default 100)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (and, without a run, "
+                   "the data and training seed)")
     g.set_defaults(fn=cmd_gradients)
 
 
@@ -92,11 +99,9 @@ def _fresh_dir(out: str | None) -> Path:
             raise XaeError(f"output folder '{path}' already exists and is not empty; choose "
                            f"another --out (or check its run with --run {path / 'run'})")
         return path
-    path, i = PPCA_DEFAULT_OUT, 1
-    while path.exists():
-        i += 1
-        path = PPCA_DEFAULT_OUT.with_name(f"{PPCA_DEFAULT_OUT.name}-{i}")
-    return path
+    from xae.cli import first_free
+
+    return first_free(PPCA_DEFAULT_OUT)
 
 
 def _train_linear_vae(args: argparse.Namespace) -> tuple[Any, Path]:
@@ -129,7 +134,7 @@ def cmd_ppca(args: argparse.Namespace) -> int:
         if given:
             raise XaeError(f"--{given[0].replace('_', '-')} sets up training, but --run checks a "
                            f"trained model; drop one of them")
-        model, out = xae.load(args.run), Path(args.out or Path(args.run) / "checks")
+        model, out = xae.load(args.run), Path(args.out or Path(args.run) / CHECKS)
         ppca.linear_gaussian(model)
     else:
         model, out = _train_linear_vae(args)
@@ -142,15 +147,33 @@ def cmd_ppca(args: argparse.Namespace) -> int:
     return exit_status(result.verdicts())
 
 
+def _train_small_vae(seed: int) -> Any:
+    """The model of :func:`xae.check.gradients.check_config`, trained in a temporary folder
+    that is removed before this returns (the loaded model lives on in memory)."""
+    import xae
+    from xae.check.gradients import check_config
+
+    cfg = check_config(seed)
+    print(f"training a small VAE on the digits ({cfg.train.steps} steps, seed {seed}) in a "
+          f"temporary folder", flush=True)
+    with tempfile.TemporaryDirectory(prefix="xae-check-gradients-") as tmp:
+        return xae.load(xae.train(cfg, Path(tmp) / "run"))
+
+
 def cmd_gradients(args: argparse.Namespace) -> int:
     import xae
     from xae.check import gradients
+    from xae.cli import first_free
     from xae.data import load
 
     if args.samples < 2 or args.batch < 1:
         raise XaeError(f"--samples must be ≥ 2 and --batch ≥ 1, got {args.samples} and "
                        f"{args.batch}")
-    model = xae.load(args.run)
+    if args.run is None:
+        model = _train_small_vae(args.seed)
+        out = Path(args.out or first_free(GRADIENTS_DEFAULT_OUT))
+    else:
+        model, out = xae.load(args.run), Path(args.out or Path(args.run) / CHECKS)
     if not model.stochastic:
         raise XaeError(f"'{args.run}' has a deterministic bottleneck, so there is no q(z|x) to "
                        f"differentiate through; check a VAE-type run (model.bottleneck=gaussian)")
@@ -158,7 +181,7 @@ def cmd_gradients(args: argparse.Namespace) -> int:
     x = data.test_x if data.test_x.shape[0] else data.train_x
     result = gradients.gradient_check(model, x[:args.batch], samples=args.samples,
                                       seed=args.seed)
-    paths = gradients.write(result, Path(args.out or Path(args.run) / "checks"))
+    paths = gradients.write(result, out)
     print(f"{result.objective}\n{_table(result.summary())}")
     print("wrote " + ", ".join(map(str, paths)))
     print(verdict_lines(result.verdicts(), "check gradients"))

@@ -29,9 +29,10 @@ from xae.data.synthetic import log_likelihood as gaussian_log_likelihood
 from xae.errors import XaeError
 from xae.fileio import write_json
 from xae.likelihoods import Gaussian
-from xae.model import Autoencoder
+from xae.model import Autoencoder, inference
 from xae.presets import preset
 from xae.priors import StandardNormal
+from xae.runfiles import PPCA_JSON, PPCA_PNG
 from xae.viz import new_figure, save_figure
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
@@ -149,7 +150,7 @@ def linear_gaussian(model: Autoencoder) -> LinearGaussian:
     w, b = lin.weight.detach().double().cpu(), lin.bias.detach().double().cpu() \
         if lin.bias is not None else torch.zeros(lin.out_features, dtype=torch.float64)
     z = torch.randn(3, lin.in_features, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
+    with inference(model):
         out = model.decode_params(z.to(lin.weight)).flatten(1).double().cpu()
     if not torch.allclose(out, z.double() @ w.T + b, rtol=1e-4, atol=1e-4):
         raise XaeError(NOT_LINEAR + "this decoder's output is not W z + b")
@@ -263,7 +264,7 @@ def check_ppca(model: Autoencoder, data: Dataset, ks: tuple[int, ...] = DEFAULT_
     device = next(model.parameters()).device
     x_test = data.test_x.to(device)
     exact = vae.log_likelihood(data.test_x.cpu())
-    elbo = -xae.evaluate(model, x_test, seed=seed).metrics["neg_elbo"]
+    elbo = -xae.evaluate_model(model, x_test, seed=seed).metrics["neg_elbo"]
     iw, iw_se = {}, {}
     for kk in sorted(set(ks)):
         gap = xae.log_likelihood(model, x_test, k=kk, seed=seed).double().cpu() - exact
@@ -307,8 +308,8 @@ def figure(result: PPCACheck, path: str | Path) -> Path:
 def write(result: PPCACheck, out_dir: str | Path) -> list[Path]:
     """Write ``ppca.json`` and ``ppca.png`` into ``out_dir`` (atomically); return the paths."""
     out = Path(out_dir)
-    write_json(out / "ppca.json", result.to_dict())
-    return [out / "ppca.json", figure(result, out / "ppca.png")]
+    write_json(out / PPCA_JSON, result.to_dict())
+    return [out / PPCA_JSON, figure(result, out / PPCA_PNG)]
 
 
 def check_config(overrides: dict[str, Any] | None = None) -> Config:

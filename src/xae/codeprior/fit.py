@@ -23,12 +23,13 @@ import torch.nn.functional as F
 from xae.codeprior.transformer import CodePriorConfig, CodeTransformer
 from xae.errors import XaeError
 from xae.fileio import atomic_dir, save_safetensors, write_json
+from xae.model import inference
+from xae.runfiles import CODE_PRIOR, CONFIG, METRICS, WEIGHTS
 from xae.train.checkpoint import load_module
 from xae.train.distributed import checked_device
 
 logger = logging.getLogger("xae.codeprior")
 
-FOLDER, CONFIG, WEIGHTS, METRICS = "code_prior", "config.json", "model.safetensors", "metrics.json"
 LR_FLOOR = 0.01  # the cosine decay ends at lr · LR_FLOOR
 NOT_DISCRETE = ("xae prior fit needs a run with a discrete bottleneck (vq, rvq, fsq, lfq, "
                 "gumbel); '{run}' has model.bottleneck = '{name}', whose codes are continuous. "
@@ -43,11 +44,8 @@ def code_grid(model: torch.nn.Module) -> tuple[tuple[int, ...], int]:
     return ((q.positions, stages) if stages > 1 else (q.positions,)), int(q.codebook_size)
 
 
-@torch.no_grad()
 def encode_tokens(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """The flattened index grids (N, T) long of data ``x``, encoded in eval mode, on the CPU."""
-    from xae.model import inference
-
     out = []
     with inference(model) as device:
         for i in range(0, len(x), batch_size):
@@ -56,17 +54,12 @@ def encode_tokens(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 500
     return torch.cat(out)
 
 
-@torch.no_grad()
 def bits_per_image(ar: CodeTransformer, tokens: torch.Tensor, batch_size: int = 1000) -> float:
     """Mean over sequences of −log2 p(tokens), in eval mode."""
-    was_training = ar.training
-    ar.eval()
-    device, total = ar.head.weight.device, 0.0
-    try:
+    total = 0.0
+    with inference(ar) as device:
         for i in range(0, len(tokens), batch_size):
             total += float(ar.log_prob(tokens[i:i + batch_size].to(device)).sum())
-    finally:
-        ar.train(was_training)
     return -total / len(tokens) / math.log(2)
 
 
@@ -175,7 +168,7 @@ def save_code_prior(run_dir: str | Path, ar: CodeTransformer, grid: tuple[int, .
                     metrics: dict[str, Any]) -> Path:
     """Write ``RUN/code_prior/`` whole: into a temporary folder beside it, then renamed over
     the old one (which is removed only once the new one is in place)."""
-    final = Path(run_dir) / FOLDER
+    final = Path(run_dir) / CODE_PRIOR
     with atomic_dir(final) as tmp:
         write_json(tmp / CONFIG, {**ar.config.to_dict(), "grid": list(grid)})
         save_safetensors(ar, tmp / WEIGHTS, {"format": "xae-code-prior"})
@@ -203,7 +196,7 @@ def load_code_prior(run_dir: str | Path, device: str | torch.device = "cpu",
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise XaeError(f"'{run_dir}' is not a folder; pass a run folder written by `xae train`")
-    folder = run_dir / FOLDER
+    folder = run_dir / CODE_PRIOR
     if not folder.exists():
         return None
     refit = f"delete {folder} or refit it with `xae prior fit {run_dir}`"

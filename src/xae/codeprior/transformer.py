@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xae.errors import XaeError, positive_int
+from xae.model import inference
 
 FORMAT = "xae-code-prior"
 
@@ -181,7 +182,6 @@ class CodeTransformer(nn.Module):
         logp = F.log_softmax(self(tokens).float(), -1)
         return logp.gather(-1, tokens.long().unsqueeze(-1)).squeeze(-1).sum(-1)
 
-    @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """n sequences (n, T) long, token by token (the prefix recomputed at each step; T is
@@ -191,17 +191,12 @@ class CodeTransformer(nn.Module):
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
                 or not temperature > 0:
             raise XaeError(f"temperature must be a positive number, got {temperature!r}")
-        device = self.head.weight.device
-        was_training = self.training
-        self.eval()
-        try:
+        with inference(self) as device:
             seq = torch.full((n, 1), self.start, dtype=torch.long, device=device)
             for _ in range(self.length):
                 logits = self.logits_of_inputs(seq)[:, -1].float() / temperature
                 nxt = torch.multinomial(F.softmax(logits, -1), 1, generator=generator)
                 seq = torch.cat([seq, nxt], 1)
-        finally:
-            self.train(was_training)
         return seq[:, 1:]
 
     def extra_repr(self) -> str:

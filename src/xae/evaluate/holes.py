@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from xae.distributions import DiagonalGaussian, pairwise_log_prob
+from xae.distributions import DiagonalGaussian, mixture_log_prob, pairwise_log_prob
 from xae.mmd import mmd2
 
 COVERAGE = 0.99  # τ is the density that this fraction of encoded points exceed
@@ -61,7 +61,8 @@ class Holes:
 
 def mixture_log_density(z: torch.Tensor, q: DiagonalGaussian,
                         leave_out_self: bool = False) -> torch.Tensor:
-    """log (1/N) Σ_n N(z_m; μ_n, σ_n²) for each row of ``z`` (M, D), in float64.
+    """log (1/N) Σ_n N(z_m; μ_n, σ_n²) for each row of ``z`` (M, D), in float64, in blocks of
+    ``BLOCK`` rows (:func:`~xae.distributions.mixture_log_prob`).
 
     With ``leave_out_self`` (M = N, z_m drawn from component m) component m is left out of
     row m's mixture and the mean is over the other N − 1.
@@ -69,13 +70,15 @@ def mixture_log_density(z: torch.Tensor, q: DiagonalGaussian,
     mean, logvar = q.mean.double(), q.logvar.double()
     out = []
     for i in range(0, z.shape[0], BLOCK):
-        logn = pairwise_log_prob(z[i:i + BLOCK].double(), mean, logvar)
-        if leave_out_self:
-            rows = torch.arange(logn.shape[0], device=logn.device)
-            logn[rows, rows + i] = -math.inf
-        out.append(logn.logsumexp(-1))
-    n = q.mean.shape[0] - (1 if leave_out_self else 0)
-    return torch.cat(out) - math.log(n)
+        zb = z[i:i + BLOCK].double()
+        if not leave_out_self:
+            out.append(mixture_log_prob(zb, mean, logvar))
+            continue
+        logn = pairwise_log_prob(zb, mean, logvar)  # a mixture without row m's own component
+        rows = torch.arange(logn.shape[0], device=logn.device)
+        logn[rows, rows + i] = -math.inf
+        out.append(logn.logsumexp(-1) - math.log(q.mean.shape[0] - 1))
+    return torch.cat(out)
 
 
 def holes(model: object, posterior: DiagonalGaussian | None, codes: torch.Tensor,

@@ -18,6 +18,22 @@ from xae.model import Autoencoder
 log = logging.getLogger(__name__)
 DEFAULT_K = 100  # importance samples when the caller does not choose (seconds on MNIST)
 
+#: The test metrics of ``metrics.json``/``eval.json`` where more is better; every other one
+#: (loss, distortion, rate, neg_elbo, bits_per_dim, nll_iw, gap, mse, fid_lenet, holes_*,
+#: sample_entropy, …) is a loss, bound or distance, where less is better.
+HIGHER_IS_BETTER = frozenset({
+    "active_units", "ess",  # diagnostics: informative latents; effective sample size
+    "code_usage", "code_perplexity",  # codes: how much of the codebook is used
+    "psnr", "ssim",  # images: reconstruction quality
+    "recon_accuracy", "real_accuracy", "sample_marginal_entropy",  # fid: classifier-based
+})
+
+
+def direction(metric: str) -> str:
+    """``maximize`` for a metric of :data:`HIGHER_IS_BETTER`, else ``minimize``: how a sweep
+    ranks runs by ``metric``."""
+    return "maximize" if metric in HIGHER_IS_BETTER else "minimize"
+
 
 @dataclass
 class Report:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,48 +19,19 @@ import numpy as np
 import torch
 
 from xae.errors import XaeError
-from xae.model import Autoencoder
+from xae.model import Autoencoder, inference
+from xae.plane import Plane, plane_of
+from xae.runfiles import DECODER_ONNX, EVAL, EXPORT, EXPORT_META, METRICS, WEIGHTS
 
 PRIOR_DRAWS = 1024  # latents drawn from the prior for the page's "sample" button
 ENCODE_BATCH = 500
 STAT_KEYS = ("rate", "distortion", "neg_elbo", "nll_iw")
 
 
-@dataclass
-class Plane:
-    """z = mean + u·basis[0] + v·basis[1]; ``pca`` says whether it is a principal plane."""
-
-    mean: np.ndarray  # (D,)
-    basis: np.ndarray  # (2, D)
-    pca: bool
-    explained: list[float] = field(default_factory=list)  # variance fraction of each axis
-
-    def project(self, z: np.ndarray) -> np.ndarray:
-        return (z - self.mean) @ self.basis.T
-
-    def to_json(self) -> dict[str, Any]:
-        return {"pca": self.pca, "mean": self.mean.tolist(), "basis": self.basis.tolist(),
-                "explained": self.explained}
-
-
-def plane_of(z: np.ndarray) -> Plane:
-    """The identity plane for D ≤ 2, else the first two principal components of ``z`` (N, D)."""
-    d = z.shape[1]
-    if d <= 2:
-        basis = np.zeros((2, d))
-        basis[range(d), range(d)] = 1.0
-        return Plane(np.zeros(d), basis, pca=False)
-    mean = z.mean(0)
-    _, s, vt = np.linalg.svd(z - mean, full_matrices=False)
-    var = s**2
-    explained = (var[:2] / var.sum()).tolist() if var.sum() > 0 else [0.0, 0.0]
-    return Plane(mean, vt[:2].copy(), pca=True, explained=explained)
-
-
 def saved_decoder(run: Path) -> Path | None:
     """``RUN/export/decoder.onnx`` when ``xae export`` wrote it after the weights, else None."""
-    weights, saved = run / "model.safetensors", run / "export" / "decoder.onnx"
-    if saved.is_file() and (run / "export" / "export.json").is_file() and \
+    weights, saved = run / WEIGHTS, run / EXPORT / DECODER_ONNX
+    if saved.is_file() and (run / EXPORT / EXPORT_META).is_file() and \
             weights.is_file() and saved.stat().st_mtime >= weights.stat().st_mtime:
         return saved
     return None
@@ -75,8 +46,8 @@ def _onnx_decoder(run: Path, model: Autoencoder) -> bytes:
     if saved is not None:
         return saved.read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
-        export_onnx(model, Path(tmp) / "export")
-        return (Path(tmp) / "export" / "decoder.onnx").read_bytes()
+        export_onnx(model, Path(tmp) / EXPORT)
+        return (Path(tmp) / EXPORT / DECODER_ONNX).read_bytes()
 
 
 def run_stats(run: Path, model: Autoencoder) -> dict[str, Any]:
@@ -85,11 +56,11 @@ def run_stats(run: Path, model: Autoencoder) -> dict[str, Any]:
     from xae.schedules import value_at
 
     cfg = model.config
-    final = run / "metrics.json"
+    final = run / METRICS
     steps = json.loads(final.read_text())["step"] if final.is_file() else 0
     stats: dict[str, Any] = {"preset": cfg.preset, "beta": value_at(cfg.beta, steps),
                              "steps": steps, "source": None}
-    for name in ("eval.json", "metrics.json"):
+    for name in (EVAL, METRICS):
         if (run / name).is_file():
             test = json.loads((run / name).read_text()).get("test", {})
             stats.update({k: test[k] for k in STAT_KEYS if isinstance(test.get(k), (int, float))})
@@ -126,10 +97,10 @@ class RunView:
     def prior_bytes(self) -> bytes:
         return self.prior.astype("<f4").tobytes()
 
-    @torch.no_grad()
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The mean of p(x|z) for a (B, D) batch, by the torch model (the parity reference)."""
-        out = self.model.decode(torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)))
+        with inference(self.model):
+            out = self.model.decode(torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32)))
         return out.numpy()
 
     def meta(self, index: int) -> dict[str, Any]:
@@ -164,7 +135,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     x, y = data.test_x, data.test_y
     if max_points is not None and len(x) > max_points:
         x, y = x[:max_points], (y[:max_points] if y is not None else None)
-    with torch.no_grad(), torch.random.fork_rng():  # seeded, without touching the caller's
+    with inference(model), torch.random.fork_rng():  # seeded, without touching the caller's
         torch.manual_seed(seed)
         z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
                        for i in range(0, len(x), ENCODE_BATCH)]).double().numpy()

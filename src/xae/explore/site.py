@@ -25,13 +25,13 @@ from xae.errors import XaeError
 from xae.explore import runtime
 from xae.explore.runs import RunView
 from xae.fileio import atomic_dir, replaceable_folder
+from xae.runfiles import STATIC_MARKER as MARKER  # what --static may replace
 
 STATIC = Path(__file__).with_name("static")
 PAGE = ("index.html", "app.js", "style.css")
 DECODE_ENDPOINT = "api/decode"
 MAX_DECODE_BATCH = 256  # latent vectors per decode request
 MAX_BODY_BYTES = 1 << 20  # bytes per request body
-MARKER = ".xae-static"  # in every static folder: what --static may replace
 MARKER_FORMAT = "xae-static"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xae.distributions import pairwise_log_prob
+from xae.distributions import mixture_log_prob
 from xae.errors import positive_int
 from xae.priors.base import Prior
 
@@ -28,10 +28,8 @@ class MixtureOfGaussians(Prior):
         self.logits = nn.Parameter(torch.zeros(components))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) for ``z`` of shape (..., D): a log-sum-exp over the components."""
-        comp = pairwise_log_prob(z.reshape(-1, z.shape[-1]), self.means, self.logvars)
-        log_p = torch.logsumexp(comp + torch.log_softmax(self.logits, -1), -1)
-        return log_p.view(z.shape[:-1])
+        """log p(z) for ``z`` of shape (..., D) (:func:`~xae.distributions.mixture_log_prob`)."""
+        return mixture_log_prob(z, self.means, self.logvars, torch.log_softmax(self.logits, -1))
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:

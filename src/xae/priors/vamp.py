@@ -12,13 +12,12 @@ model's state and the module tree has no cycle.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import torch
 from torch import nn
 
-from xae.distributions import DiagonalGaussian, pairwise_log_prob
+from xae.distributions import DiagonalGaussian, mixture_log_prob
 from xae.errors import XaeError, positive_int
 from xae.priors.base import Prior
 
@@ -61,9 +60,7 @@ class VampPrior(Prior):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log (1/K) Σ_k q(z | u_k) for ``z`` of shape (..., D)."""
         q = self.components()
-        comp = pairwise_log_prob(z.reshape(-1, z.shape[-1]), q.mean, q.logvar)
-        log_p = torch.logsumexp(comp, -1) - math.log(comp.shape[-1])
-        return log_p.view(z.shape[:-1])
+        return mixture_log_prob(z, q.mean, q.logvar)
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:

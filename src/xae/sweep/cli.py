@@ -39,7 +39,8 @@ def add_parser(sub: Any) -> None:
                    help="a dimension of the Optuna search; repeatable")
     s.add_argument("--metric", help="test metric that picks the best run (default neg_elbo)")
     s.add_argument("--direction", choices=["minimize", "maximize"],
-                   help="default: maximize log-likelihoods and active units, else minimize")
+                   help="default: maximize the metrics where more is better (active_units, "
+                   "psnr, ssim, recon_accuracy, code_usage, …), else minimize")
     s.add_argument("--jobs", type=int, help="runs at once (default: as many as the cores or "
                    "GPUs allow; 0 with --storage: start the study, leave it to --join workers)")
     s.add_argument("--storage", metavar="URL", help="keep the --optuna study in this Optuna "
@@ -260,8 +261,9 @@ def _shared_sweep(args: argparse.Namespace, base: Any, space: dict) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from xae.evaluate.report import direction
     from xae.sweep import optuna_search, runner
-    from xae.sweep.report import direction, write_report
+    from xae.sweep.report import write_report
 
     if args.join is not None:
         _check_join(args)

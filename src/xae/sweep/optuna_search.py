@@ -15,10 +15,11 @@ from typing import Any, Callable
 from xae.config import Config, parse_overrides, resolve_key
 from xae.errors import XaeError
 from xae.fileio import write_json
+from xae.runfiles import CONFIG
 from xae.sweep.grid import Run, coerce, get_value, make_run, run_name, split_values
 from xae.sweep.report import metric_value
 from xae.sweep.runner import Job, Pool, Result, plan
-from xae.train.checkpoint import CONFIG, read_config
+from xae.train.checkpoint import read_config
 
 TRIAL = "trial-"
 

@@ -18,13 +18,6 @@ from xae.fileio import write_json, write_text
 from xae.sweep.runner import Result
 
 PREFERRED = ("neg_elbo", "distortion", "rate", "active_units", "bits_per_dim", "loss")
-MAXIMIZED = {"active_units", "elbo", "accuracy", "mutual_information"}
-
-
-def direction(metric: str) -> str:
-    """``maximize`` for metrics where more is better (log-likelihoods, active units…)."""
-    return "maximize" if metric in MAXIMIZED or metric.startswith("log_likelihood") \
-        else "minimize"
 
 
 def scalars(test: dict[str, Any]) -> dict[str, float]:

@@ -22,12 +22,12 @@ from typing import IO, Any, Callable
 
 from xae.errors import XaeError
 from xae.fileio import write_text
+from xae.runfiles import METRICS, TRAIN_LOG
 from xae.sweep.grid import Run, config_difference
 from xae.train import checkpoint
 from xae.train.checkpoint import has_checkpoint, read_config
 
 log = logging.getLogger(__name__)
-LOG, METRICS = "train.log", "metrics.json"
 KILL_GRACE_S = 10.0  # how long children get to stop after SIGINT before SIGKILL
 
 
@@ -111,7 +111,7 @@ def plan(runs: list[Run], out: Path, resume: bool) -> tuple[list[Job], list[Resu
         path = out / run.name
         if resume and (path / METRICS).is_file():
             _check_same(run, path)
-            reused.append(Result(run, path, "reused", 0, log=path / LOG,
+            reused.append(Result(run, path, "reused", 0, log=path / TRAIN_LOG,
                                  metrics=read_metrics(path)))
         elif resume and has_checkpoint(path):
             _check_same(run, path)
@@ -141,12 +141,12 @@ def _adopt_log(out: Path, job: Job) -> Path:
     if not job.path.is_dir():
         return early
     if early.is_file():
-        with open(job.path / LOG, "ab") as f:
+        with open(job.path / TRAIN_LOG, "ab") as f:
             f.write(early.read_bytes())
         early.unlink()
         with contextlib.suppress(OSError):  # logs/ goes once it is empty
             early.parent.rmdir()
-    return job.path / LOG
+    return job.path / TRAIN_LOG
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

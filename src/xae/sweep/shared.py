@@ -39,7 +39,7 @@ def start(args: argparse.Namespace, base: Config, space: dict[str, Any],
     """Start (or continue) the study of ``--optuna --storage``: the study, the sweep folder
     (``--out``, the one the study recorded, or ``default_out()`` for a new study) and what
     was done, ``started`` or ``continuing``."""
-    from xae.sweep.report import direction
+    from xae.evaluate.report import direction
 
     how = args.direction or direction(args.metric)
     name = args.study or f"sweep-{base.preset}-{base.data.name}"

@@ -15,11 +15,12 @@ from typing import Any, Callable
 
 from xae.config import Config
 from xae.errors import XaeError
+from xae.runfiles import CONFIG, METRICS, TRAIN_LOG
 from xae.sweep import study as S
 from xae.sweep.grid import Run, coerce, make_run, run_name
 from xae.sweep.optuna_search import TRIAL, _optuna, _record
-from xae.sweep.runner import LOG, METRICS, Job, Pool, Result, read_metrics
-from xae.train.checkpoint import CONFIG, read_config
+from xae.sweep.runner import Job, Pool, Result, read_metrics
+from xae.train.checkpoint import read_config
 
 POLL_S = 5.0  # at most this long between looks at the study
 
@@ -151,7 +152,7 @@ def results(shared: S.Shared, base: Config, out: Path,
             found.append(own[name])
             continue
         path = out / name
-        logs = [p for p in (path / LOG, out / "logs" / f"{name}.log") if p.is_file()]
+        logs = [p for p in (path / TRAIN_LOG, out / "logs" / f"{name}.log") if p.is_file()]
         done = t.state == trial_state.COMPLETE and (path / METRICS).is_file()
         if not done and not (t.state == trial_state.FAIL and logs):
             elsewhere += 1

@@ -1,0 +1,71 @@
+"""The names of the files and folders of a run folder, in one place.
+
+``xae train`` writes the first group; the commands run on a finished run add the others
+(``xae eval``, ``xae export``, ``xae prior fit``, ``xae check``, ``xae sweep``). Paths are
+built from these names, never from string literals of them.
+"""
+from __future__ import annotations
+
+# ---- written by xae train ----------------------------------------------------------------
+
+CONFIG = "config.json"
+"""The run's full config (also the config of ``code_prior/``): what rebuilds the model."""
+WEIGHTS = "model.safetensors"
+"""The model's latest weights, what :func:`xae.load` reads (also in ``checkpoint/`` and
+``code_prior/``)."""
+CHECKPOINT = "checkpoint"
+"""The folder a resume reads: the weights and :data:`STATE` of one step, replaced whole."""
+STATE = "state.pt"
+"""In ``checkpoint/``: the optimizer, step and random state (tensors, no pickle)."""
+LOG = "metrics.jsonl"
+"""The training log, one JSON record per ``train.log_every`` steps."""
+HELD_OUT = "held_out.jsonl"
+"""The held-out evaluations during training, one JSON record each."""
+BEST = "best.safetensors"
+"""The weights with the lowest held-out loss so far."""
+METRICS = "metrics.json"
+"""The finished run's summary and test metrics (also the code prior's metrics)."""
+FIGURES = "figures"
+"""The folder of the figures drawn at the end of training."""
+RECONSTRUCTIONS_PNG = "reconstructions.png"
+"""In ``figures/``: test data above their reconstructions."""
+SAMPLES_PNG = "samples.png"
+"""In ``figures/``: decoded draws from the prior."""
+LATENT_MAP_PNG = "latent_map.png"
+"""In ``figures/``: the test set's latent means on their plane."""
+HOLES_PNG = "holes.png"
+"""In ``figures/``, for 2-D stochastic latents: the prior beside the aggregate posterior."""
+CURVES_PNG = "curves.png"
+"""In ``figures/``: the training curves."""
+
+# ---- written into a finished run by other commands ---------------------------------------
+
+EVAL = "eval.json"
+"""``xae eval``: the run's test metrics with the importance-weighted likelihood."""
+EXPORT = "export"
+"""``xae export``: the folder of the ONNX graphs (unless ``--out`` names another)."""
+EXPORT_META = "export.json"
+"""In ``export/``: the shapes, opset and parity of the graphs; marks the folder as an export."""
+DECODER_ONNX = "decoder.onnx"
+"""In ``export/``: z → the mean of p(x|z)."""
+ENCODER_ONNX = "encoder.onnx"
+"""In ``export/``: x → the latent mean."""
+CODE_PRIOR = "code_prior"
+"""``xae prior fit``: the folder of the fitted code prior (its config, weights, metrics)."""
+CHECKS = "checks"
+"""``xae check … RUN``: the folder of the checks' results (unless ``--out`` names another)."""
+GRADIENTS_JSON = "gradients.json"
+"""``xae check gradients``: the estimators' statistics and verdicts."""
+GRADIENTS_PNG = "gradients.png"
+"""``xae check gradients``: the figure of the estimators' variances."""
+PPCA_JSON = "ppca.json"
+"""``xae check ppca``: the comparison with probabilistic PCA and its verdicts."""
+PPCA_PNG = "ppca.png"
+"""``xae check ppca``: the figure of that comparison."""
+TRAIN_LOG = "train.log"
+"""``xae sweep``: the output of the run's training process."""
+
+# ---- beside runs --------------------------------------------------------------------------
+
+STATIC_MARKER = ".xae-static"
+"""In the folder ``xae explore --static`` writes: what marks it as one it may replace."""
