@@ -119,13 +119,19 @@ class Autoencoder(nn.Module):
         already computed (to draw in chunks from one encoding)."""
         h = self.features(x) if h is None else h
         out = self.bottleneck.draw(h, k, step, out=encoded)
-        theta = self.decode_params(out.z.flatten(0, 1))
-        theta = theta.view(k, x.shape[0], *theta.shape[1:])
-        distortion = -self.likelihood.log_prob_samples(x, theta)
+        log_px, theta = self.log_px(x, out.z)
+        distortion = -log_px
         groups = out.groups or [LatentGroup("z", out.z, out.posterior)]
         rate = sum(g.posterior.log_prob(g.z) - (g.prior or self.prior).log_prob(g.z)
                    for g in groups)
         return Draws(distortion, rate, out, theta)
+
+    def log_px(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x_b | z_kb) for K codes per datum, z (K, B, D), decoded in one batch: the
+        (K, B) log-likelihoods and the decoder's parameters (K, B, *)."""
+        theta = self.decode_params(z.flatten(0, 1))
+        theta = theta.view(*z.shape[:2], *theta.shape[1:])
+        return self.likelihood.log_prob_samples(x, theta), theta
 
     def _forward_samples(self, x: torch.Tensor, beta: float, step: int | None) -> LossOutput:
         """A K-sample objective (IWAE) over :meth:`draw`'s (K, B) terms."""

@@ -205,8 +205,7 @@ def _cotangent(name: str, model: Autoencoder, x: torch.Tensor, q: DiagonalGaussi
 
 def f_values(model: Autoencoder, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """f_b(z) = log p(x_b|z) for draws ``z`` (S, B, D): (S, B)."""
-    theta = model.decode_params(z.flatten(0, 1))
-    return model.likelihood.log_prob_samples(x, theta.view(*z.shape[:2], *theta.shape[1:]))
+    return model.log_px(x, z)[0]
 
 
 def _stats(moments: _Moments, signal: torch.Tensor,
