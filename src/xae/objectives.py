@@ -17,6 +17,7 @@ import math
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.errors import XaeError, positive_int
 
 
@@ -50,10 +51,11 @@ class IWAE(nn.Module):
     (the rate here is the per-sample log q(z_k|x) − log p(z_k))."""
 
     importance_weighted = True
+    KEYS = {"samples": ("importance samples K", C.between(1, 10_000))}
 
-    def __init__(self, samples: int = 5) -> None:
+    def __init__(self, *, samples: int = 5) -> None:
         super().__init__()
-        self.samples = positive_int(samples, "model.iw_samples")
+        self.samples = positive_int(samples, "model.iwae.samples")
 
     def forward(self, distortion: torch.Tensor, rate: torch.Tensor, aux: torch.Tensor,
                 beta: float) -> torch.Tensor:

@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import torch
 
+from xae import checks as C
 from xae.outputs import BottleneckOutput
 from xae.priors.base import Prior
 from xae.regularizers.base import Regularizer
 
 
+ESTIMATORS = ("analytic", "mc")
+ESTIMATOR_KEY = ("the KL: analytic (Monte Carlo where the prior has no closed form) or mc",
+                 C.one_of(ESTIMATORS))
+
+
 class KL(Regularizer):
     needs_posterior = True
     is_kl = True
+    KEYS = {"estimator": ESTIMATOR_KEY}
 
-    def __init__(self, estimator: str = "analytic") -> None:
+    def __init__(self, *, estimator: str = "analytic") -> None:
         super().__init__()
         self.estimator = estimator
 
