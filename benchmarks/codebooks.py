@@ -1,6 +1,6 @@
 """Every quantizer on MNIST with the conv autoencoder at one bit budget: usage and distortion.
 
-Each run is the same conv encoder and decoder (``model.channels``, default [32, 64]), Bernoulli
+Each run is the same conv encoder and decoder (``model.conv.channels``, default [32, 64]), Bernoulli
 likelihood on the grey-level images, 16 code positions per image and about 10 bits per
 position (160 bits per image), trained for the same number of epochs with the same seed:
 
@@ -59,29 +59,29 @@ COMMON: dict[str, Any] = {
     "train.batch_size": 128, "train.lr": 1e-3, "train.log_every": 100,
     "train.checkpoint_every": 2000, "train.progress": False, "train.figures": False,
 }
-VQ = {"model.quantizer.codebook_size": 1024, "model.quantizer.code_dim": 16,
+VQ = {"model.vq.codebook_size": 1024, "model.vq.code_dim": 16,
       "model.latent_dim": 16 * POSITIONS}
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
     "vq": ("vq-vae", VQ),
-    "vq-no-restart": ("vq-vae", {**VQ, "model.quantizer.restart_every": 0}),
-    "vq-plain": ("vq-vae", {**VQ, "model.quantizer.restart_every": 0,
-                            "model.quantizer.kmeans_init": False}),
+    "vq-no-restart": ("vq-vae", {**VQ, "model.vq.restart_every": 0}),
+    "vq-plain": ("vq-vae", {**VQ, "model.vq.restart_every": 0, "model.vq.kmeans_init": False}),
     "vq-ema": ("vq-vae-ema", VQ),
-    "rvq": ("rvq-vae", {"model.quantizer.stages": 2, "model.quantizer.codebook_size": 32,
-                        "model.quantizer.code_dim": 16, "model.latent_dim": 16 * POSITIONS}),
-    "fsq": ("fsq-ae", {"model.quantizer.levels": [8, 5, 5, 5], "model.latent_dim": 4 * POSITIONS}),
-    "lfq": ("lfq-ae", {"model.quantizer.codebook_size": 1024, "model.latent_dim": 10 * POSITIONS}),
-    "gumbel": ("dvae", VQ),
+    "rvq": ("rvq-vae", {"model.rvq.stages": 2, "model.vq.codebook_size": 32,
+                        "model.vq.code_dim": 16, "model.latent_dim": 16 * POSITIONS}),
+    "fsq": ("fsq-ae", {"model.fsq.levels": [8, 5, 5, 5], "model.latent_dim": 4 * POSITIONS}),
+    "lfq": ("lfq-ae", {"model.lfq.codebook_size": 1024, "model.latent_dim": 10 * POSITIONS}),
+    "gumbel": ("dvae", {"model.gumbel.codebook_size": 1024, "model.gumbel.code_dim": 16,
+                        "model.latent_dim": 16 * POSITIONS}),
 }
 
 
 def config(name: str, epochs: int, channels: list[int]) -> xae.Config:
     preset, overrides = RUNS[name]
-    cfg = xae.preset(preset, **{**COMMON, **overrides, "model.channels": channels,
+    cfg = xae.preset(preset, **{**COMMON, **overrides, "model.conv.channels": channels,
                                 "data.data_dir": str(MNIST), "train.epochs": epochs})
     steps = epochs * (60_000 // cfg.train.batch_size)
     if cfg.model.bottleneck == "gumbel":  # anneal the temperature over the first half
-        xae.config.apply(cfg, {"model.quantizer.temperature.warmup": steps // 2})
+        xae.config.apply(cfg, {"model.gumbel.temperature.warmup": steps // 2})
     return cfg
 
 

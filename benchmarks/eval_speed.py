@@ -34,7 +34,7 @@ DEC_FLOPS = 2 * (LATENT * HIDDEN + HIDDEN * PIXELS)       # per sample
 
 def trained_xae_model(data: object, epochs: int, device: str) -> xae.Autoencoder:
     cfg = xae.preset("vae", data="mnist", latent_dim=LATENT, **{
-        "model.hidden": [HIDDEN], "data.binarize": "static", "train.epochs": epochs,
+        "model.mlp.hidden": [HIDDEN], "data.binarize": "static", "train.epochs": epochs,
         "train.batch_size": 100, "train.progress": False, "train.figures": False,
         "train.device": device})
     with tempfile.TemporaryDirectory() as tmp:

@@ -40,7 +40,7 @@ PRESET = "vae"
 CONFIG: dict[str, object] = {
     "data.name": "mnist",
     "data.binarize": "dynamic",
-    "model.hidden": [512, 256],
+    "model.mlp.hidden": [512, 256],
     "model.latent_dim": 32,
     "model.likelihood": "bernoulli",
     "beta.kind": "linear",      # KL warm-up: β from 0 to 1 over the first 5 epochs
@@ -129,7 +129,7 @@ def main() -> None:
            "loadavg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"VAE {CONFIG['model.hidden']} latent {CONFIG['model.latent_dim']} on dynamically "
+    print(f"VAE {CONFIG['model.mlp.hidden']} latent {CONFIG['model.latent_dim']} on dynamically "
           f"binarized MNIST, {args.threads} threads, load average {load0:.2f}")
     print(f"  epochs {m['epochs']:g}  train time {m['train_time_s']:.0f} s  wall {wall_s:.0f} s "
           + ("(fixed length)" if args.epochs else f"(budget {budget_s:.0f} s)"))

@@ -45,8 +45,8 @@ FIGURES: dict[str, tuple[float | None, float | None]] = {
 CONFIG: dict[str, object] = {
     "data.name": "mnist",
     "data.binarize": "dynamic",
-    "model.hidden": [200, 200],
-    "model.activation": "tanh",
+    "model.mlp.hidden": [200, 200],
+    "model.mlp.activation": "tanh",
     "model.latent_dim": 50,
     "model.likelihood": "bernoulli",
     "beta.kind": "linear",          # KL warm-up from 0 to 1 over 10 epochs

@@ -72,7 +72,7 @@ def machine_rate(reps: int, min_s: float) -> dict:
 def xae_throughput(data: xae.data.Dataset, steps: int, threads: int) -> dict:
     """Run the real ``xae.train`` for ``steps`` steps and read samples/s from its run folder."""
     cfg = xae.preset("vae", data="mnist", latent_dim=LATENT, **{
-        "model.hidden": [HIDDEN], "model.likelihood": "bernoulli", "data.binarize": "none",
+        "model.mlp.hidden": [HIDDEN], "model.likelihood": "bernoulli", "data.binarize": "none",
         "train.batch_size": BATCH, "train.lr": 1e-3, "train.steps": steps,
         "train.threads": threads, "train.progress": False, "train.figures": False,
         "train.log_every": max(steps // 20, 10)})

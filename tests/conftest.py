@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # one thread per child process: the tiny test models gain nothing from more, and two
 # processes each spinning two OpenMP threads on a two-core machine slow each other down
 SUBPROCESS_ENV = {"PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
-TINY = ["model.hidden=[64]", "train.log_every=5", "train.checkpoint_every=10"]
+TINY = ["model.mlp.hidden=[64]", "train.log_every=5", "train.checkpoint_every=10"]
 
 
 def run_xae(*args: str, cwd: Path | None = None, timeout: float = 300,
@@ -51,8 +51,9 @@ def explore_runs(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("explore")
     runs = {}
     for name, preset, d in [("vae", "vae", 2), ("ae", "ae", 2), ("vae5", "vae", 5)]:
-        cfg = xae.preset(preset, **{"hidden": [32], "latent_dim": d, "steps": 40, "train.seed": 1,
-                                    "progress": False, "figures": False, "log_every": 20})
+        cfg = xae.preset(preset, **{"model.mlp.hidden": [32], "latent_dim": d, "steps": 40,
+                                    "train.seed": 1, "progress": False, "figures": False,
+                                    "log_every": 20})
         runs[name] = xae.train(cfg, base / name)
     return runs
 

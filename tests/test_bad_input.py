@@ -38,14 +38,15 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     (["--set", "latent_dim=2"], ["did you mean 'model.latent_dim'"]),
     (["--set", "model.latent_dim=two"], ["'model.latent_dim' expects an integer"]),
     (["--set", "train.lr=fast"], ["'train.lr' expects a number"]),
-    (["--set", "model.hidden=64"], ["'model.hidden' expects a list"]),
+    (["--set", "model.mlp.hidden=64"], ["'model.mlp.hidden' expects a list"]),
+    (["--set", "model.hidden=[64]"], ["'model.hidden' moved to model.mlp.hidden"]),
     (["--set", "model.latent_dim"], ["not of the form key=value"]),
     (["--set", "model.likelihood=poisson"], ["'model.likelihood' 'poisson' is unknown", "choices: bernoulli"]),
     (["--set", "model.bottleneck=deterministic"], ["needs a posterior", "model.bottleneck=gaussian"]),
     (["--set", "beta.kind=exponential"], ["'beta.kind' 'exponential' is unknown"]),
     (["--data", "cifar"], ["unknown", "cifar"]),
     (["--data", "arrays", "--set", "data.path=/nonexistent/x.npy"], ["x.npy"]),
-    (["--set", "model.encoder=conv", "model.decoder=conv", "model.channels=[8,16,32,64]"],
+    (["--set", "model.encoder=conv", "model.decoder=conv", "model.conv.channels=[8,16,32,64]"],
      ["divisible by 16"]),
     (["--data", "linear-gaussian", "--set", "model.encoder=conv"], ["conv nets need image data"]),
     (["--data", "linear-gaussian"], ["bernoulli likelihood needs data in [0, 1]"]),
@@ -110,7 +111,7 @@ def test_damaged_run_folder(damage: str, needles: list[str], trained: Path, tmp_
     elif damage == "foreign-weights":
         other = tmp_path / "other"
         main(["train", "--steps", "1", "--no-progress", "--set", "model.latent_dim=3",
-              "model.hidden=[64]", "train.figures=false", "--out", str(other)])
+              "model.mlp.hidden=[64]", "train.figures=false", "--out", str(other)])
         shutil.copy(other / "model.safetensors", weights)
     elif damage == "no-weights":
         weights.unlink()

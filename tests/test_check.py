@@ -99,7 +99,7 @@ def test_exact_marginal_of_a_hand_set_decoder() -> None:
     expected = MultivariateNormal(b.double(), covariance_matrix=cov).log_prob(x.double())
     assert torch.allclose(lg.log_likelihood(x), expected, atol=1e-6)
     with pytest.raises(xae.XaeError, match="one Linear layer"):
-        ppca.linear_gaussian(xae.build(xae.preset("vae", **{"model.hidden": [8]})))
+        ppca.linear_gaussian(xae.build(xae.preset("vae", **{"model.mlp.hidden": [8]})))
 
 
 def test_iw_estimate_is_below_the_exact_value_and_converges() -> None:
@@ -245,7 +245,7 @@ def test_check_gradients_cli_end_to_end(tmp_path: Path, capsys) -> None:
 
 def test_check_gradients_rejects_a_deterministic_model(tmp_path: Path, capsys) -> None:
     run = xae.train(xae.preset("ae", steps=2, progress=False, figures=False,
-                               **{"model.hidden": [8]}), tmp_path / "ae")
+                               **{"model.mlp.hidden": [8]}), tmp_path / "ae")
     assert main(["check", "gradients", str(run)]) == 2
     assert "deterministic" in capsys.readouterr().err
     assert not (run / "checks").exists()

@@ -18,7 +18,7 @@ import torch
 from conftest import SUBPROCESS_ENV
 from safetensors.torch import load_file
 
-ARGS = ["--preset", "vae", "--steps", "30", "--no-progress", "--set", "model.hidden=[32]",
+ARGS = ["--preset", "vae", "--steps", "30", "--no-progress", "--set", "model.mlp.hidden=[32]",
         "model.latent_dim=3", "train.log_every=5", "train.checkpoint_every=10",
         "train.eval_every=10", "train.figures=false", "data.binarize=dynamic"]
 

@@ -148,9 +148,10 @@ def test_the_config_round_trips_through_json():
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("code_prior")
-    common = {"hidden": [64], "steps": 50, "progress": False, "figures": False, "log_every": 25}
+    common = {"model.mlp.hidden": [64], "steps": 50, "progress": False, "figures": False,
+              "log_every": 25}
     fsq = xae.train(xae.preset("ae", bottleneck="fsq", prior="codes", latent_dim=8,
-                               **{"model.quantizer.levels": [5, 5]}, **common), base / "fsq")
+                               **{"model.fsq.levels": [5, 5]}, **common), base / "fsq")
     ae = xae.train(xae.preset("ae", latent_dim=4, **{**common, "steps": 5}), base / "ae")
     return fsq, ae
 

@@ -2,8 +2,10 @@
 the nearest valid one, TOML/JSON files, and the JSON round trip."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 
 import pytest
 
@@ -26,28 +28,36 @@ def test_every_preset_applies_its_values(name):
     assert cfg.preset == name
     for key, value in xae.PRESETS[name].items():
         obj = cfg
-        for part in key.split("."):  # nested sections, e.g. model.quantizer.codebook_size
+        for part in key.split("."):  # nested sections, e.g. model.vq.codebook_size
             obj = getattr(obj, part)
         assert obj == value
 
 
 def test_preset_values_are_not_shared_between_calls():
     a = xae.preset("linear-vae")
-    a.model.hidden.append(99)
-    assert xae.preset("linear-vae").model.hidden == []
-    assert xae.PRESETS["linear-vae"]["model.hidden"] == []
+    a.model.mlp.hidden.append(99)
+    assert xae.preset("linear-vae").model.mlp.hidden == []
+    assert xae.PRESETS["linear-vae"]["model.mlp.hidden"] == []
+    a.model.gumbel.temperature.stages.append([0, 1.0])  # a nested section's list
+    assert xae.Config().model.gumbel.temperature.stages == []
 
 
 def test_preset_keyword_overrides():
-    cfg = xae.preset("beta-vae", epochs=3, hidden=[8, 4], **{"beta.value": 2.5, "train.lr": 0.1})
+    cfg = xae.preset("beta-vae", epochs=3, channels=[8], **{"model.mlp.hidden": [8, 4],
+                                                            "beta.value": 2.5, "train.lr": 0.1})
     assert cfg.train.epochs == 3
-    assert cfg.model.hidden == [8, 4]
+    assert cfg.model.mlp.hidden == [8, 4] and cfg.model.conv.channels == [8]
     assert cfg.beta.value == 2.5 and cfg.train.lr == 0.1
 
 
-def test_preset_ambiguous_short_key():
-    with pytest.raises(xae.XaeError, match="data.seed.*train.seed|train.seed.*data.seed"):
-        xae.preset("vae", seed=1)
+@pytest.mark.parametrize("short,keys", [
+    ("seed", ["data.seed", "train.seed"]), ("hidden", ["model.mlp.hidden", "model.flow.hidden"]),
+    ("components", ["model.mog.components", "model.vamp.components"]),
+])
+def test_preset_ambiguous_short_key(short, keys):
+    with pytest.raises(xae.XaeError, match="ambiguous") as err:
+        xae.preset("vae", **{short: 1})
+    assert all(k in str(err.value) for k in keys)
 
 
 @pytest.mark.parametrize("name,suggestion", [
@@ -63,30 +73,30 @@ def test_unknown_preset_suggests_nearest(name, suggestion):
 
 def test_dotted_overrides_coerce_strings():
     cfg = C.apply(xae.Config(), {"model.latent_dim": "2", "train.epochs": "5",
-                                 "model.hidden": "[64, 32]", "train.lr": "3e-4",
+                                 "model.mlp.hidden": "[64, 32]", "train.lr": "3e-4",
                                  "train.figures": "false", "train.progress": "yes",
                                  "model.likelihood": "gaussian", "beta.stages": "[[0, 1.5]]",
-                                 "model.channels": ""})
+                                 "model.conv.channels": ""})
     assert cfg.model.latent_dim == 2 and type(cfg.model.latent_dim) is int
     assert cfg.train.epochs == 5 and type(cfg.train.epochs) is int
-    assert cfg.model.hidden == [64, 32]
+    assert cfg.model.mlp.hidden == [64, 32]
     assert cfg.train.lr == 3e-4 and type(cfg.train.lr) is float
     assert cfg.train.figures is False and cfg.train.progress is True
     assert cfg.model.likelihood == "gaussian"
     assert cfg.beta.stages == [[0, 1.5]]
-    assert cfg.model.channels == []
+    assert cfg.model.conv.channels == []
 
 
 @pytest.mark.parametrize("key,value,expected", [
     ("train.figures", "true", True), ("train.figures", "0", False), ("train.figures", "ON", True),
     ("train.figures", False, False), ("train.epochs", 7.0, 7), ("train.epochs", "1_000", 1000),
-    ("train.lr", 1, 1.0), ("model.sigma", "0.25", 0.25), ("model.hidden", (3, 2), [3, 2]),
-    ("data.name", "mnist", "mnist"),
+    ("train.lr", 1, 1.0), ("model.gaussian.sigma", "0.25", 0.25),
+    ("model.mlp.hidden", (3, 2), [3, 2]), ("data.name", "mnist", "mnist"),
+    ("model.vq.ema", "yes", True), ("model.gumbel.temperature.warmup", "10", 10),
 ])
 def test_coercion_table(key, value, expected):
     cfg = C.apply(xae.Config(), {key: value})
-    section, leaf = key.split(".")
-    got = getattr(getattr(cfg, section), leaf)
+    got = C._get(cfg, key)
     assert got == expected and type(got) is type(expected)
 
 
@@ -94,9 +104,10 @@ def test_coercion_table(key, value, expected):
     ("train.figures", "maybe"), ("train.figures", 1), ("train.progress", "2"),
     ("model.latent_dim", "two"), ("model.latent_dim", 2.5), ("model.latent_dim", True),
     ("model.latent_dim", "2.0"), ("train.epochs", [5]),
-    ("train.lr", "fast"), ("train.lr", True), ("model.sigma", [1.0]),
-    ("model.hidden", "64"), ("model.hidden", "[64"), ("model.hidden", 64),
-    ("model.hidden", {"a": 1}), ("model.encoder", ["mlp"]), ("data.name", True),
+    ("train.lr", "fast"), ("train.lr", True), ("model.laplace.sigma", [1.0]),
+    ("model.mlp.hidden", "64"), ("model.mlp.hidden", "[64"), ("model.mlp.hidden", 64),
+    ("model.mlp.hidden", {"a": 1}), ("model.encoder", ["mlp"]), ("data.name", True),
+    ("model.mog.components", 2.5), ("model.rvq.stage_dropout", "maybe"),
 ])
 def test_type_errors_name_the_key(key, value):
     with pytest.raises(xae.XaeError) as err:
@@ -120,7 +131,8 @@ def test_type_errors_in_nested_dicts_name_the_dotted_key(section, leaf, value):
     ("model.latnt_dim", "model.latent_dim"),
     ("latent_dim", "model.latent_dim"),
     ("train.epoch", "train.epochs"),
-    ("model.hiden", "model.hidden"),
+    ("model.mlp.hiden", "model.mlp.hidden"),
+    ("model.mog.component", "model.mog.components"),
     ("beta.warmpu", "beta.warmup"),
     ("data.binarise", "data.binarize"),
 ])
@@ -130,6 +142,34 @@ def test_unknown_key_suggests_nearest(key, suggestion):
     msg = str(err.value)
     assert f"'{key}'" in msg
     assert f"did you mean '{suggestion}'" in msg
+
+
+@pytest.mark.parametrize("key,moved", [
+    ("model.prior_components", "model.mog.components or model.vamp.components"),
+    ("model.quantizer.codebook_size",
+     "model.vq.codebook_size, model.lfq.codebook_size or model.gumbel.codebook_size"),
+    ("model.hidden", "model.mlp.hidden"),
+    ("model.kl_estimator", "model.kl.estimator or model.mmd.estimator"),
+    ("model.tc_weight", "model.tc.weight"), ("model.iw_samples", "model.iwae.samples"),
+    ("model.dataset_size", "model.tc.dataset_size"),
+    ("model.quantizer.stage_quantizer", "model.rvq.stage_quantizer"),
+    ("model.quantizer.temperature.kind", "model.gumbel.temperature.kind"),
+    ("model.quantizer", "model.vq, model.rvq, model.fsq, model.lfq or model.gumbel"),
+])
+def test_a_key_of_the_flat_layout_says_where_it_moved(key, moved):
+    for updates in ({key: 1}, {"model": {key.removeprefix("model."): 1}}):
+        with pytest.raises(xae.XaeError) as err:
+            C.apply(xae.Config(), updates)
+        assert f"'{key}' moved to {moved}:" in str(err.value)
+
+
+def test_every_moved_key_has_a_home():
+    keys = C.all_keys()
+    for old, targets in C.MOVED.items():
+        for target in targets:
+            assert any(k == f"model.{target}" or k.startswith(f"model.{target}.")
+                       for k in keys), (old, target)
+        assert f"model.{old}" not in keys
 
 
 def test_unknown_key_in_nested_dict_suggests_nearest():
@@ -152,7 +192,8 @@ def test_setting_a_section_to_a_scalar_is_an_error(key, value):
 def test_resolve_key():
     assert C.resolve_key("latent_dim") == "model.latent_dim"
     assert C.resolve_key("epochs") == "train.epochs"
-    assert C.resolve_key("model.hidden") == "model.hidden"
+    assert C.resolve_key("model.mlp.hidden") == "model.mlp.hidden"
+    assert C.resolve_key("levels") == "model.fsq.levels"
     with pytest.raises(xae.XaeError, match="ambiguous"):
         C.resolve_key("seed")
     with pytest.raises(xae.XaeError, match="did you mean 'model.latent_dim'"):
@@ -196,11 +237,17 @@ test_fraction = 0.1
 
 [model]
 latent_dim = 8
-hidden = [256, 128]
 likelihood = "gaussian"
+
+[model.kl]
+free_bits = 0.25
+
+[model.mlp]
+hidden = [256, 128]
+
+[model.gaussian]
 scale = "pixel"
 sigma = 0.5
-free_bits = 0.25
 
 [beta]
 kind = "staged"
@@ -217,9 +264,10 @@ def _check_toml_values(cfg: xae.Config) -> None:
     assert cfg.preset == "beta-vae"
     assert cfg.data.name == "mnist" and cfg.data.binarize == "dynamic"
     assert cfg.data.test_fraction == 0.1
-    assert cfg.model.latent_dim == 8 and cfg.model.hidden == [256, 128]
-    assert cfg.model.likelihood == "gaussian" and cfg.model.scale == "pixel"
-    assert cfg.model.sigma == 0.5 and cfg.model.free_bits == 0.25
+    assert cfg.model.latent_dim == 8 and cfg.model.mlp.hidden == [256, 128]
+    assert cfg.model.likelihood == "gaussian" and cfg.model.gaussian.scale == "pixel"
+    assert cfg.model.gaussian.sigma == 0.5 and cfg.model.kl.free_bits == 0.25
+    assert cfg.model.laplace == xae.Config().model.laplace
     assert cfg.beta.kind == "staged" and cfg.beta.stages == [[0, 0.0], [100, 1.0]]
     assert cfg.train.epochs == 3 and cfg.train.lr == 2e-4 and cfg.train.figures is False
     # untouched fields keep their defaults
@@ -232,7 +280,7 @@ def test_toml_file(tmp_path):
     p.write_text(TOML)
     cfg = C.from_dict(C.read_file(p))
     _check_toml_values(cfg)
-    assert type(cfg.model.sigma) is float and type(cfg.model.latent_dim) is int
+    assert type(cfg.model.gaussian.sigma) is float and type(cfg.model.latent_dim) is int
 
 
 def test_toml_and_json_files_round_trip(tmp_path):
@@ -250,17 +298,46 @@ def test_json_round_trip_of_a_modified_config():
     cfg = xae.preset("linear-vae", latent_dim=5, **{"beta.kind": "cyclical", "beta.ratio": 0.25})
     cfg.model.data_shape = [20]
     d = json.loads(cfg.to_json())
-    assert d["model"]["latent_dim"] == 5 and d["model"]["hidden"] == []
+    assert d["model"]["latent_dim"] == 5 and d["model"]["mlp"]["hidden"] == []
+    assert d["model"]["gumbel"]["temperature"]["kind"] == "cosine"
     again = C.from_dict(d)
     assert again == cfg
     assert dataclasses.asdict(again) == cfg.to_dict()
 
 
-def test_build_records_data_shape_in_the_config():
-    cfg = xae.preset("vae", hidden=[8], latent_dim=2)
-    xae.build(cfg)
-    assert cfg.model.data_shape == [1, 8, 8]
-    assert C.from_dict(json.loads(cfg.to_json())).model.data_shape == [1, 8, 8]
+def test_a_config_pickles():
+    """The sections are classes made at import; pickle must find them by name."""
+    cfg = xae.preset("dvae", **{"model.gumbel.temperature.value": 0.5})
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+
+
+def test_build_leaves_the_config_alone_and_gives_the_model_a_copy_with_the_data_shape():
+    cfg = xae.preset("vae", latent_dim=2, **{"model.mlp.hidden": [8]})
+    before = copy.deepcopy(cfg)
+    model = xae.build(cfg)
+    assert cfg == before and cfg.model.data_shape == []
+    assert model.config is not cfg and model.config.model.data_shape == [1, 8, 8]
+    assert model.config.model.mlp.hidden is not cfg.model.mlp.hidden
+    assert dataclasses.replace(model.config, model=cfg.model) == cfg  # nothing else differs
+    assert C.from_dict(json.loads(model.config.to_json())).model.data_shape == [1, 8, 8]
+
+
+def test_build_checks_the_config():
+    cfg = xae.preset("vae")
+    cfg.model.kl.estimator = "guess"  # set in Python: unchecked until it is used
+    with pytest.raises(xae.XaeError, match="model.kl.estimator"):
+        xae.build(cfg)
+    cfg = xae.preset("vae")
+    cfg.model.mog = 3
+    with pytest.raises(xae.XaeError, match="'model.mog' is a section"):
+        xae.build(cfg)
+
+
+@pytest.mark.parametrize("net", ["encoder", "decoder"])
+def test_conv_nets_need_channels(net):
+    with pytest.raises(xae.XaeError, match="model.conv.channels is empty"):
+        C.from_dict({"model": {net: "conv", "conv": {"channels": []}}})
+    C.from_dict({"model": {"conv": {"channels": []}}})  # unused: no rule
 
 
 def test_partial_json_file(tmp_path):
@@ -268,7 +345,7 @@ def test_partial_json_file(tmp_path):
     p.write_text(json.dumps({"model": {"latent_dim": 4}, "train.epochs": 9}))
     cfg = C.from_dict(C.read_file(p))
     assert cfg.model.latent_dim == 4 and cfg.train.epochs == 9
-    assert cfg.model.hidden == xae.Config().model.hidden
+    assert cfg.model.mlp.hidden == xae.Config().model.mlp.hidden
 
 
 @pytest.mark.parametrize("name,text", [

@@ -27,20 +27,20 @@ CASES = [(name, "mlp") for name in xae.PRESETS] + [
 
 
 # discrete presets shrink to 2 positions of 3-d codes with small codebooks
-DISCRETE = {"model.latent_dim": 6, "model.quantizer.code_dim": 3,
-            "model.quantizer.levels": [3, 4, 2], "model.quantizer.codebook_size": 8,
-            "model.quantizer.stages": 2}
+DISCRETE = {"model.latent_dim": 6, "model.vq.code_dim": 3, "model.vq.codebook_size": 8,
+            "model.gumbel.code_dim": 3, "model.gumbel.codebook_size": 8,
+            "model.fsq.levels": [3, 4, 2], "model.lfq.codebook_size": 8, "model.rvq.stages": 2}
 
 
 def _config(name: str, net: str) -> xae.Config:
     cfg = xae.preset(name, latent_dim=3)
     if cfg.model.prior == "codes":
         cfg = xae.config.apply(cfg, DISCRETE)
-    if cfg.model.hidden:  # a preset with a linear map (hidden = []) stays linear
-        cfg = xae.config.apply(cfg, {"model.hidden": [32]})
+    if cfg.model.mlp.hidden:  # a preset with a linear map (hidden = []) stays linear
+        cfg = xae.config.apply(cfg, {"model.mlp.hidden": [32]})
     if net == "conv":
         cfg = xae.config.apply(cfg, {"model.encoder": "conv", "model.decoder": "conv",
-                                     "model.channels": [8, 16]})
+                                     "model.conv.channels": [8, 16]})
     return cfg
 
 
@@ -73,7 +73,7 @@ def test_forward_shapes_and_finiteness(case):
     d = cfg.model.latent_dim
     assert model.data_shape == tuple(x.shape[1:])
     assert model.latent_dim == d
-    assert list(cfg.model.data_shape) == list(x.shape[1:])
+    assert list(model.config.model.data_shape) == list(x.shape[1:])
     out = model(x, beta=1.0)
     assert out.loss.shape == () and torch.isfinite(out.loss)
     assert out.distortion.shape == (B,) and torch.isfinite(out.distortion).all()
@@ -89,7 +89,7 @@ def test_forward_shapes_and_finiteness(case):
         assert out.posterior.mean.shape == (B, d) and out.posterior.logvar.shape == (B, d)
         analytic = "rate" in out.terms and out.terms["rate"].note == "KL, analytic" \
             and not model.objective.importance_weighted
-        assert analytic == (model.prior.kl(out.posterior) is not None and cfg.model.kl_estimator
+        assert analytic == (model.prior.kl(out.posterior) is not None and cfg.model.kl.estimator
                             == "analytic" and cfg.model.regularizer == "kl"
                             and not model.objective.importance_weighted)
         if analytic:

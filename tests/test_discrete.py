@@ -16,8 +16,10 @@ from xae.codeprior import fit_code_prior
 from xae.evaluate.codes import code_counts, usage_metrics
 from xae.model import inference
 
-SMALL = {"hidden": [32], "model.quantizer.code_dim": 3, "model.quantizer.codebook_size": 8,
-         "model.quantizer.levels": [3, 4, 2], "model.quantizer.stages": 2, "latent_dim": 6}
+SMALL = {"model.mlp.hidden": [32], "model.vq.code_dim": 3, "model.vq.codebook_size": 8,
+         "model.gumbel.code_dim": 3, "model.gumbel.codebook_size": 8,
+         "model.lfq.codebook_size": 8, "model.fsq.levels": [3, 4, 2], "model.rvq.stages": 2,
+         "latent_dim": 6}
 QUANTIZED = ["vq-vae", "vq-vae-ema", "rvq-vae", "fsq-ae", "lfq-ae", "dvae"]
 
 
@@ -89,10 +91,10 @@ def test_the_gumbel_rate_is_the_kl_of_its_categorical_posterior():
 
 
 def test_the_trainer_step_sets_the_gumbel_temperature():
-    model = _model("dvae", **{"model.quantizer.temperature.kind": "linear",
-                              "model.quantizer.temperature.start": 5.0,
-                              "model.quantizer.temperature.value": 0.05,
-                              "model.quantizer.temperature.warmup": 100})
+    model = _model("dvae", **{"model.gumbel.temperature.kind": "linear",
+                              "model.gumbel.temperature.start": 5.0,
+                              "model.gumbel.temperature.value": 0.05,
+                              "model.gumbel.temperature.warmup": 100})
     x = _digits()
     with torch.no_grad():
         y = {}
@@ -113,21 +115,23 @@ def test_the_trainer_step_sets_the_gumbel_temperature():
      "posterior"),
     ({"model.bottleneck": "gumbel", "model.prior": "codes", "model.regularizer": "kl",
       "model.objective": "iwae"}, "gaussian"),
-    ({"model.bottleneck": "rvq", "model.prior": "codes", "model.quantizer.stage_quantizer":
-      "gumbel"}, "stage_quantizer"),
+    ({"model.bottleneck": "rvq", "model.prior": "codes", "model.rvq.stage_quantizer":
+      "gumbel"}, "model.rvq.stage_quantizer"),
     ({"model.bottleneck": "vq", "model.prior": "codes", "latent_dim": 16,
-      "model.quantizer.code_dim": 5}, "multiple of the code size 5"),
+      "model.vq.code_dim": 5}, "multiple of the code size 5"),
+    ({"model.bottleneck": "rvq", "model.prior": "codes", "latent_dim": 16,
+      "model.vq.code_dim": 5}, "multiple of the code size 5"),  # the stages read model.vq
 ])
 def test_inconsistent_discrete_configs_are_refused(overrides, match):
     with pytest.raises(xae.XaeError, match=match):
-        xae.build(xae.preset("ae", **{"hidden": [32], **overrides}))
+        xae.build(xae.preset("ae", **{"model.mlp.hidden": [32], **overrides}))
 
 
 @pytest.fixture(scope="module")
 def fitted_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("discrete") / "vq"
     cfg = xae.preset("vq-vae", **{**SMALL, "steps": 60, "progress": False, "figures": False,
-                                  "log_every": 20, "model.quantizer.codebook_size": 16})
+                                  "log_every": 20, "model.vq.codebook_size": 16})
     xae.train(cfg, run)
     fit_code_prior(run, epochs=3, layers=1, dim=32, heads=2, lr=3e-3)
     return run

@@ -15,7 +15,7 @@ from xae.cli import main
 from xae.data import load as load_data
 from xae.evaluate.holes import NEGATIVE_MMD
 
-FAST = {"hidden": [32], "train.seed": 1, "progress": False, "log_every": 20,
+FAST = {"model.mlp.hidden": [32], "train.seed": 1, "progress": False, "log_every": 20,
         "train.checkpoint_every": 1000}
 
 
@@ -140,7 +140,7 @@ def test_the_fid_bar_counts_every_image_it_generates_or_classifies(capsys) -> No
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(40, 1, 28, 28, generator=g), torch.randint(0, 10, (40,), generator=g)
-    model = xae.build(xae.preset("vae", latent_dim=4, hidden=[16]), (1, 28, 28))
+    model = xae.build(xae.preset("vae", latent_dim=4, **{"model.mlp.hidden": [16]}), (1, 28, 28))
     fid.sample_quality(model, x, y, n=30, batch_size=16, progress=True)
     total = 3 * 30 + 4 * 40  # 30 samples and 40 reconstructions made; 5 passes classified
     err = capsys.readouterr().err

@@ -91,7 +91,7 @@ def test_active_units_on_constructed_means():
 
 def test_active_units_through_a_constructed_encoder():
     """A linear encoder whose posterior mean copies chosen pixels with chosen gains."""
-    model = xae.build(xae.preset("vae", hidden=[], latent_dim=4))
+    model = xae.build(xae.preset("vae", latent_dim=4, **{"model.mlp.hidden": []}))
     x = torch.rand(2000, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     pixel_var = x.flatten(1)[:, 10].var().item()       # about 1/12
     gains = [1.0, 0.5, 0.2, 0.0]                       # variances ≈ .083, .021, .0033, 0
@@ -279,7 +279,7 @@ def test_a_deterministic_code_has_no_elbo_but_a_discrete_one_keeps_its_bound():
     x = torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     m = xae.evaluate_model(xae.build(xae.preset("ae")), x).metrics
     assert {"neg_elbo", "bits_per_dim", "kl"}.isdisjoint(m) and m["distortion"] > 0
-    vq = xae.build(xae.preset("vq-vae", **{"model.quantizer.codebook_size": 16}))
+    vq = xae.build(xae.preset("vq-vae", **{"model.vq.codebook_size": 16}))
     m = xae.evaluate_model(vq, x, hole_metrics=False).metrics
     assert m["neg_elbo"] == pytest.approx(m["distortion"] + m["kl"])
     assert m["kl"] == pytest.approx(16 * math.log(16), rel=1e-6)  # P = 256/16 positions, K = 16

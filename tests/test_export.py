@@ -29,7 +29,7 @@ def _run(path, name, array):
 ])
 def test_onnxruntime_matches_torch_at_any_batch_size(name, overrides, tmp_path):
     torch.manual_seed(0)
-    model = xae.build(xae.preset(name, hidden=[64], **overrides)).eval()
+    model = xae.build(xae.preset(name, **{"model.mlp.hidden": [64], **overrides})).eval()
     meta = export_onnx(model, tmp_path / "export")
     files = sorted(p.name for p in (tmp_path / "export").iterdir())
     assert files == ["decoder.onnx", "encoder.onnx", "export.json"]
@@ -49,7 +49,7 @@ def test_onnxruntime_matches_torch_at_any_batch_size(name, overrides, tmp_path):
 
 
 def test_a_failed_export_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
-    model = xae.build(xae.preset("vae", hidden=[32])).eval()
+    model = xae.build(xae.preset("vae", **{"model.mlp.hidden": [32]})).eval()
     export_onnx(model, tmp_path / "export")
     before = {p.name: p.read_bytes() for p in (tmp_path / "export").iterdir()}
 
@@ -59,14 +59,15 @@ def test_a_failed_export_leaves_the_previous_folder_whole(tmp_path, monkeypatch)
     monkeypatch.setattr(xae.export, "_parity", boom)
     torch.manual_seed(1)
     with pytest.raises(RuntimeError):
-        export_onnx(xae.build(xae.preset("vae", hidden=[32])), tmp_path / "export")
+        export_onnx(xae.build(xae.preset("vae", **{"model.mlp.hidden": [32]})), tmp_path / "export")
     assert {p.name: p.read_bytes() for p in (tmp_path / "export").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder
 
 
 def test_the_cli_exports_a_run_and_refuses_bad_input(tmp_path, capsys):
     run = tmp_path / "run"
-    xae.train(xae.preset("vae", hidden=[32], steps=5, progress=False, figures=False), run)
+    xae.train(xae.preset("vae", steps=5, progress=False, figures=False,
+                         **{"model.mlp.hidden": [32]}), run)
     assert main(["export", str(run), "--format", "onnx"]) == 0
     assert "largest difference" in capsys.readouterr().out
     meta = json.loads((run / "export" / "export.json").read_text())
@@ -82,7 +83,8 @@ def test_the_cli_exports_a_run_and_refuses_bad_input(tmp_path, capsys):
 
 def test_without_onnx_the_export_says_how_to_install_it(tmp_path, monkeypatch, capsys):
     run = tmp_path / "run"
-    xae.train(xae.preset("vae", hidden=[32], steps=5, progress=False, figures=False), run)
+    xae.train(xae.preset("vae", steps=5, progress=False, figures=False,
+                         **{"model.mlp.hidden": [32]}), run)
     monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` fails
     with pytest.raises(xae.XaeError, match=r"make web.*pip install 'xae\[web\]'"):
         export_onnx(xae.load(run), tmp_path / "api")

@@ -135,7 +135,7 @@ def test_fid_lenet_of_a_set_against_itself_is_zero_and_grows_with_damage(mnist_t
 @needs_mnist
 def test_sample_quality_of_a_fresh_model_is_finite_and_seeded(mnist_test):
     x, y = mnist_test[0][:300], mnist_test[1][:300]
-    cfg = xae.preset("vae", data="mnist", **{"model.hidden": [32], "model.latent_dim": 4})
+    cfg = xae.preset("vae", data="mnist", **{"model.mlp.hidden": [32], "model.latent_dim": 4})
     torch.manual_seed(0)
     model = xae.build(cfg)
     state = torch.get_rng_state()
@@ -153,7 +153,7 @@ def test_sample_quality_of_a_fresh_model_is_finite_and_seeded(mnist_test):
 
 
 def test_sample_quality_refuses_other_data_shapes():
-    model = xae.build(xae.preset("vae", data="digits", **{"model.hidden": [16]}))
+    model = xae.build(xae.preset("vae", data="digits", **{"model.mlp.hidden": [16]}))
     x = torch.zeros(4, 1, 8, 8)
     with pytest.raises(xae.XaeError, match=r"only to \(1, 28, 28\)"):
         sample_quality(model, x, torch.zeros(4, dtype=torch.int64), n=4)

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 import xae
-from xae.registry import construct
 from xae.distributions import LOG_2PI, DiagonalGaussian
 from xae.priors import PRIORS, FlowPrior, StandardNormal
 from xae.regularizers.kl import KL
@@ -97,7 +96,7 @@ def test_at_initialisation_the_flow_is_the_standard_normal_and_its_mc_kl_matches
                          torch.randn(4, 3, dtype=torch.float64))
     assert q.kl(prior) is None  # no closed form: the KL regularizer estimates it
     out = xae.BottleneckOutput(z=q.sample(20_000), posterior=q)
-    mc = KL("analytic")(out, prior).total.mean(0)  # falls back to Monte Carlo
+    mc = KL(estimator="analytic")(out, prior).total.mean(0)  # falls back to Monte Carlo
     analytic = StandardNormal(3).kl(q).sum(-1)
     torch.testing.assert_close(mc, analytic, atol=0.06, rtol=0)
 
@@ -117,26 +116,29 @@ def test_log_prob_of_reparameterized_z_gives_gradients_to_z_and_the_flow(perturb
             assert p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize(("kwargs", "key"), [({"layers": 0}, "model.prior_layers"),
-                                             ({"layers": 2.0}, "model.prior_layers"),
-                                             ({"hidden": -1}, "model.prior_hidden"),
-                                             ({"hidden": True}, "model.prior_hidden")])
+@pytest.mark.parametrize(("kwargs", "key"), [({"layers": 0}, "model.flow.layers"),
+                                             ({"layers": 2.0}, "model.flow.layers"),
+                                             ({"hidden": -1}, "model.flow.hidden"),
+                                             ({"hidden": True}, "model.flow.hidden")])
 def test_bad_arguments_raise_an_error_naming_the_config_key(kwargs, key):
     with pytest.raises(xae.XaeError, match=key):
         FlowPrior(2, **kwargs)
 
 
-def test_the_registry_builds_a_one_dimensional_flow_and_rejects_bad_keys():
-    prior = construct(PRIORS["flow"], 1, components=3, layers=2, hidden=8, data_shape=(1, 8, 8))
-    assert isinstance(prior, FlowPrior) and "layers=2" in repr(prior)
+def test_the_registry_builds_a_one_dimensional_flow_from_its_section_and_rejects_bad_keys():
+    cfg = xae.preset("vae", prior="flow", latent_dim=1,
+                     **{"model.flow.layers": 2, "model.flow.hidden": 8, "model.mog.components": 3})
+    prior = xae.build(cfg).prior
+    assert PRIORS["flow"] is FlowPrior and isinstance(prior, FlowPrior)
+    assert "layers=2, hidden=8" in repr(prior)
     assert prior.sample(5).shape == (5, 1)
-    with pytest.raises(xae.XaeError, match="prior_layers"):
-        xae.build(xae.preset("vae", prior="flow", prior_layers=0))
+    with pytest.raises(xae.XaeError, match="model.flow.layers"):
+        xae.build(xae.preset("vae", prior="flow", **{"model.flow.layers": 0}))
 
 
 def test_a_vae_with_a_flow_prior_trains_and_samples_from_the_same_prior(tmp_path):
-    cfg = xae.preset("vae", prior="flow", prior_layers=2, prior_hidden=32, latent_dim=2,
-                     steps=30, progress=False, figures=False)
+    cfg = xae.preset("vae", prior="flow", latent_dim=2, steps=30, progress=False, figures=False,
+                     **{"model.flow.layers": 2, "model.flow.hidden": 32})
     model = xae.load(xae.train(cfg, tmp_path / "run"))
     assert isinstance(model.prior, FlowPrior) and len(model.prior.flows) == 2
     last = [layer.net[-1].weight for layer in model.prior.flows]

@@ -54,7 +54,7 @@ def test_rounding_passes_the_gradient_straight_through():
 
 
 def test_an_fsq_autoencoder_trains_end_to_end(tmp_path):
-    cfg = xae.preset("ae", bottleneck="fsq", prior="codes", latent_dim=8, hidden=[64], steps=60,
+    cfg = xae.preset("ae", bottleneck="fsq", prior="codes", latent_dim=8, steps=60,
                      progress=False, figures=False, log_every=20)
     run = xae.train(cfg, tmp_path / "run")
     model = xae.load(run)
@@ -73,8 +73,8 @@ def test_an_fsq_autoencoder_trains_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("overrides,match", [
     ({"latent_dim": 6}, "multiple of the code size 4"),
-    ({"quantizer.levels": [8, 1]}, "quantizer.levels"),
-    ({"quantizer.levels": []}, "quantizer.levels"),
+    ({"model.fsq.levels": [8, 1]}, "model.fsq.levels"),
+    ({"model.fsq.levels": []}, "model.fsq.levels"),
 ])
 def test_fsq_bad_configs(overrides, match):
     with pytest.raises(xae.XaeError, match=match):

@@ -11,7 +11,6 @@ import torch
 
 from xae.bottlenecks.gumbel import GumbelSoftmax
 from xae.config import ScheduleConfig
-from xae.registry import construct
 from xae.distributions import Categorical
 from xae.errors import XaeError
 
@@ -158,7 +157,7 @@ def test_the_kl_to_the_uniform_prior_is_log_k_minus_the_entropy():
     0.0, -2.0, "hot", {"kind": "constant", "value": 1.0, "bogus": 1},
 ])
 def test_a_bad_temperature_is_an_error(temperature):
-    with pytest.raises(XaeError, match="model.quantizer.temperature"):
+    with pytest.raises(XaeError, match="model.gumbel.temperature"):
         GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, temperature=temperature)
 
 
@@ -167,17 +166,15 @@ def test_good_temperatures_and_other_bad_settings():
     GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, temperature=ScheduleConfig(value=0.5))
     GumbelSoftmax(None, 4, codebook_size=8, code_dim=4,
                   temperature=ScheduleConfig(kind="staged", stages=[[0, 1.0], [9, 0.1]]))
-    # the registry hands each piece the settings it names; other quantizers' are not its own
-    q = construct(GumbelSoftmax, None, 4, codebook_size=8, code_dim=4,
-                  temperature={"value": 0.25}, levels=[3], entropy_weight=1.0)
+    q = GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, temperature={"value": 0.25})
     assert q.temperature_at(None) == 0.25
-    with pytest.raises(TypeError, match="levels"):  # called directly, a stray key is an error
+    with pytest.raises(TypeError, match="levels"):  # another quantizer's setting is an error
         GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, levels=[3])
-    with pytest.raises(XaeError, match="model.quantizer.codebook_size"):
+    with pytest.raises(XaeError, match="model.gumbel.codebook_size"):
         GumbelSoftmax(None, 4, codebook_size=1, code_dim=4)
-    with pytest.raises(XaeError, match="model.quantizer.code_dim"):
+    with pytest.raises(XaeError, match="model.gumbel.code_dim"):
         GumbelSoftmax(None, 4, codebook_size=8, code_dim=0)
-    with pytest.raises(XaeError, match="model.quantizer.hard"):
+    with pytest.raises(XaeError, match="model.gumbel.hard"):
         GumbelSoftmax(None, 4, codebook_size=8, code_dim=4, hard="yes")
     with pytest.raises(XaeError, match="logits"):
         GumbelSoftmax(None, 4, codebook_size=8, code_dim=4).quantize(torch.randn(3, 4))

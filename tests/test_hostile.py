@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_origin
 
 import numpy as np
 import pytest
@@ -39,9 +40,9 @@ def _bad_values(key: str, typ: type, f: dataclasses.Field) -> list[str]:
         return ["1.5", "nan", HUGE, "-" + HUGE, "twelve", "[1]"]
     if typ is float:
         return ["nan", "inf", "-inf", "1e999", "fast", "[0.5]"]
-    if typ is list:
+    if typ is list or get_origin(typ) is list:
         out = ["{}", "[[", DEEP, '"text"']
-        if key.endswith("stages") and key.split(".")[-2] != "quantizer":
+        if key.endswith("stages") and key != "model.rvq.stages":
             return out + ["[[0]]", "[[-5, 1.0]]", "[[0, nan]]", "[[1.5, 1.0]]", "[1, 2]"]
         return out + ["[1.5]", "[-1]", "[0]", f"[{HUGE}]", "[true]", '["a"]']
     if check is not None:  # a name from a table
@@ -58,13 +59,16 @@ def _config_cases() -> list[tuple[str, str]]:
               ("train.lr", "-1e-3"), ("train.weight_decay", "-1"), ("train.grad_clip", "-1"),
               ("train.eval_batch_size", "0"), ("train.eval_batch_size", "-1"),
               ("train.batch_size", "0"), ("train.seed", "-1"), ("train.seed", "4294967296"),
-              ("model.free_bits", "-0.1"), ("model.latent_dim", "0"), ("model.sigma", "0"),
-              ("model.iw_samples", "0"), ("data.test_fraction", "1"),
+              ("model.kl.free_bits", "-0.1"), ("model.latent_dim", "0"),
+              ("model.gaussian.sigma", "0"), ("model.laplace.sigma", "0"),
+              ("model.iwae.samples", "0"), ("data.test_fraction", "1"),
               ("data.test_fraction", "0"), ("train.validation_fraction", "1"),
-              ("model.quantizer.ema_decay", "1"), ("model.quantizer.levels", "[]"),
-              ("model.quantizer.levels", "[1]"), ("beta.ratio", "0"), ("beta.period", "0"),
+              ("model.vq.ema_decay", "1"), ("model.fsq.levels", "[]"),
+              ("model.fsq.levels", "[1]"), ("model.lfq.codebook_size", "1000"),
+              ("model.mmd.info_alpha", "1.5"), ("model.gumbel.temperature.value", "0"),
+              ("beta.ratio", "0"), ("beta.period", "0"),
               ("train.log_every", "0"), ("train.checkpoint_every", "0"),
-              ("model.channels", "[]")]  # the last: with conv nets, below
+              ("model.conv.channels", "[]")]  # the last: with conv nets, below
     return cases
 
 
@@ -101,7 +105,7 @@ def test_the_table_is_large_and_covers_every_key() -> None:
                          ids=[f"{k}={v[:12]}" for k, v in CONFIG_CASES])
 def test_a_bad_config_value_is_refused(key: str, value: str, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
-    extra = ["model.encoder=conv", "model.decoder=conv"] if key == "model.channels" else []
+    extra = ["model.encoder=conv", "model.decoder=conv"] if key == "model.conv.channels" else []
     _fails(["train", "--steps", "1", "--no-progress", "--set", "train.figures=false", *extra,
             f"{key}={value}", "--out", str(out)], capsys)
     assert not out.exists()
@@ -109,7 +113,7 @@ def test_a_bad_config_value_is_refused(key: str, value: str, tmp_path: Path, cap
 
 FILE_CASES = {
     "deep.json": '{"model": ' * 100_000 + "{}" + "}" * 100_000,
-    "deep-list.json": '{"model": {"hidden": ' + DEEP + "}}",
+    "deep-list.json": '{"model": {"mlp": {"hidden": ' + DEEP + "}}}",
     "huge-int.json": '{"model": {"latent_dim": ' + HUGE + "}}",
     "huge-float.json": '{"train": {"lr": 1e999}}',
     "nan.json": '{"train": {"lr": NaN}}',
@@ -126,7 +130,8 @@ FILE_CASES = {
     "binary.toml": "\x00\x01\x02",
     "float-int.toml": "[model]\nlatent_dim = 2.5\n",
     "negative.toml": "[beta]\nvalue = -1.0\n",
-    "hidden-float.toml": "[model]\nhidden = [1.5]\n",
+    "hidden-float.toml": "[model.mlp]\nhidden = [1.5]\n",
+    "flat-layout.toml": "[model]\nhidden = [32]\n",  # moved to model.mlp.hidden
     "bool-int.toml": "[train]\nepochs = true\n",
     "nested-deep.toml": "a = " + "[" * 5000 + "]" * 5000 + "\n",
     "empty-name.txt": "",
@@ -147,12 +152,12 @@ def test_a_config_files_preset_is_the_preset(tmp_path: Path, capsys) -> None:
     """A config file's preset selects the preset, as --preset does (or is refused)."""
     path = tmp_path / "vq.toml"
     path.write_text('preset = "vq-vae"\n[train]\nsteps = 2\nfigures = false\nprogress = false\n'
-                    '[model]\nhidden = [32]\nlatent_dim = 32\n[model.quantizer]\ncode_dim = 8\n'
-                    'codebook_size = 16\n')
+                    '[model]\nlatent_dim = 32\n[model.mlp]\nhidden = [32]\n[model.vq]\n'
+                    'code_dim = 8\ncodebook_size = 16\n')
     assert main(["train", "--config", str(path), "--out", str(tmp_path / "run")]) == 0
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["preset"] == "vq-vae" and saved["model"]["bottleneck"] == "vq"
-    assert saved["model"]["prior"] == "codes"
+    assert saved["model"]["prior"] == "codes" and saved["model"]["vq"]["code_dim"] == 8
     capsys.readouterr()
     _fails(["train", "--preset", "vae", "--config", str(path), "--out", str(tmp_path / "r2")],
            capsys)
@@ -267,7 +272,7 @@ RUN_DAMAGE = [
     'config:{"model": {"latent_dim": "two"}}', 'config:{"model": {"latent_dim": -4}}',
     'config:{"kind": "diffusers-vae"}', 'config:{"train": {"lr": 1e999}}',
     "config:" + '{"model": ' * 50_000 + "{}" + "}" * 50_000,
-    'config:{"model": {"hidden": [1.5]}}', 'config:{"model": {"latent_dim": ' + HUGE + "}}",
+    'config:{"model": {"mlp": {"hidden": [1.5]}}}', 'config:{"model": {"latent_dim": ' + HUGE + "}}",
     "weights:truncated", "weights:empty", "weights:missing", "weights:folder", "weights:header",
     'metrics:{"step": "ten"}', "metrics:[]", 'metrics:{"step": 1, "epochs": 1, '
     '"train_time_s": 1, "test": []}', "metrics:{", 'metrics:{"step": 1, "epochs": 1, '

@@ -106,7 +106,7 @@ def test_image_metrics_reject_mismatched_shapes():
 
 
 def test_reconstruction_quality_on_images_equals_the_unbatched_metrics():
-    cfg = xae.preset("vae", data="digits", **{"model.hidden": [32], "model.latent_dim": 2})
+    cfg = xae.preset("vae", data="digits", **{"model.mlp.hidden": [32], "model.latent_dim": 2})
     torch.manual_seed(0)
     model = xae.build(cfg).train()
     x = load(cfg.data).test_x[:50]

@@ -16,7 +16,7 @@ from xae.objectives import effective_sample_size
 def _iwae(k: int, exact_posterior: bool = False) -> tuple[xae.Autoencoder, torch.Tensor, torch.Tensor]:
     w, mu, x, exact = _ppca()
     shifts = {} if exact_posterior else {"mean_shift": MEAN_SHIFT, "logvar_shift": LOGVAR_SHIFT}
-    return _linear_vae(w, mu, objective="iwae", iw_samples=k, **shifts), x, exact
+    return _linear_vae(w, mu, objective="iwae", **{"model.iwae.samples": k}, **shifts), x, exact
 
 
 def test_iwae_with_k1_equals_the_elbo_in_expectation():
@@ -53,8 +53,8 @@ def test_ess_is_k_for_the_exact_posterior_and_within_1_and_k_otherwise():
 
 
 def test_iwae_trains_and_evaluates(tmp_path):
-    cfg = xae.preset("vae", objective="iwae", iw_samples=4, steps=20, progress=False,
-                     figures=False, hidden=[32], log_every=5)
+    cfg = xae.preset("vae", objective="iwae", steps=20, progress=False, figures=False,
+                     log_every=5, **{"model.iwae.samples": 4, "model.mlp.hidden": [32]})
     run = xae.train(cfg, tmp_path / "run")
     model = xae.load(run)
     result = xae.evaluate_model(model, torch.rand(40, 1, 8, 8))
@@ -64,7 +64,8 @@ def test_iwae_trains_and_evaluates(tmp_path):
 
 
 def test_the_elbo_logs_no_ess(tmp_path):
-    cfg = xae.preset("vae", steps=4, progress=False, figures=False, hidden=[8], log_every=2)
+    cfg = xae.preset("vae", steps=4, progress=False, figures=False, log_every=2,
+                     **{"model.mlp.hidden": [8]})
     run = xae.train(cfg, tmp_path / "run")
     assert all("ess" not in json.loads(line)
                for line in (run / "metrics.jsonl").read_text().splitlines())
@@ -72,8 +73,8 @@ def test_the_elbo_logs_no_ess(tmp_path):
 
 @pytest.mark.parametrize("overrides,match", [
     ({"bottleneck": "deterministic", "regularizer": "none"}, "needs model.bottleneck=gaussian"),
-    ({"free_bits": 0.5}, "free bits"),
-    ({"iw_samples": 0}, "iw_samples"),
+    ({"model.kl.free_bits": 0.5}, "free bits"),
+    ({"model.iwae.samples": 0}, "model.iwae.samples"),
 ])
 def test_iwae_bad_configs(overrides, match):
     with pytest.raises(xae.XaeError, match=match):

@@ -196,8 +196,9 @@ def test_laplace_sample_is_always_finite():
     ("laplace", "fixed", False), ("laplace", "scalar", True), ("laplace", "pixel", True),
 ])
 def test_learned_scales_are_parameters(likelihood, scale, learned):
-    cfg = xae.preset("vae", likelihood=likelihood, scale=scale, sigma=0.5, hidden=[8],
-                     latent_dim=2)
+    cfg = xae.preset("vae", likelihood=likelihood, latent_dim=2,
+                     **{f"model.{likelihood}.scale": scale, f"model.{likelihood}.sigma": 0.5,
+                        "model.mlp.hidden": [8]})
     model = xae.build(cfg)
     ls = model.likelihood.log_scale
     params = [p for p in model.parameters()]
@@ -303,7 +304,7 @@ def test_free_bits_zero_is_plain_sum():
 
 def test_negative_free_bits_rejected_by_build():
     with pytest.raises(xae.XaeError):
-        xae.build(xae.preset("vae", free_bits=-0.1))
+        xae.build(xae.preset("vae", **{"model.kl.free_bits": -0.1}))
 
 
 # ------------------------------------------------------------------------ model identities
@@ -311,7 +312,7 @@ def test_negative_free_bits_rejected_by_build():
 
 def _tiny(name: str, **kw) -> xae.Autoencoder:
     torch.manual_seed(0)
-    return xae.build(xae.preset(name, hidden=[16], latent_dim=3, **kw))
+    return xae.build(xae.preset(name, latent_dim=3, **{"model.mlp.hidden": [16], **kw}))
 
 
 def test_vae_loss_is_mean_distortion_plus_beta_rate():
@@ -330,7 +331,7 @@ def test_vae_loss_is_mean_distortion_plus_beta_rate():
 
 
 def test_vae_loss_with_free_bits_uses_clipped_rate():
-    model = _tiny("vae", free_bits=0.5)
+    model = _tiny("vae", **{"model.kl.free_bits": 0.5})
     x = torch.rand(8, 1, 8, 8)
     out = model(x, beta=2.0)
     clipped = free_bits(out.rate_per_dim, 0.5)
@@ -407,7 +408,7 @@ def test_iw_log_likelihood_exact_in_float32():
 def test_mc_elbo_with_exact_posterior_is_exact():
     """log p(x|z) + log p(z) − log q(z|x) = log p(x) for every z when q is the posterior."""
     w, mu, x, exact = _ppca()
-    model = _linear_vae(w, mu, kl_estimator="mc")
+    model = _linear_vae(w, mu, **{"model.kl.estimator": "mc"})
     torch.manual_seed(0)
     out = model(x[:50])
     torch.testing.assert_close(out.elbo, exact[:50], rtol=0, atol=1e-9)

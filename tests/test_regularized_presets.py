@@ -23,7 +23,7 @@ def digits():
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_trains_and_evaluates(name, digits, tmp_path):
-    cfg = xae.preset(name, latent_dim=2, hidden=[32], steps=40, progress=False, log_every=10,
+    cfg = xae.preset(name, latent_dim=2, steps=40, progress=False, log_every=10,
                      **{"train.checkpoint_every": 40})
     run = xae.train(cfg, tmp_path / name, data=digits)
     figures = {p.name for p in (run / "figures").iterdir()}

@@ -85,7 +85,7 @@ def test_a_wae_builds_on_a_deterministic_code_but_an_infovae_does_not():
     out = model(torch.rand(16, 1, 8, 8), beta=10.0)
     assert torch.isfinite(out.loss) and out.rate.shape == (16,) and out.rate_per_dim is None
     with pytest.raises(xae.XaeError, match="needs a posterior"):
-        xae.build(xae.preset("ae", **{"model.regularizer": "mmd", "model.info_alpha": 0.5}))
+        xae.build(xae.preset("ae", **{"model.regularizer": "mmd", "model.mmd.info_alpha": 0.5}))
 
 
 def test_tc_is_near_zero_for_independent_dimensions_and_matches_the_gaussian_closed_form():
@@ -116,7 +116,7 @@ def test_mi_tc_and_dim_kl_sum_to_the_monte_carlo_kl(dataset_size):
     assert t.mi.shape == t.tc.shape == t.dim_kl.shape == (64,)
     torch.testing.assert_close(t.mi + t.tc + t.dim_kl, mc_kl, rtol=0, atol=1e-10)
     out = BottleneckOutput(z, q)
-    vae = TotalCorrelation(tc_weight=1.0, dataset_size=dataset_size)
+    vae = TotalCorrelation(weight=1.0, dataset_size=dataset_size)
     assert vae.is_kl and not TotalCorrelation().is_kl
     torch.testing.assert_close(vae(out, prior).total, mc_kl, rtol=0, atol=1e-10)
     torch.testing.assert_close(TotalCorrelation(dataset_size=dataset_size)(out, prior).total,
@@ -138,12 +138,12 @@ def test_gradients_flow_from_both_rates():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: MMD(kernel="gauss"), "model.mmd_kernel"),
-    (lambda: MMD(info_alpha=1.5), "model.info_alpha"),
-    (lambda: MMD(info_alpha=0.5, info_lambda=0.2), "model.info_lambda"),
-    (lambda: TotalCorrelation(tc_weight=-1.0), "model.tc_weight"),
-    (lambda: TotalCorrelation(tc_weight=float("nan")), "model.tc_weight"),
-    (lambda: TotalCorrelation(dataset_size=-5), "model.dataset_size"),
+    (lambda: MMD(kernel="gauss"), "model.mmd.kernel"),
+    (lambda: MMD(info_alpha=1.5), "model.mmd.info_alpha"),
+    (lambda: MMD(info_alpha=0.5, info_lambda=0.2), "model.mmd.info_lambda"),
+    (lambda: TotalCorrelation(weight=-1.0), "model.tc.weight"),
+    (lambda: TotalCorrelation(weight=float("nan")), "model.tc.weight"),
+    (lambda: TotalCorrelation(dataset_size=-5), "model.tc.dataset_size"),
 ])
 def test_bad_arguments_say_which_key_to_fix(make, match):
     with pytest.raises(xae.XaeError, match=match):
@@ -157,19 +157,19 @@ def test_batches_of_one_and_a_non_factorized_prior_are_user_errors():
             reg(BottleneckOutput(z, q), StandardNormal(5))
     with pytest.raises(xae.XaeError, match="factorized"):
         xae.build(xae.preset("vae", **{"model.regularizer": "tc", "model.prior": "mog"}))
-    with pytest.raises(xae.XaeError, match="model.mmd_kernel"):
-        xae.build(xae.preset("ae", **{"model.regularizer": "mmd", "model.mmd_kernel": "x"}))
+    with pytest.raises(xae.XaeError, match="model.mmd.kernel"):
+        xae.build(xae.preset("ae", **{"model.regularizer": "mmd", "model.mmd.kernel": "x"}))
 
 
 @pytest.mark.parametrize("name, overrides, posterior", [
-    ("vae", {"model.regularizer": "tc", "model.tc_weight": 6.0}, True),
-    ("vae", {"model.regularizer": "mmd", "model.info_alpha": 0.0,
-             "model.info_lambda": 100.0}, True),
+    ("vae", {"model.regularizer": "tc", "model.tc.weight": 6.0}, True),
+    ("vae", {"model.regularizer": "mmd", "model.mmd.info_alpha": 0.0,
+             "model.mmd.info_lambda": 100.0}, True),
     ("ae", {"model.regularizer": "mmd", "beta.value": 10.0}, False),
 ])
 def test_each_trains_on_digits_and_evaluates(tmp_path, name, overrides, posterior):
     cfg = xae.preset(name, latent_dim=2, steps=30, progress=False, figures=False,
-                     **{"model.hidden": [64], **overrides})
+                     **{"model.mlp.hidden": [64], **overrides})
     model = xae.load(xae.train(cfg, tmp_path / "run"))
     x = load_data(cfg.data).test_x
     m = xae.evaluate_model(model, x).metrics

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xae.registry import construct
 from xae.bottlenecks import BOTTLENECKS
 from xae.bottlenecks.residual import ResidualVQ
 from xae.bottlenecks.vq import VQ
@@ -18,10 +17,14 @@ def _seeded():
     torch.manual_seed(0)
 
 
+OWN = ("stages", "stage_quantizer", "stage_dropout")  # residual VQ's settings; the rest: VQ's
+
+
 def _rvq(in_features=None, latent_dim=4, **kw):
     kw = {"stages": 4, "stage_quantizer": VQ, "codebook_size": 16, "code_dim": 4,
           "kmeans_init": False, "restart_every": 0, **kw}
-    return ResidualVQ(in_features, latent_dim, **kw)
+    own = {k: kw.pop(k) for k in OWN if k in kw}
+    return ResidualVQ(in_features, latent_dim, kw, **own)
 
 
 def _fitted(n=2000, **kw):
@@ -163,9 +166,9 @@ def test_no_dropout_when_turned_off():
 def test_other_quantizers_as_stages(name, keys, cls):
     if name not in BOTTLENECKS:
         pytest.skip(f"{name} is not in the bottleneck table")
-    rvq = ResidualVQ(None, 8, stages=2, stage_quantizer=name, **keys)
+    rvq = ResidualVQ(None, 8, keys, stages=2, stage_quantizer=name)
     assert all(type(q).__name__ == cls for q in rvq.quantizers) and rvq.code_dim == 4
-    assert rvq.codebook_size == construct(BOTTLENECKS[name], None, 4, **keys).codebook_size
+    assert rvq.codebook_size == BOTTLENECKS[name](None, 4, **keys).codebook_size
     rvq.eval()
     z = torch.randn(20, 4) * 0.5
     q = rvq.quantize(z)
@@ -177,7 +180,7 @@ def test_other_quantizers_as_stages(name, keys, cls):
 
 def test_stage_quantizer_looked_up_by_name(monkeypatch):
     monkeypatch.setitem(BOTTLENECKS, "vq", VQ)
-    rvq = ResidualVQ(None, 8, stages=2, stage_quantizer="vq", codebook_size=8, code_dim=4)
+    rvq = ResidualVQ(None, 8, {"codebook_size": 8, "code_dim": 4}, stages=2, stage_quantizer="vq")
     assert all(isinstance(q, VQ) and q.codebook_size == 8 for q in rvq.quantizers)
 
 
@@ -185,19 +188,24 @@ def test_stage_quantizer_looked_up_by_name(monkeypatch):
 def test_bad_stage_quantizer_lists_the_choices(monkeypatch, name):
     monkeypatch.setitem(BOTTLENECKS, "vq", VQ)
     monkeypatch.setitem(BOTTLENECKS, "rvq", ResidualVQ)
-    with pytest.raises(XaeError, match="model.quantizer.stage_quantizer") as err:
-        ResidualVQ(None, 4, stage_quantizer=name, code_dim=4)
+    with pytest.raises(XaeError, match="model.rvq.stage_quantizer") as err:
+        ResidualVQ(None, 4, {"code_dim": 4}, stage_quantizer=name)
     choices = str(err.value).split("use one of ")[1].split(", ")
     assert {"fsq", "vq"} <= set(choices)
     assert not {"rvq", "gaussian", "gumbel", "deterministic"} & set(choices)
 
 
-@pytest.mark.parametrize("kw,key", [({"stages": 0}, "stages"),
-                                    ({"stage_dropout": "no"}, "stage_dropout"),
-                                    ({"codebook_size": -2}, "codebook_size")])
+@pytest.mark.parametrize("kw,key", [({"stages": 0}, "model.rvq.stages"),
+                                    ({"stage_dropout": "no"}, "model.rvq.stage_dropout"),
+                                    ({"codebook_size": -2}, "model.vq.codebook_size")])
 def test_bad_config_names_the_key(kw, key):
-    with pytest.raises(XaeError, match=f"model.quantizer.{key}"):
+    with pytest.raises(XaeError, match=key):
         _rvq(**kw)
+
+
+def test_a_stage_setting_of_another_quantizer_is_an_error():
+    with pytest.raises(TypeError, match="levels"):
+        _rvq(levels=[8, 5])
 
 
 def test_latent_dim_must_fit_the_stage_code_size():

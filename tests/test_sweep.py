@@ -109,7 +109,7 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path: Path, capsys)
     (["--grid", "model.latent_dm=2,3"], "did you mean 'model.latent_dim'"),
     (["--grid", "model.latent_dim=2,x"], "expects an integer"),
     (["--grid", "model.likelihood=bernoulli,gausian"], "did you mean 'gaussian'"),
-    (["--grid", "latent_dim=0,2"], "must be a positive integer"),
+    (["--grid", "latent_dim=0,2"], "'model.latent_dim' must be ≥ 1"),
     (["--beta", "1,1.0"], "lists the value 1.0 twice"),
     (["--beta", "1,2", "--set", "beta.value=3"], "both fixed with --set and swept"),
     (["--beta", "1,2", "--optuna"], "drop --beta/--grid"),
@@ -155,7 +155,7 @@ def test_grid_parsing() -> None:
     assert split_values("[64],[128, 64]") == ["[64]", "[128, 64]"]
     assert parse_grid("0.1,1", ["latent_dim=2,3"]) == {"beta.value": ["0.1", "1"],
                                                        "model.latent_dim": ["2", "3"]}
-    assert run_name({"beta.value": 0.5, "model.hidden": [64, 32]}) == "beta=0.5,hidden=64-32"
+    assert run_name({"beta.value": 0.5, "model.mlp.hidden": [64, 32]}) == "beta=0.5,hidden=64-32"
     assert run_name({"model.lr": 1.0, "train.lr": 2.0}) == "model.lr=1,train.lr=2"
 
 
@@ -372,7 +372,7 @@ def test_a_shared_study_records_its_settings_and_refuses_mismatches(tmp_path: Pa
     assert settings["trials"] == 2 and settings["out"] == str(out.resolve())
     assert settings["metric"] == "neg_elbo" and settings["direction"] == "minimize"
     assert settings["config"]["train"]["steps"] == 40
-    assert settings["config"]["model"]["hidden"] == [64]
+    assert settings["config"]["model"]["mlp"]["hidden"] == [64]
     assert settings["space"]["beta.value"]["attributes"]["log"] is True
     # the same command continues the study; another space, budget or config is refused
     assert "continuing study 's'" in start_study(capsys, out, url, 2)

@@ -38,7 +38,7 @@ def _same_weights(a: Path, b: Path) -> bool:
 
 
 def _cfg(steps: int, preset: str = "vae", **extra: object) -> xae.Config:
-    cfg = xae.preset(preset, latent_dim=4, hidden=[64], steps=steps)
+    cfg = xae.preset(preset, latent_dim=4, steps=steps, **{"model.mlp.hidden": [64]})
     return apply(cfg, {"train.log_every": 5, "train.checkpoint_every": 10,
                        "train.progress": False, "train.figures": False,
                        "data.binarize": "dynamic", **extra})
@@ -54,7 +54,7 @@ def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
 
 def _start(out: Path, steps: int) -> subprocess.Popen:
     args = ["train", "--preset", "vae", "--steps", str(steps), "--no-progress", "--set",
-            "model.hidden=[64]", "model.latent_dim=4", "train.log_every=50",
+            "model.mlp.hidden=[64]", "model.latent_dim=4", "train.log_every=50",
             "train.checkpoint_every=50", "train.figures=false", "--out", str(out)]
     env = {**os.environ, **SUBPROCESS_ENV}
     return subprocess.Popen([sys.executable, "-m", "xae", *args], env=env,
@@ -108,14 +108,14 @@ def _free_port() -> int:
 # the EMA codebook of VQ sums its statistics over processes, so it too matches one process
 # (k-means initialisation and restarts seed from rank 0's vectors, so they are off here)
 DDP_CASES = {"ae": [], "vq-vae-ema": [
-    "model.latent_dim=8", "model.quantizer.code_dim=4", "model.quantizer.codebook_size=16",
-    "model.quantizer.kmeans_init=false", "model.quantizer.restart_every=0"]}
+    "model.latent_dim=8", "model.vq.code_dim=4", "model.vq.codebook_size=16",
+    "model.vq.kmeans_init=false", "model.vq.restart_every=0"]}
 
 
 @pytest.mark.parametrize("preset", DDP_CASES)
 def test_ddp_two_processes_match_one(tmp_path: Path, preset: str) -> None:
     """Two gloo processes, each with half of every batch, take the same steps as one process."""
-    common = ["--preset", preset, "--steps", "6", "--no-progress", "--set", "model.hidden=[64]",
+    common = ["--preset", preset, "--steps", "6", "--no-progress", "--set", "model.mlp.hidden=[64]",
               "train.log_every=1", "train.figures=false", *DDP_CASES[preset]]
     env = {**os.environ, **SUBPROCESS_ENV}
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",

@@ -13,8 +13,9 @@ from xae.priors.vamp import VampPrior
 
 def _model(latent_dim: int = 2, components: int = 5) -> xae.Autoencoder:
     torch.manual_seed(0)
-    model = xae.build(xae.preset("vamp-vae", latent_dim=latent_dim, hidden=[16],
-                                 prior_components=components)).double()
+    model = xae.build(xae.preset("vamp-vae", latent_dim=latent_dim,
+                                 **{"model.mlp.hidden": [16],
+                                    "model.vamp.components": components})).double()
     with torch.no_grad():  # spread the pseudo-inputs so the components differ
         model.prior.pseudo_inputs.copy_(torch.rand_like(model.prior.pseudo_inputs))
     return model
@@ -80,8 +81,8 @@ def test_a_copy_uses_its_own_encoder():
 
 
 def test_a_trained_vamp_vae_reloads_with_its_pseudo_inputs(tmp_path):
-    cfg = xae.preset("vamp-vae", latent_dim=2, prior_components=6, hidden=[16], steps=30,
-                     progress=False, figures=False)
+    cfg = xae.preset("vamp-vae", latent_dim=2, steps=30, progress=False, figures=False,
+                     **{"model.vamp.components": 6, "model.mlp.hidden": [16]})
     run = xae.train(cfg, tmp_path / "run")
     model = xae.load(run)
     init = VampPrior(2, components=6, data_shape=(1, 8, 8)).pseudo_inputs
@@ -99,7 +100,7 @@ def test_a_trained_vamp_vae_reloads_with_its_pseudo_inputs(tmp_path):
 def test_vamp_bad_configs():
     with pytest.raises(xae.XaeError, match="needs model.bottleneck=gaussian"):
         xae.build(xae.preset("ae", prior="vamp"))
-    with pytest.raises(xae.XaeError, match="prior_components"):
-        xae.build(xae.preset("vamp-vae", prior_components=0))
+    with pytest.raises(xae.XaeError, match="model.vamp.components"):
+        xae.build(xae.preset("vamp-vae", **{"model.vamp.components": 0}))
     with pytest.raises(xae.XaeError, match="not bound"):
         VampPrior(2, components=3, data_shape=(4,)).sample(2)

@@ -277,7 +277,7 @@ def test_state_dict_round_trip_continues_identically(ema):
     ("commitment", -0.1), ("restart_every", -1), ("restart_every", 1.5), ("ema", "yes"),
     ("cosine", 1), ("code_dim", 0)])
 def test_bad_config_names_the_key(key, value):
-    with pytest.raises(XaeError, match=f"model.quantizer.{key}"):
+    with pytest.raises(XaeError, match=f"model.vq.{key}"):
         VQ(None, 16, **{key: value})
 
 

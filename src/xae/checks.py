@@ -2,8 +2,9 @@
 problem with a value (a phrase such as "must be ≥ 1") or None, and says in ``text`` what it
 accepts, for ``xae info --keys``.
 
-The config's fields carry their check in their metadata (see :func:`xae.config.key`); one
-function, :func:`xae.config.validate`, runs them all when a config is read.
+The config's fields carry their check in their metadata (see :func:`xae.settings.key`; a
+piece gives its settings' checks in its ``KEYS``); one function, :func:`xae.config.validate`,
+runs them all when a config is read.
 """
 from __future__ import annotations
 
@@ -79,6 +80,18 @@ def one_of(choices: Iterable[str] | Callable[[], Iterable[str]]) -> Check:
         return f"'{v}' is unknown{hint} (choices: {', '.join(names())})"
 
     return Check(lambda: "one of " + ", ".join(names()), problem)
+
+
+def power_of_two(lo_exp: int, hi_exp: int) -> Check:
+    """An integer 2^k with ``lo_exp`` ≤ k ≤ ``hi_exp`` (not a bool)."""
+    text = f"a power of two from 2^{lo_exp} to 2^{hi_exp}"
+
+    def problem(v: Any) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and v > 0 and v & (v - 1) == 0 \
+            and lo_exp <= v.bit_length() - 1 <= hi_exp
+        return None if ok else f"must be {text}, got {v!r}"
+
+    return Check(text, problem)
 
 
 def each(item: Check, *, min_len: int = 0) -> Check:

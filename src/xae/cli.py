@@ -282,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
                            "decoder z → mean of p(x|z) and the encoder x → latent mean)")
             s.add_argument("--out", help=f"folder to write (default RUN/{EXPORT})")
         if name == "info":
-            s.add_argument("--keys", action="store_true", help="list every config key")
+            s.add_argument("--keys", action="store_true", help="list every config section and key")
             s.add_argument("--presets", action="store_true", help="list the presets")
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_parser(sub)
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except MemoryError:
         print("xae: error: out of memory; make the model or the batches smaller (e.g. "
-              "model.latent_dim, model.hidden, train.batch_size)", file=sys.stderr)
+              "model.latent_dim, model.mlp.hidden, train.batch_size)", file=sys.stderr)
         return 2
 
 

@@ -2,23 +2,30 @@
 
 A :class:`Config` holds everything needed to rebuild a model and repeat its training run.
 Every field can be overridden with a dotted key (``model.latent_dim=2``); an unknown key is an
-:class:`~xae.errors.XaeError` that names the nearest valid key.
+:class:`~xae.errors.XaeError` that names the nearest valid key (or, for a key of the flat layout
+before per-piece sections, where it moved).
+
+The model's settings are one section per registered piece, named by its registry name
+(``model.mlp.hidden``, ``model.mog.components``): each is made from the piece's constructor
+(:func:`xae.settings.section`), so adding a piece needs no edit here. :func:`from_saved` reads
+configs saved in either layout.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
-import importlib
+import functools
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from xae import checks as C
-from xae.checks import Check
+from xae import schedules
 from xae.errors import XaeError
+from xae.pieces import SECTIONS, TABLES
+from xae.settings import ScheduleConfig, key, table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,33 +33,16 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-def key(default: Any, help: str, check: Check | None = None) -> Any:
-    """A config field: its default, one line of help and the check its values must pass
-    (types are checked by :func:`_coerce`; ranges and choices by :func:`validate`)."""
-    meta = {"help": help, "check": check}
-    if isinstance(default, list) or dataclasses.is_dataclass(default):
-        return field(default_factory=lambda d=default: copy.deepcopy(d), metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _table(module: str, name: str, item: str | None = None) -> Check:
-    """The names of a table that lives elsewhere (read when checked: no import cycle)."""
-    def names() -> Any:
-        table = getattr(importlib.import_module(module), name)
-        return table[item] if item else table
-    return C.one_of(names)
-
-
 @dataclass
 class DataConfig:
     """Which data set, where it lives and how it is scaled; ``binarize`` ``static`` draws one
     fixed Bernoulli sample per pixel, ``dynamic`` a new one every time a batch is used."""
 
-    name: str = key("digits", "the data set", _table("xae.data", "SOURCES"))
+    name: str = key("digits", "the data set", table("xae.data", "SOURCES"))
     path: str = key("", "the .npy/.npz file of data.name=arrays")
     data_dir: str = key("", "the folder with the data files (mnist)")
     binarize: str = key("none", "Bernoulli draws of the pixels",
-                        _table("xae.data", "BINARIZE_MODES"))
+                        table("xae.data", "BINARIZE_MODES"))
     test_fraction: float = key(0.2, "the test split's share (sources without a fixed split)",
                                C.FRACTION)
     seed: int = key(0, "seed of the split and of static binarization", C.SEED)
@@ -62,105 +52,44 @@ class DataConfig:
     noise_std: float = key(0.5, "linear-gaussian: the observation noise σ", C.POSITIVE_FLOAT)
 
 
-@dataclass
-class ScheduleConfig:
-    """A schedule ``step -> value`` (see :mod:`xae.schedules`): ``start`` ramps to ``value``
-    over ``warmup`` steps (linear, sigmoid, cosine), repeats every ``period`` steps ramping over
-    its first ``ratio`` (cyclical), or follows ``stages`` pairs ``[step, value]`` (staged)."""
-
-    kind: str = key("constant", "the schedule's shape", _table("xae.schedules", "SCHEDULES"))
-    value: float = key(1.0, "the final (or constant) value", C.NON_NEGATIVE_FLOAT)
-    start: float = key(0.0, "the initial value of a ramp", C.NON_NEGATIVE_FLOAT)
-    warmup: int = key(1000, "steps of the ramp", C.NON_NEGATIVE)
-    period: int = key(1000, "cyclical: steps per cycle", C.POSITIVE)
-    ratio: float = key(0.5, "cyclical: share of a cycle spent ramping",
-                       C.between(0.0, 1.0, lo_open=True))
-    stages: list = key([], "staged: [step, value] pairs", C.STAGES)
+def _choice(kind: str, default: str, help: str) -> Any:
+    """The key naming which piece of ``kind`` the model uses."""
+    return key(default, help, C.one_of(TABLES[kind]))
 
 
 @dataclass
-class QuantizerConfig:
-    """The discrete bottlenecks' settings (``model.bottleneck`` = ``vq``, ``rvq``, ``fsq``,
-    ``lfq`` or ``gumbel``); each quantizer reads the keys it needs.
+class ModelCore:
+    """The core of :class:`ModelConfig`: which piece of each kind (see docs/design.md:
+    encoder → bottleneck → decoder → likelihood, with a regularizer towards a prior), the
+    code's size and the data's shape."""
 
-    The code z (``latent_dim`` values) is read as ``latent_dim / d`` positions of d values,
-    each quantized to one of K codes: d = ``code_dim`` for VQ, residual VQ and Gumbel,
-    ``len(levels)`` for FSQ (K = ∏ levels) and log2 ``codebook_size`` for LFQ.
-    """
-
-    codebook_size: int = key(1024, "K, codes per position (per stage for rvq)",
-                             C.between(2, C.INT_MAX))
-    code_dim: int = key(16, "d, values per code (vq, rvq, gumbel)", C.POSITIVE)
-    levels: list = key([8, 5, 5, 5], "FSQ: levels per value (K = their product)",
-                       C.each(C.between(2, 2**16), min_len=1))
-    commitment: float = key(0.25, "VQ: the commitment weight β_commit", C.NON_NEGATIVE_FLOAT)
-    ema: bool = key(False, "VQ: update the codebook by moving averages, not by its loss")
-    ema_decay: float = key(0.99, "VQ: the moving averages' decay",
-                           C.between(0.0, 1.0, hi_open=True))
-    kmeans_init: bool = key(True, "VQ: seed the codebook by k-means on the first batch")
-    restart_every: int = key(100, "VQ: re-seed codes unused this many steps (0 = never)",
-                             C.NON_NEGATIVE)
-    cosine: bool = key(False, "VQ: l2-normalised codes and inputs")
-    stages: int = key(4, "residual VQ: number of stages", C.POSITIVE)
-    stage_quantizer: str = key("vq", "residual VQ: the stages' quantizer (vq, fsq, lfq)")
-    stage_dropout: bool = key(True, "residual VQ: each training sample keeps a random number "
-                                    "of stages")
-    entropy_weight: float = key(0.1, "LFQ: weight of (sample entropy − diversity × codebook "
-                                     "entropy)", C.NON_NEGATIVE_FLOAT)
-    diversity_weight: float = key(1.0, "LFQ: weight of the codebook entropy",
-                                  C.NON_NEGATIVE_FLOAT)
-    entropy_temperature: float = key(0.01, "LFQ: temperature of the soft assignments",
-                                     C.POSITIVE_FLOAT)
-    temperature: ScheduleConfig = key(
-        ScheduleConfig(kind="cosine", start=1.0, value=1.0 / 16, warmup=2000),
-        "Gumbel-softmax: the temperature over training steps")
-    hard: bool = key(False, "Gumbel-softmax: straight-through one-hot samples")
-
-
-@dataclass
-class ModelConfig:
-    """The pieces of the autoencoder (see docs/design.md): encoder → bottleneck → decoder →
-    likelihood, with a regularizer towards a prior. Discrete bottlenecks (vq, rvq, fsq, lfq,
-    gumbel) take their settings from ``quantizer`` and need ``prior`` = ``codes``."""
-
-    encoder: str = key("mlp", "the encoder network", _table("xae.registry", "TABLES", "encoder"))
-    decoder: str = key("mlp", "the decoder network", _table("xae.registry", "TABLES", "decoder"))
-    hidden: list = key([512], "MLP hidden widths (empty: a linear map)", C.each(C.POSITIVE))
-    channels: list = key([32, 64], "conv widths, each conv halving H and W",
-                         C.each(C.POSITIVE))
-    activation: str = key("relu", "the nets' activation",
-                          _table("xae.nets.common", "ACTIVATIONS"))
+    encoder: str = _choice("encoder", "mlp", "the encoder network")
+    decoder: str = _choice("decoder", "mlp", "the decoder network")
     latent_dim: int = key(16, "size of the code z", C.POSITIVE)
-    bottleneck: str = key("gaussian", "how x's features become z",
-                          _table("xae.registry", "TABLES", "bottleneck"))
-    quantizer: QuantizerConfig = key(QuantizerConfig(), "the discrete bottlenecks' settings")
-    prior: str = key("normal", "p(z) (codes: for discrete bottlenecks)",
-                     _table("xae.registry", "TABLES", "prior"))
-    prior_components: int = key(10, "mog: components; vamp: pseudo-inputs", C.POSITIVE)
-    prior_layers: int = key(4, "flow: RealNVP couplings", C.POSITIVE)
-    prior_hidden: int = key(128, "flow: hidden units per coupling", C.POSITIVE)
-    regularizer: str = key("kl", "the rate term (mmd: WAE/InfoVAE; tc: β-TCVAE)",
-                           _table("xae.registry", "TABLES", "regularizer"))
-    mmd_kernel: str = key("imq", "mmd: the kernel", C.one_of(("imq", "rbf")))
-    info_alpha: float = key(1.0, "mmd: InfoVAE's α in (1 − α)·KL + (α + λ − 1)·MMD²",
-                            C.FINITE)
-    info_lambda: float = key(1.0, "mmd: InfoVAE's λ", C.FINITE)
-    tc_weight: float = key(6.0, "tc: weight of the total correlation", C.NON_NEGATIVE_FLOAT)
-    dataset_size: int = key(0, "tc: training set size (filled in by training)",
-                            C.NON_NEGATIVE)
-    kl_estimator: str = key("analytic", "the KL: analytic (Monte Carlo where no closed form) or mc",
-                            C.one_of(("analytic", "mc")))
-    likelihood: str = key("bernoulli", "p(x|z)", _table("xae.registry", "TABLES", "likelihood"))
-    scale: str = key("fixed", "gaussian/laplace scale: fixed (at sigma) or learned",
-                     C.one_of(("fixed", "scalar", "pixel")))
-    sigma: float = key(1.0, "the fixed scale of a gaussian/laplace likelihood",
-                       C.POSITIVE_FLOAT)
-    objective: str = key("elbo", "the training bound", _table("xae.registry", "TABLES", "objective"))
-    iw_samples: int = key(5, "iwae: importance samples K", C.between(1, 10_000))
-    free_bits: float = key(0.0, "λ, nats per latent dimension below which the KL is not "
-                                "penalised", C.NON_NEGATIVE_FLOAT)
-    data_shape: list = key([], "the shape of one sample (filled in by training)",
+    bottleneck: str = _choice("bottleneck", "gaussian", "how x's features become z (vq, rvq, "
+                             "fsq, lfq, gumbel: discrete codes, with prior = codes)")
+    prior: str = _choice("prior", "normal", "p(z) (codes: for discrete bottlenecks)")
+    regularizer: str = _choice("regularizer", "kl", "the rate term (mmd: WAE/InfoVAE; tc: "
+                              "β-TCVAE)")
+    likelihood: str = _choice("likelihood", "bernoulli", "p(x|z)")
+    objective: str = _choice("objective", "elbo", "the training bound")
+    data_shape: list = key([], "the shape of one sample (filled in by build)",
                            C.each(C.POSITIVE))
+
+
+def _readers(name: str, sec: type) -> str:
+    kinds = " and ".join(sec.readers)
+    return f"settings of the {kinds} '{name}'"
+
+
+ModelConfig = dataclasses.make_dataclass(
+    "ModelConfig",
+    [(name, sec, key(sec(), _readers(name, sec))) for name, sec in SECTIONS.items()],
+    bases=(ModelCore,), namespace={
+        "__module__": __name__,
+        "__doc__": "The pieces of the autoencoder (:class:`ModelCore`) and one section per "
+                   "registered piece with settings, named by its registry name "
+                   "(``model.mlp.hidden``, ``model.mog.components``, ``model.vq.*``)."})
 
 
 @dataclass
@@ -198,7 +127,7 @@ class Config:
     """Everything needed to rebuild a model and repeat its run."""
 
     preset: str = key("vae", "the preset this config started from",
-                      _table("xae.presets", "PRESETS"))
+                      table("xae.presets", "PRESETS"))
     data: DataConfig = key(DataConfig(), "the data")
     model: ModelConfig = key(ModelConfig(), "the model")
     beta: ScheduleConfig = key(ScheduleConfig(), "β, the weight of the rate term")
@@ -212,6 +141,7 @@ class Config:
         return json.dumps(self.to_dict(), indent=2, sort_keys=False)
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
@@ -220,9 +150,57 @@ def _all_keys() -> list[str]:
     return [key for key, _, _ in _fields()]
 
 
+# Where each model key of the flat layout before per-piece sections lives now (under model.).
+# That layout is history, so the table is written out; a test checks that every target exists.
+MOVED: dict[str, tuple[str, ...]] = {
+    "hidden": ("mlp.hidden",), "channels": ("conv.channels",),
+    "activation": ("mlp.activation", "conv.activation"),
+    "prior_components": ("mog.components", "vamp.components"),
+    "prior_layers": ("flow.layers",), "prior_hidden": ("flow.hidden",),
+    "kl_estimator": ("kl.estimator", "mmd.estimator"), "mmd_kernel": ("mmd.kernel",),
+    "info_alpha": ("mmd.info_alpha",), "info_lambda": ("mmd.info_lambda",),
+    "tc_weight": ("tc.weight",), "dataset_size": ("tc.dataset_size",),
+    "scale": ("gaussian.scale", "laplace.scale"), "sigma": ("gaussian.sigma", "laplace.sigma"),
+    "iw_samples": ("iwae.samples",), "free_bits": ("kl.free_bits", "factor.free_bits"),
+    "quantizer": ("vq", "rvq", "fsq", "lfq", "gumbel"),
+    "quantizer.codebook_size": ("vq.codebook_size", "lfq.codebook_size", "gumbel.codebook_size"),
+    "quantizer.code_dim": ("vq.code_dim", "gumbel.code_dim"),
+    "quantizer.commitment": ("vq.commitment", "lfq.commitment"),
+    "quantizer.levels": ("fsq.levels",),
+    **{f"quantizer.{k}": (f"{piece}.{k}",) for piece, keys in [
+        ("vq", ("ema", "ema_decay", "kmeans_init", "restart_every", "cosine")),
+        ("rvq", ("stages", "stage_quantizer", "stage_dropout")),
+        ("lfq", ("entropy_weight", "diversity_weight", "entropy_temperature")),
+        ("gumbel", ("temperature", "hard"))] for k in keys},
+}
+
+
+def _moved(key: str) -> str | None:
+    """Where ``key``, a key of the flat layout (``model.prior_components``, and below
+    ``model.quantizer``), lives now: "model.mog.components or model.vamp.components"; None
+    for other keys."""
+    if not key.startswith("model."):
+        return None
+    rest = key.removeprefix("model.")
+    old = max((k for k in MOVED if rest == k or rest.startswith(k + ".")), key=len,
+              default=None)
+    if old is None:
+        return None
+    keys = set(_all_keys())
+    targets = [f"model.{t}{rest[len(old):]}" for t in MOVED[old]]
+    if not any(t in keys or any(k.startswith(t + ".") for k in keys) for t in targets):
+        targets = [f"model.{t}" for t in MOVED[old]]  # a sub-key that never was: its section
+    return ", ".join(targets[:-1]) + " or " * (len(targets) > 1) + targets[-1]
+
+
 def _unknown(key: str) -> XaeError:
-    """An unknown key, with a suggestion only when one is close (a typo, or the right leaf
-    under another section: ``latent_dim`` → ``model.latent_dim``)."""
+    """An unknown key: where it moved, for a key of the flat layout before per-piece sections;
+    else a suggestion when one is close (a typo, or the right leaf under another section:
+    ``latent_dim`` → ``model.latent_dim``)."""
+    moved = _moved(key)
+    if moved:
+        return XaeError(f"config key '{key}' moved to {moved}: each piece's settings are in "
+                        f"the section named by the piece (run `xae info --keys`)")
     keys = _all_keys()
     near = difflib.get_close_matches(key, keys, n=1, cutoff=0.8)
     if not near:
@@ -368,61 +346,128 @@ def from_dict(d: dict[str, Any]) -> Config:
     return validate(apply(Config(), d))
 
 
+def migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """A saved config dict in the current layout. In one of the flat layout before per-piece
+    sections (``model.prior_components``, ``model.quantizer.*``) each old key moves to the
+    section of the piece that config chose (residual VQ's stage settings to the section of
+    its stage quantizer); keys that no chosen piece read are dropped. Any other dict comes
+    back as it is."""
+    model = d.get("model")
+    if not isinstance(model, dict) or not any(k in MOVED for k in model):
+        return d
+    new = dict(model)
+    flat = {k: new.pop(k) for k in list(new) if k in MOVED}
+    quantizer = flat.pop("quantizer", {})
+    if isinstance(quantizer, dict):
+        flat.update({f"quantizer.{k}": v for k, v in quantizer.items()})
+    else:  # not a section: the error will say where the section went
+        new["quantizer"] = quantizer
+    core = ModelCore()
+    pieces = [(kind, new.get(kind, getattr(core, kind))) for kind in TABLES]
+    if ("bottleneck", "rvq") in pieces:
+        pieces.append(("bottleneck", flat.get("quantizer.stage_quantizer", "vq")))
+    chosen = {name for kind, name in pieces
+              if isinstance(name, str) and kind in getattr(SECTIONS.get(name), "readers", ())}
+    for old, value in flat.items():
+        if old not in MOVED:  # not a key of the old layout either: the error will say so
+            new[old] = value
+        for target in MOVED.get(old, ()):
+            piece, leaf = target.split(".", 1)
+            if piece in chosen:
+                new.setdefault(piece, {})[leaf] = value
+    return {**d, "model": new}
+
+
+def from_saved(d: Any) -> Config:
+    """The :class:`Config` of a dict that xae saved (a run's ``config.json``, a study's
+    record), in this layout or in the flat one before per-piece sections (see
+    :func:`migrate`), checked as :func:`from_dict` does."""
+    return from_dict(migrate(d) if isinstance(d, dict) else d)
+
+
 def all_keys() -> list[str]:
     """Every dotted config key, for error hints."""
     return _all_keys()
 
 
-def _fields(cls: type = Config, prefix: str = "") -> list[tuple[str, Any, dataclasses.Field]]:
-    """(dotted key, type, field) of every leaf key, in order."""
+def _fields(cls: type = Config, prefix: str = "", sections: bool = False
+            ) -> list[tuple[str, Any, dataclasses.Field]]:
+    """(dotted key, type, field) of every leaf key, in order; with ``sections`` also of every
+    section, before its keys."""
     out = []
     for f in dataclasses.fields(cls):
         t = _hints(cls)[f.name]
         if dataclasses.is_dataclass(t):
-            out += _fields(t, f"{prefix}{f.name}.")
+            out += [(f"{prefix}{f.name}", t, f)] * sections
+            out += _fields(t, f"{prefix}{f.name}.", sections)
         else:
             out.append((f"{prefix}{f.name}", t, f))
     return out
 
 
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check(dotted: str, f: dataclasses.Field, value: Any) -> None:
+    check = f.metadata.get("check")
+    problem = check(value) if check is not None else None
+    if problem:
+        raise XaeError(f"config key '{dotted}' {problem}")
+
+
 def validate(cfg: Config) -> Config:
     """Check every value's type and range (and the few rules that tie keys together); return
     ``cfg``, or raise :class:`XaeError` naming the first bad key. Run once on every config
-    that is read: from files and flags, from ``config.json``, or handed to :func:`xae.train`."""
+    that is read: from files and flags, from ``config.json``, or handed to :func:`xae.train`
+    or :func:`xae.build`."""
     if not isinstance(cfg, Config):
         raise XaeError(f"a config must be an xae.Config, not {type(cfg).__name__}")
-    for dotted, typ, f in _fields():
-        obj = cfg
-        for part in dotted.split("."):
-            obj = getattr(obj, part)
-        value = _coerce(dotted, obj, typ)  # the type (a Config built in Python is unchecked)
-        check = f.metadata.get("check")
-        problem = check(value) if check is not None else None
-        if problem:
-            raise XaeError(f"config key '{dotted}' {problem}")
-    from xae import schedules
-
-    for name, sched in [("beta", cfg.beta), ("train.lr_schedule", cfg.train.lr_schedule),
-                        ("model.quantizer.temperature", cfg.model.quantizer.temperature)]:
-        schedules.check(sched, name)
+    entries = _fields(sections=True)
+    for dotted, typ, f in entries:  # the types (a Config built in Python is unchecked)
+        value = _get(cfg, dotted)
+        if not dataclasses.is_dataclass(typ):
+            _check(dotted, f, _coerce(dotted, value, typ))
+        elif not isinstance(value, typ):
+            raise XaeError(f"config key '{dotted}' is a section; set its keys, e.g. "
+                           f"'{dotted}.{dataclasses.fields(typ)[0].name}', not {value!r}")
+    for dotted, typ, f in entries:  # then the sections whole: schedules, and their checks
+        if dataclasses.is_dataclass(typ):
+            value = _get(cfg, dotted)
+            if typ is ScheduleConfig:
+                schedules.check(value, dotted)
+            _check(dotted, f, value)
     m = cfg.model
-    if "conv" in (m.encoder, m.decoder) and not m.channels:
-        raise XaeError("model.channels is empty, but a conv encoder or decoder needs at least "
-                       "one layer, e.g. model.channels=[32, 64]")
+    if "conv" in (m.encoder, m.decoder) and not m.conv.channels:
+        raise XaeError("model.conv.channels is empty, but a conv encoder or decoder needs at "
+                       "least one layer, e.g. model.conv.channels=[32, 64]")
+    if m.kl.free_bits > 0 and m.regularizer != "kl":
+        raise XaeError(f"model.kl.free_bits clips the KL of model.regularizer=kl per latent "
+                       f"dimension or group; model.regularizer '{m.regularizer}' does not "
+                       f"read it, so it would be ignored: set model.kl.free_bits=0"
+                       + (" and use model.factor.free_bits" if m.regularizer == "factor"
+                          else " or use model.regularizer=kl"))
     return cfg
 
 
 def describe_keys() -> str:
-    """Every key with its type, default and one line of help, for ``xae info --keys``."""
+    """Every key with its type, default, one line of help and what it accepts, each section
+    under a heading with its help, for ``xae info --keys``."""
     default = Config()
-    rows = []
-    for dotted, typ, f in _fields():
-        value = default
-        for part in dotted.split("."):
-            value = getattr(value, part)
+    rows: list[tuple[str, ...]] = []
+    for dotted, typ, f in _fields(sections=True):
         check = f.metadata.get("check")
         accepts = f" ({check.describe()})" if check is not None else ""
-        rows.append((dotted, getattr(typ, "__name__", str(typ)), json.dumps(value),
-                     f.metadata.get("help", "") + accepts))
-    w = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{k:<{w[0]}}  {t:<{w[1]}}  {d:<{w[2]}}  {h}" for k, t, d, h in rows)
+        help = f.metadata.get("help", "") + accepts
+        if dataclasses.is_dataclass(typ):
+            rows.append((f"[{dotted}]", help))
+        else:
+            rows.append((dotted, getattr(typ, "__name__", str(typ)),
+                         json.dumps(_get(default, dotted)), help))
+    keys = [r for r in rows if len(r) == 4]
+    w = [max(len(r[i]) for r in keys) for i in range(3)]
+    return "\n".join(f"\n{r[0]}  {r[1]}" if len(r) == 2 else
+                     f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}"
+                     for r in rows).lstrip("\n")

@@ -17,6 +17,7 @@ import math
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.errors import positive_int
 from xae.outputs import Term
 
@@ -45,10 +46,11 @@ class IWAE(nn.Module):
     distortion and rate terms (the rate here is log q(z_k|x) − log p(z_k)) and (B,) aux."""
 
     importance_weighted = True
+    KEYS = {"samples": ("importance samples K", C.between(1, 10_000))}
 
-    def __init__(self, samples: int = 5) -> None:
+    def __init__(self, *, samples: int = 5) -> None:
         super().__init__()
-        self.samples = positive_int(samples, "model.iw_samples")
+        self.samples = positive_int(samples, "model.iwae.samples")
 
     def forward(self, terms: dict[str, Term], beta: float) -> torch.Tensor:
         log_w = -(_kind_sum(terms, "distortion") + beta * _kind_sum(terms, "rate"))

@@ -129,12 +129,13 @@ class LossOutput:
 
     @property
     def rate_per_dim(self) -> torch.Tensor | None:
-        """(B, D): the rate of each latent dimension, where the rate terms split over the
-        code's D dimensions (their per-dimension parts side by side), else None."""
-        parts = [t.per_dim for t in self.terms.values() if t.kind == "rate"
-                 and t.per_dim is not None]
-        if not parts:
+        """(B, D): the rate of each latent dimension, where every rate term splits over the
+        code's dimensions (their per-dimension parts side by side, each of weight 1), else
+        None."""
+        rates = [t for t in self.terms.values() if t.kind == "rate"]
+        if not rates or any(t.per_dim is None or t.weight != 1.0 for t in rates):
             return None
+        parts = [t.per_dim for t in rates]
         per_dim = torch.cat(parts, -1)
         return per_dim if per_dim.shape[-1] == self.z.shape[-1] else None
 

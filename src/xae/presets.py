@@ -21,74 +21,89 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Linear VAE (Lucas et al. 2019): linear encoder and decoder, Gaussian likelihood with a
     # learned scalar σ; its optimum is probabilistic PCA (Tipping & Bishop 1999).
     "linear-vae": {
-        "model.bottleneck": "gaussian", "model.regularizer": "kl", "model.hidden": [],
-        "model.likelihood": "gaussian", "model.scale": "scalar", "model.latent_dim": 2,
+        "model.bottleneck": "gaussian", "model.regularizer": "kl", "model.mlp.hidden": [],
+        "model.likelihood": "gaussian", "model.gaussian.scale": "scalar", "model.latent_dim": 2,
         "data.name": "linear-gaussian", "train.lr": 1e-2, "train.epochs": 50,
     },
     # IWAE (Burda et al. 2016): the importance-weighted bound with K = 50 samples, on their
     # one-stochastic-layer MLP (two tanh layers of 200 units, 50 latents).
     "iwae": {
         "model.bottleneck": "gaussian", "model.regularizer": "kl", "model.objective": "iwae",
-        "model.iw_samples": 50, "model.hidden": [200, 200], "model.activation": "tanh",
-        "model.latent_dim": 50,
+        "model.iwae.samples": 50, "model.mlp.hidden": [200, 200],
+        "model.mlp.activation": "tanh", "model.latent_dim": 50,
     },
     # VAE with a learned mixture-of-Gaussians prior (the MoG baseline of Tomczak & Welling
     # 2018): KL by Monte Carlo, samples drawn from the same learned mixture.
     "mog-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl", "model.prior": "mog",
-                "model.prior_components": 10},
+                "model.mog.components": 10},
     # VampPrior VAE (Tomczak & Welling 2018): the prior is the mixture of the encoder's
     # posteriors at 500 learned pseudo-inputs (their K = 500); KL by Monte Carlo.
     "vamp-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl",
-                 "model.prior": "vamp", "model.prior_components": 500},
+                 "model.prior": "vamp", "model.vamp.components": 500},
     # VAE with a normalizing-flow prior: N(0, I) pushed through 4 RealNVP couplings (Dinh et
     # al. 2017) learned with the model; KL by Monte Carlo, samples through the same flow.
     "flow-prior-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl",
-                       "model.prior": "flow", "model.prior_layers": 4, "model.prior_hidden": 128},
+                       "model.prior": "flow", "model.flow.layers": 4, "model.flow.hidden": 128},
     # WAE-MMD (Tolstikhin et al. 2018, MNIST setting): a deterministic 8-d code, squared-error
     # cost (a Gaussian likelihood with σ² = 1/2), λ = 10 on the IMQ-kernel MMD to N(0, I).
     "wae-mmd": {"model.bottleneck": "deterministic", "model.regularizer": "mmd",
-                "model.mmd_kernel": "imq", "model.latent_dim": 8, "beta.value": 10.0,
-                "model.likelihood": "gaussian", "model.sigma": 0.5 ** 0.5},
+                "model.mmd.kernel": "imq", "model.latent_dim": 8, "beta.value": 10.0,
+                "model.likelihood": "gaussian", "model.gaussian.sigma": 0.5 ** 0.5},
     # InfoVAE (Zhao et al. 2019, eq. 6): (1 − α)·KL + (α + λ − 1)·MMD. α = 0 keeps the whole
     # KL and λ = 100 pulls the aggregate posterior onto the prior (on the bundled digits at
     # batch 100, λ = 1000 collapsed the posterior: λ times the MMD estimate's noise outweighs
     # what the code is worth).
     "info-vae": {"model.bottleneck": "gaussian", "model.regularizer": "mmd",
-                 "model.mmd_kernel": "imq", "model.info_alpha": 0.0, "model.info_lambda": 100.0},
+                 "model.mmd.kernel": "imq", "model.mmd.info_alpha": 0.0,
+                 "model.mmd.info_lambda": 100.0},
     # β-TCVAE (Chen et al. 2018): the KL split into index-code MI, total correlation and
     # dimension-wise KL, with the TC weighed by 6 (estimated over the batch with importance
     # weights that sum to one; see regularizers/tc.py).
     "beta-tcvae": {"model.bottleneck": "gaussian", "model.regularizer": "tc",
-                   "model.tc_weight": 6.0, "model.latent_dim": 10},
+                   "model.tc.weight": 6.0, "model.latent_dim": 10},
+    # FactorVAE (Kim & Mnih 2018): the VAE plus γ times a discriminator's density-ratio
+    # estimate of the total correlation, the discriminator (six layers of 1000 units, leaky
+    # ReLU) trained alongside by its own Adam (lr 1e-4, β = (0.5, 0.9)); γ = 6.4, their 3D
+    # Shapes value, 10 latents.
+    "factor-vae": {"model.bottleneck": "gaussian", "model.regularizer": "factor",
+                   "model.factor.gamma": 6.4, "model.latent_dim": 10},
+    # A convolutional VAE with a spatial Gaussian code, as the first stage of latent
+    # diffusion (Rombach et al. 2022, a KL-regularized C×h×w map): two stride-2 stages, so a
+    # 4×7×7 code on MNIST (196 values); the posterior and the prior act per position and no
+    # layer flattens a map.
+    "conv-vae": {"model.encoder": "conv_map", "model.decoder": "conv_map",
+                 "model.bottleneck": "gaussian", "model.regularizer": "kl",
+                 "model.conv_map.channels": [32, 64], "model.latent_dim": 196},
     # ---- discrete codes: P positions of d values, each one of K codes; a categorical prior
     # over the index grid (uniform in training; `xae prior fit` learns an autoregressive one).
     # VQ-VAE (van den Oord et al. 2017): K = 512 learned codes, β_commit = 0.25, codebook
     # loss; 16 positions of 16-d codes. The codebook starts from k-means on the first batch
     # and codes unused for 100 steps are re-seeded from encoder outputs.
-    "vq-vae": {**_CODES, "model.bottleneck": "vq", "model.quantizer.codebook_size": 512,
-               "model.quantizer.code_dim": 16, "model.latent_dim": 256},
+    "vq-vae": {**_CODES, "model.bottleneck": "vq", "model.vq.codebook_size": 512,
+               "model.vq.code_dim": 16, "model.latent_dim": 256},
     # VQ-VAE with the codebook learned by exponential moving averages (ibid. App. A.1,
     # decay 0.99) instead of the codebook loss.
-    "vq-vae-ema": {**_CODES, "model.bottleneck": "vq", "model.quantizer.codebook_size": 512,
-                   "model.quantizer.code_dim": 16, "model.latent_dim": 256,
-                   "model.quantizer.ema": True, "model.quantizer.ema_decay": 0.99},
+    "vq-vae-ema": {**_CODES, "model.bottleneck": "vq", "model.vq.codebook_size": 512,
+                   "model.vq.code_dim": 16, "model.latent_dim": 256,
+                   "model.vq.ema": True, "model.vq.ema_decay": 0.99},
     # Residual VQ (Zeghidour et al. 2021, SoundStream): 4 VQ stages of 256 codes on
-    # successive residuals, with quantizer dropout so that the first n stages decode alone.
-    "rvq-vae": {**_CODES, "model.bottleneck": "rvq", "model.quantizer.stages": 4,
-                "model.quantizer.stage_quantizer": "vq", "model.quantizer.codebook_size": 256,
-                "model.quantizer.code_dim": 16, "model.latent_dim": 256},
+    # successive residuals, with quantizer dropout so that the first n stages decode alone;
+    # the stages read their quantizer's own section (model.vq).
+    "rvq-vae": {**_CODES, "model.bottleneck": "rvq", "model.rvq.stages": 4,
+                "model.rvq.stage_quantizer": "vq", "model.vq.codebook_size": 256,
+                "model.vq.code_dim": 16, "model.latent_dim": 256},
     # FSQ (Mentzer et al. 2023): levels [8, 5, 5, 5] (1000 codes, their ~2^10 setting), 16
     # positions; no codebook, no auxiliary loss.
-    "fsq-ae": {**_CODES, "model.bottleneck": "fsq", "model.quantizer.levels": [8, 5, 5, 5],
+    "fsq-ae": {**_CODES, "model.bottleneck": "fsq", "model.fsq.levels": [8, 5, 5, 5],
                "model.latent_dim": 64},
     # LFQ (Yu et al. 2024, MAGVIT-v2): 10 sign bits per position (1024 codes), entropy
     # penalty 0.1 (per-sample entropy down, codebook entropy up), 16 positions.
-    "lfq-ae": {**_CODES, "model.bottleneck": "lfq", "model.quantizer.codebook_size": 1024,
-               "model.quantizer.entropy_weight": 0.1, "model.latent_dim": 160},
+    "lfq-ae": {**_CODES, "model.bottleneck": "lfq", "model.lfq.codebook_size": 1024,
+               "model.lfq.entropy_weight": 0.1, "model.latent_dim": 160},
     # dVAE (Ramesh et al. 2021): Gumbel-softmax relaxed categorical codes (K = 512 here), the
     # temperature annealed 1 → 1/16 by a cosine schedule, KL to the uniform categorical prior.
     "dvae": {"model.bottleneck": "gumbel", "model.regularizer": "kl", "model.prior": "codes",
-             "model.quantizer.codebook_size": 512, "model.quantizer.code_dim": 16,
+             "model.gumbel.codebook_size": 512, "model.gumbel.code_dim": 16,
              "model.latent_dim": 256},
 }
 

@@ -1,29 +1,24 @@
-"""Name → class tables, one per piece kind, and :func:`build` (config → Autoencoder).
+"""Lookup of pieces by name, and :func:`build` (config → Autoencoder).
 
-Adding a piece is one line in its package's table; nothing here dispatches on names by hand.
+The tables live in :mod:`xae.pieces`; adding a piece is one line in its package's table, and
+each piece gets exactly the settings of its own config section (``model.<name>``).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
-import inspect
+from typing import Any
 
-from xae import schedules
-from xae.bottlenecks import BOTTLENECKS
-from xae.config import Config
-from xae.errors import XaeError
-from xae.likelihoods import LIKELIHOODS
-from xae.model import Autoencoder
 from xae.bottlenecks.positionwise import Positionwise
-from xae.nets import DECODERS, ENCODERS, MapEncoder
-from xae.objectives import OBJECTIVES
-from xae.priors import PRIORS
-from xae.regularizers import REGULARIZERS
+from xae.config import Config, validate
+from xae.errors import XaeError
+from xae.model import Autoencoder
+from xae.nets import MapEncoder
+from xae.pieces import SECTIONS, TABLES
 
-TABLES: dict[str, dict[str, type]] = {
-    "encoder": ENCODERS, "decoder": DECODERS, "bottleneck": BOTTLENECKS, "prior": PRIORS,
-    "regularizer": REGULARIZERS, "likelihood": LIKELIHOODS, "objective": OBJECTIVES,
-}
+__all__ = ["KNOWN_SHAPES", "TABLES", "build", "data_shape", "lookup", "section_values"]
+
 KNOWN_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28)}
 
 
@@ -37,15 +32,21 @@ def lookup(kind: str, name: str) -> type:
     return table[name]
 
 
-def construct(cls: type, *args: object, **settings: object) -> object:
-    """``cls(*args, ...)`` with the settings its constructor names: a piece's signature is the
-    list of config keys it reads (the others belong to other pieces), so a misspelled keyword
-    in a piece is a TypeError, never swallowed. A constructor with ``**keys`` (residual VQ,
-    which hands them to its stages) gets them all."""
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return cls(*args, **settings)
-    return cls(*args, **{k: v for k, v in settings.items() if k in params})
+def section_values(model: Any, kind: str, name: str) -> dict[str, Any]:
+    """The keyword arguments of the ``kind`` registered as ``name``: the values of its section
+    ``model.<name>`` (copies, so that the piece shares no list with the config), or none for a
+    piece without settings (the section of that name may be another kind's)."""
+    if name not in SECTIONS or kind not in SECTIONS[name].readers:
+        return {}
+    section = getattr(model, name)
+    return {f.name: copy.deepcopy(getattr(section, f.name))
+            for f in dataclasses.fields(section)}
+
+
+def _piece(model: Any, kind: str, *structural: Any) -> Any:
+    """``cls(*structural, **settings)`` for the ``kind`` that ``model`` names."""
+    name = getattr(model, kind)
+    return lookup(kind, name)(*structural, **section_values(model, kind, name))
 
 
 def data_shape(cfg: Config) -> tuple[int, ...]:
@@ -62,24 +63,15 @@ def data_shape(cfg: Config) -> tuple[int, ...]:
 
 
 def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
-    """Build the :class:`Autoencoder` described by ``cfg`` (fresh weights)."""
-    m = cfg.model
+    """Build the :class:`Autoencoder` described by ``cfg`` (fresh weights); ``cfg`` is checked
+    and left as it is: the model's ``config`` is a copy with ``model.data_shape`` filled in.
+
+    Each piece is ``cls(*structural, **settings)``: the arguments only the build knows (the
+    data's shape, ``latent_dim``, the encoder's feature size), then its section's settings."""
+    m = validate(cfg).model
     shape = tuple(shape) if shape is not None else data_shape(cfg)
-    if m.latent_dim < 1:
-        raise XaeError(f"model.latent_dim must be a positive integer, got {m.latent_dim}")
-    schedules.check(cfg.beta)
-    schedules.check(cfg.train.lr_schedule, "train.lr_schedule")
-    if m.kl_estimator not in ("analytic", "mc"):
-        raise XaeError(f"model.kl_estimator '{m.kl_estimator}' is unknown; use analytic or mc")
     bottleneck_cls = lookup("bottleneck", m.bottleneck)
-    regularizer = construct(
-        lookup("regularizer", m.regularizer), estimator=m.kl_estimator, kernel=m.mmd_kernel, info_alpha=m.info_alpha,
-        info_lambda=m.info_lambda, tc_weight=m.tc_weight, dataset_size=m.dataset_size,
-        free_bits=m.free_bits)
-    if m.free_bits > 0 and not hasattr(regularizer, "free_bits"):
-        raise XaeError(f"model.free_bits clips a KL per latent dimension or group, and "
-                       f"model.regularizer '{m.regularizer}' has none; set model.free_bits=0 "
-                       f"or model.regularizer=kl")
+    regularizer = _piece(m, "regularizer")
     if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a posterior q(z|x), but "
                        f"model.bottleneck '{m.bottleneck}' has none; set model.bottleneck="
@@ -91,55 +83,56 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
             if bottleneck_cls.discrete else
             f"model.prior 'codes' is a prior over code indices and needs a discrete "
             f"bottleneck (vq, rvq, fsq, lfq, gumbel), not '{m.bottleneck}'")
-    objective = construct(lookup("objective", m.objective), samples=m.iw_samples)
+    if bottleneck_cls.hierarchical and m.regularizer != "kl":
+        raise XaeError(f"model.bottleneck '{m.bottleneck}' gives latent groups with a KL each; "
+                       f"model.regularizer '{m.regularizer}' reads one posterior: use "
+                       f"model.regularizer=kl")
+    objective = _piece(m, "objective")
     if objective.importance_weighted and not (bottleneck_cls.stochastic and m.regularizer == "kl"):
         raise XaeError(f"model.objective '{m.objective}' weighs K posterior samples by "
-                       "p(x|z)p(z)/q(z|x), so it needs model.bottleneck=gaussian and "
-                       f"model.regularizer=kl (got '{m.bottleneck}' and '{m.regularizer}')")
-    if objective.importance_weighted and m.free_bits > 0:
+                       "p(x|z)p(z)/q(z|x), so it needs model.bottleneck=gaussian (or topdown) "
+                       f"and model.regularizer=kl (got '{m.bottleneck}' and '{m.regularizer}')")
+    if objective.importance_weighted and m.kl.free_bits > 0:
         raise XaeError("free bits clip the per-dimension KL of the ELBO and do not apply to "
-                       "the IWAE bound; set model.free_bits=0 or model.objective=elbo")
-    likelihood = construct(lookup("likelihood", m.likelihood), shape, scale=m.scale,
-                           sigma=m.sigma)
-    per_channel = getattr(likelihood, "params_per_channel", 1)
-    encoder = construct(lookup("encoder", m.encoder), shape, hidden=m.hidden,
-                        channels=m.channels, activation=m.activation)
-    decoder = construct(lookup("decoder", m.decoder), shape, m.latent_dim, hidden=m.hidden,
-                        channels=m.channels, activation=m.activation,
-                        out_channels_per_channel=per_channel)
-    # the quantizer settings go to the bottleneck, which takes those its constructor names
-    quantizer_keys = {f.name: getattr(m.quantizer, f.name)
-                      for f in dataclasses.fields(m.quantizer)}
-    bottleneck, latent_shape = _bottleneck(bottleneck_cls, encoder, m.latent_dim,
-                                           quantizer_keys)
-    prior = construct(lookup("prior", m.prior), bottleneck.prior_dim,
-                      components=m.prior_components, layers=m.prior_layers,
-                      hidden=m.prior_hidden, data_shape=shape)
-    if getattr(prior, "needs_posterior", False) and not bottleneck_cls.stochastic:
+                       "the IWAE bound; set model.kl.free_bits=0 or model.objective=elbo")
+    likelihood = _piece(m, "likelihood", shape)
+    encoder = _piece(m, "encoder", shape)
+    decoder = _piece(m, "decoder", shape, m.latent_dim,
+                     getattr(likelihood, "params_per_channel", 1))
+    bottleneck, latent_shape = _bottleneck(m, bottleneck_cls, encoder)
+    # a prior shaped like the data (the VampPrior's pseudo-inputs) also gets the data's shape
+    with_shape = (shape,) if getattr(lookup("prior", m.prior), "needs_data_shape", False) else ()
+    prior = _piece(m, "prior", bottleneck.prior_dim, *with_shape)
+    if getattr(prior, "needs_posterior", False) and (not bottleneck_cls.stochastic
+                                                     or bottleneck_cls.hierarchical):
         raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "
                        f"it needs model.bottleneck=gaussian (got '{m.bottleneck}')")
     if getattr(regularizer, "needs_factorized_prior", False) and not prior.factorized:
         raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
                        f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
                        "is not one: use model.prior=normal")
-    m.data_shape = list(shape)
+    config = copy.deepcopy(cfg)
+    config.model.data_shape = list(shape)
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck, decoder=decoder, likelihood=likelihood,
         prior=prior, regularizer=regularizer, objective=objective, data_shape=shape,
-        latent_dim=m.latent_dim, latent_shape=latent_shape, config=cfg)
+        latent_dim=m.latent_dim, latent_shape=latent_shape, config=config)
 
 
-def _bottleneck(cls: type, encoder: object, latent_dim: int, settings: dict
-                ) -> tuple[object, tuple[int, ...]]:
+def _bottleneck(m: Any, cls: type, encoder: Any) -> tuple[Any, tuple[int, ...]]:
     """The bottleneck and the code's shape: (D,) after a vector encoder; (C, h, w) after a
     map encoder, with the bottleneck at each of its h·w positions (C = D / (h·w))."""
+    own = section_values(m, "bottleneck", m.bottleneck)
+    # a bottleneck built from another piece (residual VQ's stages) gets that piece's settings
+    stage = getattr(cls, "STAGE_KEY", None)
+    structural = (section_values(m, "bottleneck", own[stage]),) if stage else ()
     if not isinstance(encoder, MapEncoder):
-        return construct(cls, encoder.out_features, latent_dim, **settings), (latent_dim,)
+        return cls(encoder.out_features, m.latent_dim, *structural, **own), (m.latent_dim,)
     h, w = encoder.grid
-    if latent_dim % (h * w):
+    if m.latent_dim % (h * w):
         raise XaeError(f"the encoder's map has {h}×{w} positions, so model.latent_dim (the "
                        f"code's size, channels × positions) must be a multiple of {h * w}, "
-                       f"got {latent_dim}; e.g. {4 * h * w} for 4 channels")
-    inner = construct(cls, encoder.out_features, latent_dim // (h * w), **settings)
-    return Positionwise(inner, (h, w)), (latent_dim // (h * w), h, w)
-
+                       f"got {m.latent_dim}; e.g. {4 * h * w} for 4 channels")
+    c = m.latent_dim // (h * w)
+    inner = cls(encoder.out_features, c, *structural, **own)
+    return Positionwise(inner, (h, w)), (c, h, w)

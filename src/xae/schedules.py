@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from xae.config import ScheduleConfig
+from xae.settings import ScheduleConfig
 from xae.errors import XaeError
 
 

@@ -19,6 +19,7 @@ import math
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.bottlenecks.quantizer import Quantized, Quantizer
 from xae.errors import XaeError
 
@@ -31,8 +32,8 @@ def _check_levels(levels: object) -> list[int]:
     except (TypeError, ValueError):
         out = []
     if not out or any(v < 2 for v in out) or any(float(v) != v for v in levels):  # type: ignore
-        raise XaeError(f"model.quantizer.levels must be a list of integers ≥ 2 (levels per dimension, "
-                       f"e.g. [8, 5, 5, 5] for 1000 codes), got {levels!r}")
+        raise XaeError(f"model.fsq.levels must be a list of integers ≥ 2 (levels per "
+                       f"dimension, e.g. [8, 5, 5, 5] for 1000 codes), got {levels!r}")
     return out
 
 
@@ -41,14 +42,15 @@ class FSQ(Quantizer):
 
     Parameters
     ----------
-    levels : L_1..L_d (config ``model.quantizer.levels``); ``latent_dim`` must be a multiple
-        of d.
+    levels : L_1..L_d (config ``model.fsq.levels``); ``latent_dim`` must be a multiple of d.
     """
 
     aux_name = ""  # no auxiliary loss
+    KEYS = {"levels": ("levels per value (K = their product)",
+                       C.each(C.between(2, 2**16), min_len=1))}
 
-    def __init__(self, in_features: int | None, latent_dim: int,
-                 levels: object = (8, 5, 5, 5)) -> None:
+    def __init__(self, in_features: int | None, latent_dim: int, *,
+                 levels: list[int] = [8, 5, 5, 5]) -> None:
         lv = _check_levels(levels)
         super().__init__(in_features, latent_dim, len(lv))
         self.codebook_size = math.prod(lv)

@@ -24,6 +24,7 @@ scale of the other quantizers' codes (FSQ and LFQ codes lie in [−1, 1]^d).
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 
@@ -31,13 +32,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xae import checks as C
 from xae import schedules
 from xae.bottlenecks.quantizer import Quantized, Quantizer
-from xae.config import QuantizerConfig, ScheduleConfig
 from xae.errors import XaeError, positive_int
 from xae.nets.common import init_linear
+from xae.settings import ScheduleConfig
 
-KEY = "model.quantizer.temperature"
+SECTION = "model.gumbel."
+KEY = SECTION + "temperature"
+TEMPERATURE = ScheduleConfig(kind="cosine", start=1.0, value=1.0 / 16, warmup=2000)
+"""The default τ: a cosine ramp from 1 to 1/16 over 2000 steps."""
 
 
 def _schedule_values(cfg: ScheduleConfig) -> list[object]:
@@ -51,10 +56,20 @@ def _schedule_values(cfg: ScheduleConfig) -> list[object]:
     return [cfg.start, cfg.value]  # the ramps move between start and value
 
 
+def _not_positive(temperature: ScheduleConfig) -> str | None:
+    """The problem with a (checked) schedule that takes a value that is not > 0, or None."""
+    bad = [v for v in _schedule_values(temperature)
+           if not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and math.isfinite(v) and v > 0)]
+    return (f"must stay positive (τ divides the logits), but takes the value {bad[0]!r}; set "
+            f"its start and value > 0") if bad else None
+
+
+POSITIVE_SCHEDULE = C.Check("a schedule whose values stay > 0", _not_positive)
+
+
 def check_temperature(temperature: object) -> ScheduleConfig:
-    """A temperature schedule with positive values; a number means a constant τ."""
-    if temperature is None:
-        return QuantizerConfig().temperature
+    """A copy of a temperature schedule with positive values; a number means a constant τ."""
     if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
         temperature = ScheduleConfig(kind="constant", value=float(temperature))
     elif isinstance(temperature, Mapping):
@@ -66,12 +81,10 @@ def check_temperature(temperature: object) -> ScheduleConfig:
     if not isinstance(temperature, ScheduleConfig):
         raise XaeError(f"{KEY} must be a schedule (or a positive number), got {temperature!r}")
     schedules.check(temperature, KEY)
-    for v in _schedule_values(temperature):
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-        if not ok:
-            raise XaeError(f"{KEY} must stay positive (τ divides the logits), but the schedule "
-                           f"{temperature} takes the value {v!r}; set its start and value > 0")
-    return temperature
+    problem = POSITIVE_SCHEDULE(temperature)
+    if problem:
+        raise XaeError(f"{KEY} {problem} (the schedule {temperature})")
+    return copy.deepcopy(temperature)
 
 
 class GumbelSoftmax(Quantizer):
@@ -79,27 +92,33 @@ class GumbelSoftmax(Quantizer):
 
     Parameters
     ----------
-    codebook_size : K (``model.quantizer.codebook_size``), at least 2.
-    code_dim : d, the size of a code (``model.quantizer.code_dim``); ``latent_dim`` must be a
+    codebook_size : K (``model.gumbel.codebook_size``), at least 2.
+    code_dim : d, the size of a code (``model.gumbel.code_dim``); ``latent_dim`` must be a
         multiple of d.
     temperature : τ as a :class:`ScheduleConfig` over training steps
-        (``model.quantizer.temperature``); a number means a constant τ.
-    hard : straight-through one-hot samples in training (``model.quantizer.hard``).
+        (``model.gumbel.temperature``); a number means a constant τ.
+    hard : straight-through one-hot samples in training (``model.gumbel.hard``).
     """
 
     aux_name = ""  # no auxiliary loss
 
     has_posterior = True
+    KEYS = {"codebook_size": ("K, codes per position", C.between(2, C.INT_MAX)),
+            "code_dim": ("d, values per code", C.POSITIVE),
+            "temperature": ("τ over the training steps", POSITIVE_SCHEDULE),
+            "hard": ("straight-through one-hot samples", None)}
 
-    def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,
-                 code_dim: int = 16, temperature: object = None, hard: bool = False) -> None:
-        k = positive_int(codebook_size, "model.quantizer.codebook_size")
+    def __init__(self, in_features: int | None, latent_dim: int, *, codebook_size: int = 1024,
+                 code_dim: int = 16, temperature: ScheduleConfig = TEMPERATURE,
+                 hard: bool = False) -> None:
+        k = positive_int(codebook_size, f"{SECTION}codebook_size")
         if k < 2:
-            raise XaeError("model.quantizer.codebook_size must be at least 2 for Gumbel-softmax "
-                           "(one code carries no information)")
+            raise XaeError(f"{SECTION}codebook_size must be at least 2 (one code carries no "
+                           f"information)")
+        positive_int(code_dim, f"{SECTION}code_dim")
         super().__init__(in_features, latent_dim, code_dim)
         if not isinstance(hard, bool):
-            raise XaeError(f"model.quantizer.hard must be true or false, got {hard!r}")
+            raise XaeError(f"{SECTION}hard must be true or false, got {hard!r}")
         self.codebook_size, self.hard = k, hard
         self.temperature = check_temperature(temperature)
         self.codebook = nn.Parameter(torch.randn(k, self.code_dim) / math.sqrt(self.code_dim))

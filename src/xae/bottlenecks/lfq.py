@@ -44,6 +44,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from xae import checks as C
 from xae.bottlenecks.quantizer import Quantized, Quantizer
 from xae.errors import XaeError
 
@@ -55,13 +56,13 @@ def _bits(codebook_size: object) -> int:
     ok = (isinstance(codebook_size, int) and not isinstance(codebook_size, bool)
           and codebook_size >= 2 and codebook_size & (codebook_size - 1) == 0)
     if not ok:
-        raise XaeError(f"model.quantizer.codebook_size must be a power of two ≥ 2 for LFQ (it "
-                       f"quantizes log2 K dimensions to ±1), got {codebook_size!r}; "
-                       f"e.g. 1024 for 10 dimensions per position")
+        raise XaeError(f"model.lfq.codebook_size must be a power of two ≥ 2 (LFQ quantizes "
+                       f"log2 K dimensions to ±1), got {codebook_size!r}; e.g. 1024 for 10 "
+                       f"dimensions per position")
     d = codebook_size.bit_length() - 1
     if d > MAX_BITS:
-        raise XaeError(f"model.quantizer.codebook_size {codebook_size} is too large for LFQ: its "
-                       f"codebook entropy is computed exactly over all 2^d codes, at most "
+        raise XaeError(f"model.lfq.codebook_size {codebook_size} is too large: LFQ's codebook "
+                       f"entropy is computed exactly over all 2^d codes, at most "
                        f"2^{MAX_BITS}; use a smaller codebook_size")
     return d
 
@@ -90,30 +91,38 @@ class LFQ(Quantizer):
 
     Parameters
     ----------
-    codebook_size : K = 2^d (config ``model.quantizer.codebook_size``); ``latent_dim`` must
-        be a multiple of d.
-    entropy_weight : weight of the entropy penalty (``model.quantizer.entropy_weight``).
+    codebook_size : K = 2^d (config ``model.lfq.codebook_size``); ``latent_dim`` must be a
+        multiple of d.
+    entropy_weight : weight of the entropy penalty (``model.lfq.entropy_weight``).
     diversity_weight : γ, the weight of the codebook entropy inside it
-        (``model.quantizer.diversity_weight``).
-    commitment : weight of ‖z − sg(c)‖² (``model.quantizer.commitment``).
+        (``model.lfq.diversity_weight``).
+    commitment : weight of ‖z − sg(c)‖² (``model.lfq.commitment``).
     entropy_temperature : τ of the soft assignment q(k|z) ∝ exp(−‖z − c_k‖²/τ)
-        (``model.quantizer.entropy_temperature``). The default 0.01 is the inverse
-        temperature 100 of open MAGVIT-v2 code.
+        (``model.lfq.entropy_temperature``). The default 0.01 is the inverse temperature 100
+        of open MAGVIT-v2 code.
     """
 
-    def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,
+    KEYS = {"codebook_size": ("K = 2^d codes per position of d values",
+                              C.power_of_two(1, MAX_BITS)),
+            "entropy_weight": ("weight of (sample entropy − diversity × codebook entropy)",
+                               C.NON_NEGATIVE_FLOAT),
+            "diversity_weight": ("γ, the weight of the codebook entropy", C.NON_NEGATIVE_FLOAT),
+            "commitment": ("the commitment weight β_commit", C.NON_NEGATIVE_FLOAT),
+            "entropy_temperature": ("τ of the soft assignments", C.POSITIVE_FLOAT)}
+
+    def __init__(self, in_features: int | None, latent_dim: int, *, codebook_size: int = 1024,
                  entropy_weight: float = 0.1, diversity_weight: float = 1.0,
                  commitment: float = 0.25, entropy_temperature: float = 0.01) -> None:
         d = _bits(codebook_size)
         super().__init__(in_features, latent_dim, d)
         self.codebook_size = int(codebook_size)
-        self.entropy_weight = _nonneg(entropy_weight, "model.quantizer.entropy_weight")
-        self.diversity_weight = _nonneg(diversity_weight, "model.quantizer.diversity_weight")
-        self.commitment = _nonneg(commitment, "model.quantizer.commitment")
-        tau = _nonneg(entropy_temperature, "model.quantizer.entropy_temperature")
+        self.entropy_weight = _nonneg(entropy_weight, "model.lfq.entropy_weight")
+        self.diversity_weight = _nonneg(diversity_weight, "model.lfq.diversity_weight")
+        self.commitment = _nonneg(commitment, "model.lfq.commitment")
+        tau = _nonneg(entropy_temperature, "model.lfq.entropy_temperature")
         if tau == 0:
-            raise XaeError("model.quantizer.entropy_temperature must be > 0 (the soft "
-                           "assignment's temperature)")
+            raise XaeError("model.lfq.entropy_temperature must be > 0 (the soft assignment's "
+                           "temperature)")
         self.entropy_temperature = tau
         self.register_buffer("basis", 2 ** torch.arange(d), persistent=False)
         self.register_buffer("values", torch.tensor([-1.0, 1.0]), persistent=False)

@@ -49,7 +49,7 @@ class Quantizer(Bottleneck):
 
     def __init__(self, in_features: int | None, latent_dim: int, code_dim: int) -> None:
         super().__init__(in_features or 0, latent_dim)
-        d = positive_int(code_dim, "model.quantizer.code_dim")
+        d = positive_int(code_dim, f"{type(self).__name__}'s code size (code_dim)")
         if latent_dim % d:
             raise XaeError(f"model.latent_dim {latent_dim} must be a multiple of the code size "
                            f"{d} ({type(self).__name__} reads z as latent_dim / {d} positions "

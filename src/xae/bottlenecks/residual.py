@@ -5,7 +5,8 @@ S quantizers are applied in turn: stage s quantizes the residual r_s = z − sg(
 ĉ_{s−1}) left by the stages before it, and the code is the sum of the stage codes, so each
 stage refines the previous ones and a position takes one of K^S codes described by S
 indices. The stages are any quantizer of the registry (VQ by default), built without an
-input map, all quantizing d-vectors.
+input map, all quantizing d-vectors, with the settings of their own section (``model.vq`` for
+VQ stages).
 
 Gradients pass straight through the first stage (for VQ stages: the identity); the later
 stages' codes enter as constants. Every stage's aux loss is taken on its own residual, so
@@ -23,10 +24,13 @@ per position.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.bottlenecks.quantizer import Quantized, Quantizer
 from xae.errors import XaeError, positive_int
 
@@ -38,17 +42,22 @@ def _stackable(cls: object) -> bool:
         and not issubclass(cls, ResidualVQ) and not cls.has_posterior
 
 
+def stage_choices() -> dict[str, type[Quantizer]]:
+    """The quantizers of the bottleneck table that residual VQ can stack, by name."""
+    from xae.bottlenecks import BOTTLENECKS  # here: that package imports this module
+
+    return {k: v for k, v in BOTTLENECKS.items() if _stackable(v)}
+
+
 def _stage_class(name: object) -> type[Quantizer]:
     """The quantizer class named ``name`` in the bottleneck table (or ``name`` itself if it
     is already a quantizer class)."""
-    from xae.bottlenecks import BOTTLENECKS  # here: that package imports this module
-
-    choices = {k: v for k, v in BOTTLENECKS.items() if _stackable(v)}
+    choices = stage_choices()
     if _stackable(name):
         return name  # type: ignore[return-value]
     if not isinstance(name, str) or name not in choices:
-        raise XaeError(f"model.quantizer.stage_quantizer {name!r} is not a quantizer residual "
-                       f"VQ can stack; use one of {', '.join(sorted(choices))}")
+        raise XaeError(f"model.rvq.stage_quantizer {name!r} is not a quantizer residual VQ "
+                       f"can stack; use one of {', '.join(sorted(choices))}")
     return choices[name]
 
 
@@ -57,34 +66,40 @@ class ResidualVQ(Quantizer):
 
     Parameters
     ----------
-    stages : S (``model.quantizer.stages``).
+    stage_settings : the settings of every stage, keyword arguments of the stage quantizer
+        (the build passes its section, e.g. ``model.vq``; ``codebook_size`` is per stage);
+        none: its defaults.
+    stages : S (``model.rvq.stages``).
     stage_quantizer : the stages' kind, a name in the bottleneck table (``vq``, ``fsq``,
         ``lfq``) or a :class:`Quantizer` class.
     stage_dropout : quantizer dropout in training.
-    **keys : the other ``model.quantizer`` keys, passed to every stage (``codebook_size``
-        is per stage).
 
     Attributes: ``stages`` (S), ``quantizers`` (the S stage modules), ``codebook_size`` and
     ``code_dim`` (those of a stage).
     """
 
-    def __init__(self, in_features: int | None, latent_dim: int, stages: int = 4,
-                 stage_quantizer: object = "vq", stage_dropout: bool = True,
-                 **keys: object) -> None:
-        n = positive_int(stages, "model.quantizer.stages")
-        if not isinstance(stage_dropout, bool):
-            raise XaeError(f"model.quantizer.stage_dropout must be true or false, "
-                           f"got {stage_dropout!r}")
-        from xae.registry import construct  # here: the registry imports this package
+    STAGE_KEY = "stage_quantizer"  # the setting naming the piece whose section the stages get
+    KEYS = {"stages": ("S, the number of stages", C.POSITIVE),
+            "stage_quantizer": ("the stages' quantizer (its own section holds their settings)",
+                                C.one_of(lambda: sorted(stage_choices()))),
+            "stage_dropout": ("each training sample keeps a random number of stages", None)}
 
+    def __init__(self, in_features: int | None, latent_dim: int,
+                 stage_settings: Mapping[str, Any] | None = None, *, stages: int = 4,
+                 stage_quantizer: str = "vq", stage_dropout: bool = True) -> None:
+        n = positive_int(stages, "model.rvq.stages")
+        if not isinstance(stage_dropout, bool):
+            raise XaeError(f"model.rvq.stage_dropout must be true or false, "
+                           f"got {stage_dropout!r}")
         cls = _stage_class(stage_quantizer)
+        keys = dict(stage_settings or {})
         # the first build reads the stage's code size d (and checks latent_dim against it);
         # the stages proper are then built for single d-vectors
-        d = construct(cls, None, latent_dim, **keys).code_dim
-        layers = [construct(cls, None, d, **keys) for _ in range(n)]
+        d = cls(None, latent_dim, **keys).code_dim
+        layers = [cls(None, d, **keys) for _ in range(n)]
         if any(q.code_dim != d for q in layers):
             raise XaeError(f"the {n} stages of residual VQ disagree on the code size "
-                           f"({[q.code_dim for q in layers]}); check model.quantizer")
+                           f"({[q.code_dim for q in layers]}); check their settings")
         super().__init__(in_features, latent_dim, d)
         self.stages, self.stage_dropout = n, stage_dropout
         self.codebook_size = layers[0].codebook_size

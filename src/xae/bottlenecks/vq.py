@@ -35,13 +35,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from xae import checks as C
 from xae.bottlenecks.quantizer import Quantized, Quantizer
 from xae.errors import XaeError, positive_int
 
 CHUNK_FLOATS = 1 << 22  # at most this many distances (N-chunk × K) at once
 KMEANS_ITERS = 10
 LAPLACE_EPS = 1e-5
-KEY = "model.quantizer."
+KEY = "model.vq."
 
 
 def _distributed() -> bool:
@@ -139,7 +140,7 @@ class VQ(Quantizer):
 
     Parameters
     ----------
-    codebook_size : K (``model.quantizer.codebook_size``).
+    codebook_size : K (``model.vq.codebook_size``; the other settings likewise).
     code_dim : d; ``latent_dim`` must be a multiple of d.
     commitment : β, the weight of ‖z − sg(c)‖² (≥ 0).
     ema : update the codebook by moving averages (a buffer) instead of the codebook loss.
@@ -155,12 +156,22 @@ class VQ(Quantizer):
     """
 
     chunk_floats: int = CHUNK_FLOATS
+    KEYS = {"codebook_size": ("K, codes per position", C.between(2, C.INT_MAX)),
+            "code_dim": ("d, values per code", C.POSITIVE),
+            "commitment": ("the commitment weight β_commit", C.NON_NEGATIVE_FLOAT),
+            "ema": ("update the codebook by moving averages, not by its loss", None),
+            "ema_decay": ("the moving averages' decay", C.FRACTION),
+            "kmeans_init": ("seed the codebook by k-means on the first batch", None),
+            "restart_every": ("re-seed codes unused this many steps (0 = never)",
+                              C.NON_NEGATIVE),
+            "cosine": ("l2-normalised codes and inputs", None)}
 
-    def __init__(self, in_features: int | None, latent_dim: int, codebook_size: int = 1024,
+    def __init__(self, in_features: int | None, latent_dim: int, *, codebook_size: int = 1024,
                  code_dim: int = 16, commitment: float = 0.25, ema: bool = False,
                  ema_decay: float = 0.99, kmeans_init: bool = True, restart_every: int = 100,
                  cosine: bool = False) -> None:
         k = positive_int(codebook_size, f"{KEY}codebook_size")
+        positive_int(code_dim, f"{KEY}code_dim")
         beta = _real(commitment, "commitment", 0.0, what="a number ≥ 0")
         decay = _real(ema_decay, "ema_decay", 0.0, 1.0, True, True,
                       what="a number in (0, 1), e.g. 0.99")

@@ -128,8 +128,9 @@ class LinearGaussian:
 
 
 NOT_LINEAR = ("the pPCA check needs a linear-Gaussian VAE: a decoder that is one Linear layer "
-              "(model.hidden=[]), model.likelihood=gaussian with a scalar scale "
-              "(model.scale=scalar or fixed), the normal prior and a gaussian bottleneck; ")
+              "(model.mlp.hidden=[]), model.likelihood=gaussian with a scalar scale "
+              "(model.gaussian.scale=scalar or fixed), the normal prior and a gaussian "
+              "bottleneck; ")
 
 
 def linear_gaussian(model: Autoencoder) -> LinearGaussian:

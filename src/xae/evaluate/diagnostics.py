@@ -94,7 +94,7 @@ def collapse_warnings(kl: float, active: int, dims: int) -> list[str]:
     if kl < COLLAPSE_RATE:
         out.append(f"posterior collapse: KL(q(z|x) ‖ p(z)) is {kl:.3g} nats per sample, so the "
                    "latent code carries almost no information about x (the decoder ignores "
-                   "z). Try a KL warm-up (beta.kind=linear), free bits (model.free_bits), a "
+                   "z). Try a KL warm-up (beta.kind=linear), free bits (model.kl.free_bits), a "
                    "smaller β or a weaker decoder")
     if active < dims / 2:
         what = "posterior collapse: no latent dimension is" if active == 0 else (

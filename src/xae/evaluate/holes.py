@@ -89,16 +89,18 @@ def holes(model: object, posterior: DiagonalGaussian | None, codes: torch.Tensor
     ----------
     model : the model (its prior is sampled).
     posterior : q(z|x) for the test set, or None for a deterministic bottleneck (then only the
-        MMD is defined: a sum of point masses has no density to compare).
+        MMD is defined: a sum of point masses has no density to compare). For a hierarchy of
+        latent groups q(z|x) is not one diagonal Gaussian, so only the MMD is measured there
+        too (against ancestral draws of its prior).
     codes : one draw z ~ q(z|x) per datum (the code itself when deterministic), (N, D).
     max_points : at most this many data (the first ones) enter the density measurement, and
         at most ``MMD_POINTS`` of them the MMD.
     """
     codes = codes[:max_points]
-    prior_z = model.prior.sample(codes.shape[0]).to(codes.dtype)
+    prior_z = model.sample_z(codes.shape[0]).to(codes.dtype)
     unit = prior_z.std(0).clamp_min(1e-12) if prior_z.shape[0] > 1 else 1.0
     mmd = float(mmd2(codes[:MMD_POINTS] / unit, prior_z[:MMD_POINTS] / unit, kernel="imq"))
-    if posterior is None or codes.shape[0] < 2:
+    if posterior is None or codes.shape[0] < 2 or model.hierarchical:
         return Holes(mmd, None, None, prior_z, codes)
     q = DiagonalGaussian(posterior.mean[:max_points], posterior.logvar[:max_points])
     own = mixture_log_density(codes, q, leave_out_self=True)

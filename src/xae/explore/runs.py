@@ -139,7 +139,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
         torch.manual_seed(seed)
         z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
                        for i in range(0, len(x), ENCODE_BATCH)]).double().numpy()
-        prior = model.prior.sample(PRIOR_DRAWS).float().numpy()
+        prior = model.sample_z(PRIOR_DRAWS).float().numpy()
     name = run.resolve().name
     _finite(name, "latent means of the test set", z)
     _finite(name, "prior draws", prior)

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.errors import XaeError
 from xae.likelihoods.base import Likelihood
 
@@ -20,15 +21,22 @@ SCALES = ("fixed", "scalar", "pixel")
 
 
 class LocationScale(Likelihood):
-    """Shared scale handling: ``log_scale`` is a buffer (fixed) or a parameter (learned)."""
+    """Shared scale handling: ``log_scale`` is a buffer (fixed) or a parameter (learned).
+    ``SECTION`` is the config section of the subclass's settings, for error messages."""
 
-    def __init__(self, data_shape: tuple[int, ...], scale: str = "fixed",
+    SECTION: str
+    KEYS = {"scale": ("the scale: fixed (at sigma), or learned: one scalar or per pixel",
+                      C.one_of(SCALES)),
+            "sigma": ("the fixed scale (the learned one's start)", C.POSITIVE_FLOAT)}
+
+    def __init__(self, data_shape: tuple[int, ...], *, scale: str = "fixed",
                  sigma: float = 1.0) -> None:
         super().__init__(data_shape)
         if scale not in SCALES:
-            raise XaeError(f"model.scale '{scale}' is unknown; use one of {', '.join(SCALES)}")
+            raise XaeError(f"{self.SECTION}.scale '{scale}' is unknown; use one of "
+                           f"{', '.join(SCALES)}")
         if not sigma > 0:
-            raise XaeError(f"model.sigma must be positive, got {sigma}")
+            raise XaeError(f"{self.SECTION}.sigma must be positive, got {sigma}")
         shape = self.data_shape if scale == "pixel" else ()
         init = torch.full(shape, math.log(sigma))
         if scale == "fixed":
@@ -44,6 +52,8 @@ class LocationScale(Likelihood):
 class Gaussian(LocationScale):
     """log N(x; μ=θ, σ²) = −(x−μ)²/(2σ²) − log σ − ½ log 2π, per element."""
 
+    SECTION = "model.gaussian"
+
     def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         inv_var = torch.exp(-2.0 * self.log_scale)
         return -0.5 * (x - theta) ** 2 * inv_var - self.log_scale - 0.5 * math.log(2 * math.pi)
@@ -54,6 +64,8 @@ class Gaussian(LocationScale):
 
 class Laplace(LocationScale):
     """log Laplace(x; μ=θ, b) = −|x−μ|/b − log 2b, per element (L1 reconstruction)."""
+
+    SECTION = "model.laplace"
 
     def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         return -(x - theta).abs() * torch.exp(-self.log_scale) - self.log_scale - math.log(2.0)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from xae import checks as C
 from xae.errors import XaeError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -10,6 +11,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU, "softplus": nn.Softplus,
 }
 
+
+ACTIVATION_KEY = ("the activation after each layer", C.one_of(ACTIVATIONS))
+"""The ``activation`` setting's help and check, the same in every net."""
 
 # the gain that keeps activations' variance through a layer (torch.nn.init.calculate_gain)
 GAINS: dict[str, str] = {"relu": "relu", "tanh": "tanh", "leaky_relu": "leaky_relu"}
@@ -28,7 +32,8 @@ def init_linear(layer: nn.Linear, act: str | None) -> nn.Linear:
 
 def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
-        raise XaeError(f"model.activation '{name}' is unknown; use one of {', '.join(ACTIVATIONS)}")
+        raise XaeError(f"activation '{name}' (model.mlp.activation, model.conv.activation) is "
+                       f"unknown; use one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
 
 

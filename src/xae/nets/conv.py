@@ -8,9 +8,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.errors import XaeError
+from xae.nets.common import ACTIVATION_KEY, widths
 from xae.nets.common import activation as make_activation
-from xae.nets.common import widths
+
+KEYS = {"channels": ("conv widths, each conv halving H and W", C.each(C.POSITIVE)),
+        "activation": ACTIVATION_KEY}
+"""The settings of the conv encoder and decoder, which share the section ``model.conv``."""
 
 
 def _grid(data_shape: tuple[int, ...], channels: list[int]) -> tuple[int, int, int]:
@@ -21,14 +26,17 @@ def _grid(data_shape: tuple[int, ...], channels: list[int]) -> tuple[int, int, i
     f = 2 ** len(channels)
     if h % f or w % f:
         raise XaeError(f"conv nets with {len(channels)} stages need H and W divisible by {f}, "
-                       f"got {h}×{w}; change model.channels (fewer stages) or use mlp nets")
+                       f"got {h}×{w}; change model.conv.channels (fewer stages) or use mlp nets")
     return channels[-1], h // f, w // f
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, data_shape: tuple[int, ...], channels: list, activation: str = "relu") -> None:
+    KEYS = KEYS
+
+    def __init__(self, data_shape: tuple[int, ...], *,
+                 channels: list[int] = [32, 64], activation: str = "relu") -> None:
         super().__init__()
-        chans = widths(channels, "model.channels")
+        chans = widths(channels, "model.conv.channels")
         c, h, w = _grid(data_shape, chans)
         layers: list[nn.Module] = []
         for a, b in zip([data_shape[0], *chans[:-1]], chans):
@@ -41,10 +49,13 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, data_shape: tuple[int, ...], latent_dim: int, channels: list,
-                 activation: str = "relu", out_channels_per_channel: int = 1) -> None:
+    KEYS = KEYS
+
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int,
+                 out_channels_per_channel: int = 1, *, channels: list[int] = [32, 64],
+                 activation: str = "relu") -> None:
         super().__init__()
-        chans = widths(channels, "model.channels")
+        chans = widths(channels, "model.conv.channels")
         self.grid = _grid(data_shape, chans)
         rev = list(reversed(chans))
         layers: list[nn.Module] = []

@@ -14,13 +14,15 @@ from torch import nn
 
 from xae import checks as C
 from xae.errors import XaeError
+from xae.nets.common import ACTIVATION_KEY
 from xae.nets.common import activation as make_activation
 from xae.nets.common import widths
 from xae.nets.conv import _grid
 
 KEYS = {"channels": ("conv widths, each conv halving H and W; the code is a map at the last "
-                     "stage's h×w", C.each(C.POSITIVE)),
-        "activation": ("the nets' activation", None)}
+                     "stage's h×w", C.each(C.POSITIVE, min_len=1)),
+        "activation": ACTIVATION_KEY}
+"""The settings of the map encoder and decoder, which share the section ``model.conv_map``."""
 
 
 def to_map(z: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:

@@ -6,8 +6,13 @@ import math
 import torch
 from torch import nn
 
+from xae import checks as C
+from xae.nets.common import ACTIVATION_KEY, init_linear, widths
 from xae.nets.common import activation as make_activation
-from xae.nets.common import init_linear, widths
+
+KEYS = {"hidden": ("hidden widths, input side first (empty: a linear map)", C.each(C.POSITIVE)),
+        "activation": ACTIVATION_KEY}
+"""The settings of the MLP encoder and decoder, which share the section ``model.mlp``."""
 
 
 def _stack(sizes: list[int], act: str) -> list[nn.Module]:
@@ -20,9 +25,12 @@ def _stack(sizes: list[int], act: str) -> list[nn.Module]:
 class MLPEncoder(nn.Module):
     """Flattens the input and applies Linear+activation layers; ``out_features`` is the last width."""
 
-    def __init__(self, data_shape: tuple[int, ...], hidden: list, activation: str = "relu") -> None:
+    KEYS = KEYS
+
+    def __init__(self, data_shape: tuple[int, ...], *, hidden: list[int] = [512],
+                 activation: str = "relu") -> None:
         super().__init__()
-        sizes = [math.prod(data_shape), *widths(hidden, "model.hidden")]
+        sizes = [math.prod(data_shape), *widths(hidden, "model.mlp.hidden")]
         self.net = nn.Sequential(nn.Flatten(), *_stack(sizes, activation))
         self.out_features = sizes[-1]
 
@@ -33,11 +41,14 @@ class MLPEncoder(nn.Module):
 class MLPDecoder(nn.Module):
     """Mirror of the encoder: z -> hidden layers (reversed) -> a linear map to θ, data-shaped."""
 
-    def __init__(self, data_shape: tuple[int, ...], latent_dim: int, hidden: list,
-                 activation: str = "relu", out_channels_per_channel: int = 1) -> None:
+    KEYS = KEYS
+
+    def __init__(self, data_shape: tuple[int, ...], latent_dim: int,
+                 out_channels_per_channel: int = 1, *, hidden: list[int] = [512],
+                 activation: str = "relu") -> None:
         super().__init__()
         self.out_shape = (data_shape[0] * out_channels_per_channel, *data_shape[1:])
-        sizes = [latent_dim, *reversed(widths(hidden, "model.hidden"))]
+        sizes = [latent_dim, *reversed(widths(hidden, "model.mlp.hidden"))]
         self.net = nn.Sequential(*_stack(sizes, activation),
                                  init_linear(nn.Linear(sizes[-1], math.prod(self.out_shape)),
                                              None))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.errors import positive_int
 from xae.priors.base import Prior
 from xae.priors.normal import StandardNormal
@@ -94,19 +95,21 @@ class FlowPrior(Prior):
     latent_dim : D. For D ≥ 2, layer l transforms the dimensions j with j ≡ l (mod 2) given
         the others (so with two or more layers every dimension is transformed, odd D too);
         for D = 1 each layer is an elementwise affine map with learned shift and log-scale.
-    layers : number of coupling layers (config ``model.prior_layers``).
+    layers : number of coupling layers (config ``model.flow.layers``).
     hidden : width of the hidden layer of each conditioner MLP
-        (config ``model.prior_hidden``).
+        (config ``model.flow.hidden``).
 
     Every layer starts as the identity, so at initialisation p(z) is exactly N(0, I).
     """
 
     factorized = False
+    KEYS = {"layers": ("RealNVP couplings", C.POSITIVE),
+            "hidden": ("hidden units of each coupling's conditioner", C.POSITIVE)}
 
-    def __init__(self, latent_dim: int, layers: int = 4, hidden: int = 128) -> None:
+    def __init__(self, latent_dim: int, *, layers: int = 4, hidden: int = 128) -> None:
         super().__init__(latent_dim)
-        self.hidden = positive_int(hidden, "model.prior_hidden")
-        positive_int(layers, "model.prior_layers")
+        self.hidden = positive_int(hidden, "model.flow.hidden")
+        positive_int(layers, "model.flow.layers")
         self.base = StandardNormal(latent_dim)
         if latent_dim == 1:
             flows = [_ElementwiseAffine(1) for _ in range(layers)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.distributions import mixture_log_prob
 from xae.errors import positive_int
 from xae.priors.base import Prior
@@ -19,9 +20,11 @@ class MixtureOfGaussians(Prior):
     """``components`` diagonal Gaussians; means start spread as N(0, I) draws (fixed seed),
     unit variances, equal weights."""
 
-    def __init__(self, latent_dim: int, components: int = 10) -> None:
+    KEYS = {"components": ("number of Gaussians", C.POSITIVE)}
+
+    def __init__(self, latent_dim: int, *, components: int = 10) -> None:
         super().__init__(latent_dim)
-        components = positive_int(components, "model.prior_components")
+        components = positive_int(components, "model.mog.components")
         init = torch.randn(components, latent_dim, generator=torch.Generator().manual_seed(0))
         self.means = nn.Parameter(init)
         self.logvars = nn.Parameter(torch.zeros(components, latent_dim))

@@ -17,6 +17,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from xae import checks as C
 from xae.distributions import DiagonalGaussian, mixture_log_prob
 from xae.errors import XaeError, positive_int
 from xae.priors.base import Prior
@@ -29,11 +30,13 @@ class VampPrior(Prior):
     (N(0.05, 0.01²) per pixel, fixed seed) and trained with the rest of the model."""
 
     needs_posterior = True  # its components are q(z|u_k): a stochastic bottleneck
+    needs_data_shape = True  # the pseudo-inputs' shape: built as (latent_dim, data_shape)
+    KEYS = {"components": ("number of learned pseudo-inputs", C.POSITIVE)}
 
-    def __init__(self, latent_dim: int, components: int = 500,
-                 data_shape: tuple[int, ...] = ()) -> None:
+    def __init__(self, latent_dim: int, data_shape: tuple[int, ...] = (), *,
+                 components: int = 500) -> None:
         super().__init__(latent_dim)
-        k = positive_int(components, "model.prior_components")
+        k = positive_int(components, "model.vamp.components")
         if not data_shape:
             raise XaeError("the VampPrior needs the data's shape for its pseudo-inputs; "
                            "build the model with xae.build")

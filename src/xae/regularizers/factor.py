@@ -24,7 +24,7 @@ from xae.optim import OptimizerSpec, OwnsOptimizer, frozen
 from xae.outputs import BottleneckOutput, Term
 from xae.priors.base import Prior
 from xae.regularizers.base import Rate, Regularizer
-from xae.regularizers.kl import KL
+from xae.regularizers.kl import ESTIMATOR_KEY, FREE_BITS_KEY, KL
 
 
 class Discriminator(OwnsOptimizer, nn.Module):
@@ -77,10 +77,7 @@ class FactorTC(Regularizer):
             "beta2": ("the discriminator's Adam β2", C.between(0.0, 1.0, hi_open=True)),
             "start": ("the step from which the discriminator learns and γ applies",
                       C.NON_NEGATIVE),
-            "estimator": ("the KL part: analytic (Monte Carlo where no closed form) or mc",
-                          C.one_of(("analytic", "mc"))),
-            "free_bits": ("λ, nats per latent dimension below which the KL is not penalised",
-                          C.NON_NEGATIVE_FLOAT)}
+            "estimator": ESTIMATOR_KEY, "free_bits": FREE_BITS_KEY}
 
     def __init__(self, *, gamma: float = 6.4, hidden: list[int] = [1000] * 6,
                  lr: float = 1e-4, beta1: float = 0.5, beta2: float = 0.9, start: int = 0,
@@ -111,7 +108,7 @@ class FactorTC(Regularizer):
         tc = Term(frozen(self.discriminator, out.z), "rate", self.gamma if on else 0.0,
                   note="TC, density ratio of a discriminator (Kim & Mnih 2018)")
         losses = {}
-        if on and step is not None:  # in training: the discriminator's own step
+        if on and self.training:  # in training: the discriminator's own step
             z = out.z.detach()
             real, fake = self.discriminator(z), self.discriminator(permute_dims(z))
             losses["discriminator"] = 0.5 * (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from xae import checks as C
 from xae.distributions import kl_divergence
 from xae.errors import XaeError
 from xae.outputs import BottleneckOutput, Term
@@ -40,6 +41,13 @@ def _clip(term: Term, lam: float, dims: int) -> Term:
     return term
 
 
+ESTIMATORS = ("analytic", "mc")
+ESTIMATOR_KEY = ("the KL: analytic (Monte Carlo where the prior has no closed form) or mc",
+                 C.one_of(ESTIMATORS))
+FREE_BITS_KEY = ("λ, nats per latent dimension below which the KL is not penalised (per "
+                 "dimension, or per group where a KL does not split)", C.NON_NEGATIVE_FLOAT)
+
+
 class KL(Regularizer):
     """The rate is KL(q ‖ p) of each latent group, in nats.
 
@@ -51,11 +59,13 @@ class KL(Regularizer):
 
     needs_posterior = True
     is_kl = True
+    KEYS = {"estimator": ESTIMATOR_KEY, "free_bits": FREE_BITS_KEY}
 
-    def __init__(self, estimator: str = "analytic", free_bits: float = 0.0) -> None:
+    def __init__(self, *, estimator: str = "analytic", free_bits: float = 0.0) -> None:
         super().__init__()
         if free_bits < 0:
-            raise XaeError(f"model.free_bits must be ≥ 0 nats per dimension, got {free_bits}")
+            raise XaeError(f"model.kl.free_bits must be ≥ 0 nats per dimension, got "
+                           f"{free_bits}")
         self.estimator, self.free_bits = estimator, float(free_bits)
 
     def forward(self, out: BottleneckOutput, prior: Prior, step: int | None = None) -> Rate:

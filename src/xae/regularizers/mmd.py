@@ -17,26 +17,28 @@ import math
 
 import torch
 
+from xae import checks as C
 from xae.errors import XaeError
 from xae.mmd import KERNELS, mmd2
 from xae.outputs import BottleneckOutput, Term
 from xae.priors.base import Prior
 from xae.regularizers.base import Rate, Regularizer
-from xae.regularizers.kl import KL
+from xae.regularizers.kl import ESTIMATOR_KEY, KL
 
 
 def _check_weights(alpha: float, lam: float) -> None:
     """Both InfoVAE weights, 1 − α and α + λ − 1, must be finite and non-negative."""
     if not (math.isfinite(alpha) and math.isfinite(lam)):
-        raise XaeError(f"model.info_alpha and model.info_lambda must be finite numbers, "
-                       f"got {alpha} and {lam}")
+        raise XaeError(f"model.mmd.info_alpha and model.mmd.info_lambda must be finite "
+                       f"numbers, got {alpha} and {lam}")
     if alpha > 1:
-        raise XaeError(f"model.info_alpha is {alpha}, which gives the KL the negative weight "
-                       f"1 − α = {1 - alpha:g}; use model.info_alpha ≤ 1 (1 = WAE, no KL)")
+        raise XaeError(f"model.mmd.info_alpha is {alpha}, which gives the KL the negative "
+                       f"weight 1 − α = {1 - alpha:g}; use model.mmd.info_alpha ≤ 1 (1 = WAE, "
+                       f"no KL)")
     if alpha + lam - 1 < 0:
-        raise XaeError(f"model.info_alpha + model.info_lambda − 1 is {alpha + lam - 1:g}, a "
-                       f"negative MMD weight; raise model.info_lambda to at least "
-                       f"{1 - alpha:g}")
+        raise XaeError(f"model.mmd.info_alpha + model.mmd.info_lambda − 1 is "
+                       f"{alpha + lam - 1:g}, a negative MMD weight; raise "
+                       f"model.mmd.info_lambda to at least {1 - alpha:g}")
 
 
 class MMD(Regularizer):
@@ -53,12 +55,17 @@ class MMD(Regularizer):
     """
 
     is_kl = False
+    KEYS = {"kernel": ("the MMD's kernel", C.one_of(KERNELS)),
+            "info_alpha": ("InfoVAE's α in (1 − α)·KL + (α + λ − 1)·MMD² (1: WAE, no KL)",
+                           C.between(None, 1.0)),
+            "info_lambda": ("InfoVAE's λ (α + λ ≥ 1)", C.FINITE),
+            "estimator": ESTIMATOR_KEY}
 
-    def __init__(self, kernel: str = "imq", info_alpha: float = 1.0, info_lambda: float = 1.0,
-                 estimator: str = "analytic") -> None:
+    def __init__(self, *, kernel: str = "imq", info_alpha: float = 1.0,
+                 info_lambda: float = 1.0, estimator: str = "analytic") -> None:
         super().__init__()
         if kernel not in KERNELS:
-            raise XaeError(f"model.mmd_kernel '{kernel}' is unknown; use one of "
+            raise XaeError(f"model.mmd.kernel '{kernel}' is unknown; use one of "
                            f"{', '.join(KERNELS)}")
         alpha, lam = float(info_alpha), float(info_lambda)
         _check_weights(alpha, lam)

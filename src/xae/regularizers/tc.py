@@ -1,6 +1,6 @@
 """β-TCVAE (Chen et al. 2018): the KL split into index-code MI, total correlation and
-dimension-wise KL (their eq. 2), with the total correlation weighed by β (``tc_weight``;
-α = γ = 1).
+dimension-wise KL (their eq. 2), with the total correlation weighed by β (``weight``, the
+setting ``model.tc.weight``; α = γ = 1).
 
 For a batch z_i ~ q(z|x_i), i = 1..M, drawn from a data set of N points, the aggregate posterior
 q(z) = (1/N) Σ_n q(z|x_n) and its marginals q(z_d) are estimated from the batch's posteriors
@@ -16,7 +16,7 @@ mixture of the batch's posteriors. (The minibatch-weighted form of the paper wei
 by 1/(NM); those weights sum to 1/N, which leaves every log-density low by about log N and adds
 a constant (D − 1)·log N to the TC, with no effect on gradients but a meaningless value.)
 Whatever the estimate, MI + TC + dimension-wise KL = log q(z_i|x_i) − log p(z_i), the
-one-sample Monte Carlo KL, so ``tc_weight`` = 1 is the VAE.
+one-sample Monte Carlo KL, so ``weight`` = 1 is the VAE.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
+from xae import checks as C
 from xae.distributions import DiagonalGaussian
 from xae.errors import XaeError
 from xae.outputs import BottleneckOutput, Term
@@ -81,13 +82,13 @@ def decompose(z: torch.Tensor, posterior: DiagonalGaussian, prior: Prior,
                    dim_kl=(log_qzd - prior.log_prob_per_dim(z)).sum(-1))
 
 
-def _check(tc_weight: float, dataset_size: int) -> None:
-    if isinstance(tc_weight, bool) or not isinstance(tc_weight, (int, float)) \
-            or not tc_weight >= 0 or math.isinf(tc_weight):
-        raise XaeError(f"model.tc_weight must be a number ≥ 0 (β of β-TCVAE, 1 = the VAE), "
-                       f"got {tc_weight!r}")
+def _check(weight: float, dataset_size: int) -> None:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+            or not weight >= 0 or math.isinf(weight):
+        raise XaeError(f"model.tc.weight must be a number ≥ 0 (β of β-TCVAE, 1 = the VAE), "
+                       f"got {weight!r}")
     if isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < 0:
-        raise XaeError(f"model.dataset_size must be an integer ≥ 0 (the number of training "
+        raise XaeError(f"model.tc.dataset_size must be an integer ≥ 0 (the number of training "
                        f"points; 0 = the batch size), got {dataset_size!r}")
 
 
@@ -97,18 +98,23 @@ class TotalCorrelation(Regularizer):
 
     Parameters
     ----------
-    tc_weight : β ≥ 0, the weight of the total correlation; 1 gives the one-sample Monte Carlo
-        KL (then ``is_kl`` is True).
-    dataset_size : N, the number of training points (0 = the batch size).
+    weight : β ≥ 0, the weight of the total correlation (``model.tc.weight``); 1 gives the
+        one-sample Monte Carlo KL (then ``is_kl`` is True). Kept as ``tc_weight``.
+    dataset_size : N, the number of training points (0 = the batch size; training fills it
+        in).
     """
 
     needs_posterior = True
     needs_factorized_prior = True
+    KEYS = {"weight": ("β, the weight of the total correlation (1: the VAE)",
+                       C.NON_NEGATIVE_FLOAT),
+            "dataset_size": ("N, the training set's size (0: filled in by training)",
+                             C.NON_NEGATIVE)}
 
-    def __init__(self, tc_weight: float = 6.0, dataset_size: int = 0) -> None:
+    def __init__(self, *, weight: float = 6.0, dataset_size: int = 0) -> None:
         super().__init__()
-        _check(tc_weight, dataset_size)
-        self.tc_weight = float(tc_weight)
+        _check(weight, dataset_size)
+        self.tc_weight = float(weight)
         self.dataset_size = dataset_size
         self.is_kl = self.tc_weight == 1.0
 

@@ -111,7 +111,7 @@ def make_run(base: Config, params: dict[str, Any], name: str) -> Run:
 
     cfg = apply(copy.deepcopy(base), params)
     try:
-        build(copy.deepcopy(cfg))
+        build(cfg)  # a check: build leaves the config as it is
     except XaeError as e:
         swept = ", ".join(f"{k}={v!r}" for k, v in params.items())
         raise XaeError(f"the sweep's run with {swept} is not a valid model: {e}") from None
@@ -139,7 +139,7 @@ def grid_runs(base: Config, grid: dict[str, list[str]]) -> list[Run]:
 
 
 def config_difference(a: Config, b: Config,
-                      ignore: tuple[str, ...] = ("model.data_shape", "model.dataset_size",
+                      ignore: tuple[str, ...] = ("model.data_shape", "model.tc.dataset_size",
                                                  "train.threads", "train.progress")) -> list[str]:
     """The dotted keys whose values differ between two configs (bookkeeping keys, and those
     filled in from the data, ignored)."""

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from xae.config import Config, apply, from_dict
+from xae.config import Config, apply, from_saved
 from xae.errors import XaeError
 from xae.sweep import study as S
 from xae.sweep.storage import local_file, open_storage, shown
@@ -78,7 +78,7 @@ def join(args: argparse.Namespace) -> tuple[S.Shared, Config, Path]:
     storage = open_storage(args.storage, create=False)
     shared = S.join(storage, args.storage, args.join)
     flags = {"data.data_dir": args.data_dir, "train.device": args.device}
-    base = apply(from_dict(shared.settings["config"]),
+    base = apply(from_saved(shared.settings["config"]),
                  {k: v for k, v in flags.items() if v is not None})
     return shared, base, _folder(Path(args.out) if args.out else Path(shared.settings["out"]))
 

@@ -115,11 +115,11 @@ def join(storage: Any, url: str, name: str) -> Shared:
 def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """What differs between a recorded study and the one a command would start (as flags,
     and the config's differing keys)."""
-    from xae.config import from_dict
+    from xae.config import from_saved
     from xae.sweep.grid import config_difference
 
     diff = [f"--{k}" for k in COMPARED if recorded.get(k) != wanted[k]]
-    keys = config_difference(from_dict(recorded["config"]), from_dict(wanted["config"]))
+    keys = config_difference(from_saved(recorded["config"]), from_saved(wanted["config"]))
     return diff + [f"the config ({', '.join(keys[:3])})"] * bool(keys)
 
 

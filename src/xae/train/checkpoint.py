@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from xae.config import Config, from_dict
+from xae.config import Config, from_saved
 from xae.data.split import is_finite_number
 from xae.errors import XaeError
 from xae.fileio import atomic_dir, atomic_path, save_safetensors, write_text
@@ -103,7 +103,7 @@ def read_config(run_dir: str | Path) -> Config:
         raise XaeError(f"'{run_dir}' is not an xae run folder (no {CONFIG}); pass the folder "
                        f"that `xae train` wrote")
     try:
-        return from_dict(json.loads(path.read_text()))
+        return from_saved(json.loads(path.read_text()))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise XaeError(f"{path} is corrupt ({e}); restore it or retrain the run") from None
     except RecursionError:

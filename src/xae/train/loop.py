@@ -5,6 +5,7 @@ a per-epoch permutation drawn from (seed, epoch), so a resumed run sees the same
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -162,6 +163,9 @@ class Trainer:
             self.held_out = self.held_out[:cfg.train.eval_samples].to(self.device)
         self.data = data.to(self.device)
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+        if cfg.model.regularizer == "tc" and not cfg.model.tc.dataset_size:
+            cfg = self.cfg = copy.deepcopy(cfg)  # β-TCVAE's estimate of q(z) needs N
+            cfg.model.tc.dataset_size = int(data.train_x.shape[0])
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
         _check_compatible(cfg, data)
         self.opts = build_optimizers(self.model, OptimizerSpec(
@@ -404,10 +408,10 @@ def train(config: Config | None, out_dir: str | Path, *, resume: bool = False,
                 and "alloc" not in str(e).lower():
             raise
         raise XaeError("the model does not fit in memory; make it smaller (model.latent_dim, "
-                       "model.hidden, model.channels)") from None
+                       "model.mlp.hidden, model.conv.channels)") from None
     if trainer.info.main and fresh:
         out.mkdir(parents=True, exist_ok=True)
-        ckpt.save_config(out, cfg)
+        ckpt.save_config(out, trainer.model.config)  # with the data's shape filled in
     dist_.barrier(trainer.info)
     try:
         return trainer.run()
