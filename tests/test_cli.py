@@ -91,9 +91,6 @@ def test_sample_and_reconstruct_write_pngs(run_dir: Path, tmp_path: Path) -> Non
     assert mpimg.imread(rec).std() > 0
 
 
-@pytest.mark.xfail(strict=True, reason="xae.build no longer fills in the config it is given "
-                   "(the model's config is a filled-in copy); train/loop.py, edited elsewhere, "
-                   "still saves the caller's config and should save trainer.model.config")
 def test_the_saved_config_records_the_data_shape(run_dir: Path) -> None:
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["model"]["data_shape"] == [1, 8, 8]

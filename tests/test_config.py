@@ -43,15 +43,19 @@ def test_preset_values_are_not_shared_between_calls():
 
 
 def test_preset_keyword_overrides():
-    cfg = xae.preset("beta-vae", epochs=3, channels=[8], **{"model.mlp.hidden": [8, 4],
-                                                            "beta.value": 2.5, "train.lr": 0.1})
+    cfg = xae.preset("beta-vae", epochs=3, **{"model.conv.channels": [8],
+                                              "model.mlp.hidden": [8, 4],
+                                              "beta.value": 2.5, "train.lr": 0.1})
     assert cfg.train.epochs == 3
     assert cfg.model.mlp.hidden == [8, 4] and cfg.model.conv.channels == [8]
     assert cfg.beta.value == 2.5 and cfg.train.lr == 0.1
 
 
 @pytest.mark.parametrize("short,keys", [
-    ("seed", ["data.seed", "train.seed"]), ("hidden", ["model.mlp.hidden", "model.flow.hidden"]),
+    ("seed", ["data.seed", "train.seed"]),
+    ("hidden", ["model.mlp.hidden", "model.topdown.hidden", "model.flow.hidden",
+                "model.factor.hidden"]),
+    ("channels", ["model.conv.channels", "model.conv_map.channels"]),
     ("components", ["model.mog.components", "model.vamp.components"]),
 ])
 def test_preset_ambiguous_short_key(short, keys):

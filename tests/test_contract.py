@@ -21,8 +21,15 @@ def _preset_data(name: str) -> str:
     return xae.preset(name).data.name
 
 
-CASES = [(name, "mlp") for name in xae.PRESETS] + [
-    (name, "conv") for name in xae.PRESETS if _preset_data(name) in IMAGE_DATA
+def _preset_net(name: str) -> str:
+    return xae.preset(name).model.encoder
+
+
+# each preset with its own nets (mlp, or conv_map for a spatial code), and each preset of flat
+# codes on images with the conv nets too
+CASES = [(name, _preset_net(name)) for name in xae.PRESETS] + [
+    (name, "conv") for name in xae.PRESETS
+    if _preset_data(name) in IMAGE_DATA and _preset_net(name) == "mlp"
 ]
 
 
@@ -34,13 +41,19 @@ DISCRETE = {"model.latent_dim": 6, "model.vq.code_dim": 3, "model.vq.codebook_si
 
 def _config(name: str, net: str) -> xae.Config:
     cfg = xae.preset(name, latent_dim=3)
+    assert net in ("mlp", "conv") or net == cfg.model.encoder == cfg.model.decoder
     if cfg.model.prior == "codes":
         cfg = xae.config.apply(cfg, DISCRETE)
     if cfg.model.mlp.hidden:  # a preset with a linear map (hidden = []) stays linear
         cfg = xae.config.apply(cfg, {"model.mlp.hidden": [32]})
+    if cfg.model.regularizer == "factor":  # a small discriminator
+        cfg = xae.config.apply(cfg, {"model.factor.hidden": [16]})
     if net == "conv":
         cfg = xae.config.apply(cfg, {"model.encoder": "conv", "model.decoder": "conv",
                                      "model.conv.channels": [8, 16]})
+    if net == "conv_map":  # two stride-2 stages: 8×8 images give a 2×2 grid of 2 channels
+        cfg = xae.config.apply(cfg, {"model.conv_map.channels": [8, 16],
+                                     "model.latent_dim": 8})
     return cfg
 
 
@@ -65,7 +78,7 @@ def case(request):
 
 def test_cases_cover_every_preset():
     assert {n for n, _ in CASES} == set(xae.PRESETS)
-    assert any(k == "conv" for _, k in CASES)
+    assert any(k == "conv" for _, k in CASES) and any(k == "conv_map" for _, k in CASES)
 
 
 def test_forward_shapes_and_finiteness(case):
@@ -119,7 +132,8 @@ def test_every_parameter_gets_a_finite_gradient(case):
         if model.discrete:  # small inputs all round to FSQ's centre code 0, which passes the
             model.bottleneck.proj.weight.mul_(10)  # decoder's first layer no gradient
     model.zero_grad(set_to_none=True)
-    model(x, beta=1.0).loss.backward()
+    out = model(x, beta=1.0)
+    sum(out.losses.values(), out.loss).backward()  # with the other optimizers' losses
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     assert named
     for n, p in named:
@@ -209,15 +223,16 @@ def test_seeded_forward_is_reproducible(case):
     ((3, 12, 10), [8, 16]),    # W = 10 is not divisible by 4
 ])
 def test_conv_needs_divisible_image_size(shape, channels):
-    cfg = xae.preset("vae", encoder="conv", decoder="conv", channels=channels, latent_dim=3)
+    cfg = xae.preset("vae", encoder="conv", decoder="conv", latent_dim=3,
+                     **{"model.conv.channels": channels})
     with pytest.raises(xae.XaeError, match=str(2 ** len(channels))):
         xae.build(cfg, shape=shape)
 
 
 @pytest.mark.parametrize("shape", [(1, 12, 4), (3, 16, 16)])
 def test_conv_accepts_any_divisible_size(shape):
-    cfg = xae.preset("vae", encoder="conv", decoder="conv", channels=[4, 8], latent_dim=3,
-                     likelihood="gaussian")
+    cfg = xae.preset("vae", encoder="conv", decoder="conv", latent_dim=3,
+                     likelihood="gaussian", **{"model.conv.channels": [4, 8]})
     model = xae.build(cfg, shape=shape)
     x = torch.rand(2, *shape)
     out = model(x)

@@ -152,11 +152,6 @@ def test_mixture_log_density_matches_a_direct_sum():
     torch.testing.assert_close(mixture_log_density(z, q, leave_out_self=True), loo - math.log(6))
 
 
-class _Prior:
-    def __init__(self, dim: int) -> None:
-        self.prior = xae.build(xae.preset("vae", latent_dim=dim)).prior
-
-
 @pytest.mark.parametrize("spread,expect_holes", [(1.0, False), (0.3, True)])
 def test_holes_fraction_is_one_percent_when_q_covers_p(spread, expect_holes):
     """Posteriors N(μ_n, s²) with μ_n ~ N(0, (1 − s²)·I) aggregate to N(0, I) (fraction ≈ 1%);
@@ -165,21 +160,23 @@ def test_holes_fraction_is_one_percent_when_q_covers_p(spread, expect_holes):
     n, d, s2 = 4000, 2, 0.05
     mean = torch.randn(n, d) * math.sqrt(1 - s2) * spread
     q = DiagonalGaussian(mean, torch.full((n, d), math.log(s2)))
-    h = holes(_Prior(d), q, q.sample())
+    h = holes(xae.build(xae.preset("vae", latent_dim=d)), q, q.sample())  # its N(0, I) prior
     if expect_holes:
         assert h.fraction > 0.3 and h.mmd > 0.05
     else:
         assert 0.003 < h.fraction < 0.03 and abs(h.mmd) < 0.01
 
 
-class _ScaledPrior(torch.nn.Module):
-    """N(0, c²·I): a learned prior may settle at any scale, the decoder absorbing it."""
+class _ScaledPrior:
+    """A model whose prior is N(0, c²·I): a learned prior may settle at any scale, the decoder
+    absorbing it. (``holes`` reads the prior's draws and whether the code is a hierarchy.)"""
+
+    hierarchical = False
 
     def __init__(self, dim: int, c: float) -> None:
-        super().__init__()
         self.dim, self.c = dim, c
 
-    def sample(self, n: int) -> torch.Tensor:
+    def sample_z(self, n: int) -> torch.Tensor:
         return self.c * torch.randn(n, self.dim)
 
 
@@ -190,8 +187,7 @@ def test_the_holes_metrics_do_not_change_when_the_latent_space_is_rescaled():
         torch.manual_seed(0)
         mean = c * torch.randn(n, d) * math.sqrt(1 - s2) * spread
         q = DiagonalGaussian(mean, torch.full((n, d), math.log(c * c * s2)))
-        model = type("M", (), {"prior": _ScaledPrior(d, c)})()
-        h = holes(model, q, q.sample())
+        h = holes(_ScaledPrior(d, c), q, q.sample())
         scores.append((h.mmd, h.fraction))
     assert scores[0][0] > 0.02  # a real mismatch, seen at both scales alike
     assert scores[1][0] == pytest.approx(scores[0][0], rel=1e-4)

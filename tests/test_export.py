@@ -23,7 +23,7 @@ def _run(path, name, array):
 
 
 @pytest.mark.parametrize("name,overrides", [
-    ("vae", {}), ("vae", {"encoder": "conv", "decoder": "conv", "channels": [8, 16]}),
+    ("vae", {}), ("vae", {"encoder": "conv", "decoder": "conv", "model.conv.channels": [8, 16]}),
     ("wae-mmd", {}), ("vq-vae", {}), ("rvq-vae", {}), ("fsq-ae", {}), ("lfq-ae", {}),
     ("dvae", {}),
 ])

@@ -61,9 +61,10 @@ def test_every_more_is_better_metric_is_one_that_evaluation_reports():
 
     torch.manual_seed(0)
     x = torch.rand(32, 1, 8, 8)
-    iwae = xae.build(xae.preset("vae", objective="iwae", iw_samples=4, hidden=[16]))
-    vq = xae.build(xae.preset("vq-vae", **{"model.quantizer.codebook_size": 16}))
-    mnist = xae.build(xae.preset("vae", data="mnist", hidden=[16]))
+    iwae = xae.build(xae.preset("vae", objective="iwae",
+                                **{"model.iwae.samples": 4, "model.mlp.hidden": [16]}))
+    vq = xae.build(xae.preset("vq-vae", **{"model.vq.codebook_size": 16}))
+    mnist = xae.build(xae.preset("vae", data="mnist", **{"model.mlp.hidden": [16]}))
     names = {*xae.evaluate_model(iwae, x, hole_metrics=False).metrics,
              *reconstruction_quality(iwae, x),
              *xae.evaluate_model(vq, x, hole_metrics=False).metrics,
@@ -78,7 +79,7 @@ def test_the_evaluate_subpackage_is_reachable_beside_the_function():
 
     assert isinstance(xae.evaluate, types.ModuleType)
     assert xae.evaluate.fid.applicable((1, 28, 28))
-    model = xae.build(xae.preset("vae", hidden=[16]))
+    model = xae.build(xae.preset("vae", **{"model.mlp.hidden": [16]}))
     m = xae.evaluate_model(model, torch.rand(16, 1, 8, 8), hole_metrics=False).metrics
     assert math.isfinite(m["neg_elbo"]) and m["neg_elbo"] == pytest.approx(
         m["distortion"] + m["rate"])
@@ -92,12 +93,13 @@ def test_the_priors_and_the_holes_measure_use_the_one_mixture_density():
 
     g = torch.Generator().manual_seed(0)
     z = torch.randn(4, 3, 2, generator=g)
-    mog = xae.build(xae.preset("mog-vae", latent_dim=2, hidden=[16])).prior
+    mog = xae.build(xae.preset("mog-vae", latent_dim=2, **{"model.mlp.hidden": [16]})).prior
     with torch.no_grad():
         mog.logits.copy_(torch.randn(mog.logits.shape, generator=g))
     assert torch.equal(mog.log_prob(z), mixture_log_prob(z, mog.means, mog.logvars,
                                                          torch.log_softmax(mog.logits, -1)))
-    vp = xae.build(xae.preset("vamp-vae", latent_dim=2, hidden=[16], prior_components=7)).prior
+    vp = xae.build(xae.preset("vamp-vae", latent_dim=2, **{"model.mlp.hidden": [16],
+                                                           "model.vamp.components": 7})).prior
     q = vp.components()
     assert torch.equal(vp.log_prob(z), mixture_log_prob(z, q.mean, q.logvar))
     for module in (mixture, vamp):  # no density of their own
@@ -140,7 +142,7 @@ def test_export_traces_and_checks_in_eval_mode_and_restores_the_mode(tmp_path):
     and the model with it, back in training mode after tracing)."""
     from xae.export import export_onnx
 
-    model = xae.build(xae.preset("vae", hidden=[16]))
+    model = xae.build(xae.preset("vae", **{"model.mlp.hidden": [16]}))
     seen: list[tuple[bool, bool]] = []
     model.decoder.register_forward_pre_hook(
         lambda module, _: seen.append((module.training, torch.is_grad_enabled())))

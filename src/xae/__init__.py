@@ -10,9 +10,10 @@ every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …).
 from __future__ import annotations
 
 from xae.config import Config
+from xae.cpu import configure_cpu
 from xae.errors import XaeError
 from xae.model import Autoencoder
-from xae.outputs import AEOutput, BottleneckOutput, EvalResult
+from xae.outputs import AEOutput, BottleneckOutput, EvalResult, LossOutput, Term
 from xae.presets import PRESETS, preset
 from xae.registry import build
 from xae.train.checkpoint import load
@@ -23,7 +24,7 @@ from xae.evaluate.likelihood import likelihood_report, log_likelihood
 __version__ = "0.1.0"
 
 __all__ = [
-    "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "PRESETS",
-    "XaeError", "build", "evaluate_model", "likelihood_report", "load", "log_likelihood",
+    "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "LossOutput",
+    "PRESETS", "Term", "XaeError", "build", "configure_cpu", "evaluate_model", "likelihood_report", "load", "log_likelihood",
     "preset", "train",
 ]

@@ -72,6 +72,11 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     shape = tuple(shape) if shape is not None else data_shape(cfg)
     bottleneck_cls = lookup("bottleneck", m.bottleneck)
     regularizer = _piece(m, "regularizer")
+    # a prior shaped like the data (the VampPrior's pseudo-inputs) also gets the data's shape;
+    # built here, before the nets, so that seeded runs keep their initial weights
+    with_shape = (shape,) if getattr(lookup("prior", m.prior), "needs_data_shape", False) else ()
+    size = bottleneck_cls.prior_dim(m.latent_dim, section_values(m, "bottleneck", m.bottleneck))
+    prior = _piece(m, "prior", size, *with_shape)
     if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a posterior q(z|x), but "
                        f"model.bottleneck '{m.bottleneck}' has none; set model.bottleneck="
@@ -100,9 +105,6 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     decoder = _piece(m, "decoder", shape, m.latent_dim,
                      getattr(likelihood, "params_per_channel", 1))
     bottleneck, latent_shape = _bottleneck(m, bottleneck_cls, encoder)
-    # a prior shaped like the data (the VampPrior's pseudo-inputs) also gets the data's shape
-    with_shape = (shape,) if getattr(lookup("prior", m.prior), "needs_data_shape", False) else ()
-    prior = _piece(m, "prior", bottleneck.prior_dim, *with_shape)
     if getattr(prior, "needs_posterior", False) and (not bottleneck_cls.stochastic
                                                      or bottleneck_cls.hierarchical):
         raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "

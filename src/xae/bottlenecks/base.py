@@ -34,11 +34,11 @@ class Bottleneck(nn.Module):
         (the Gumbel-softmax temperature); None outside training."""
         raise NotImplementedError
 
-    @property
-    def prior_dim(self) -> int:
-        """The dimensions of the code the model's prior piece is over (the top group's, for a
-        hierarchy)."""
-        return self.latent_dim
+    @classmethod
+    def prior_dim(cls, latent_dim: int, settings: dict) -> int:
+        """The dimensions of the code the model's prior piece is over, from the build's
+        ``latent_dim`` and this bottleneck's settings (the top group's, for a hierarchy)."""
+        return latent_dim
 
     def draw(self, h: torch.Tensor, k: int, step: int | None = None,
              out: BottleneckOutput | None = None) -> BottleneckOutput:

@@ -68,9 +68,10 @@ class TopDown(Bottleneck):
         self.posteriors = nn.ModuleList(_net(in_features + a, 2 * d, hidden)
                                         for a, d in zip(above, sizes[1:]))
 
-    @property
-    def prior_dim(self) -> int:
-        return self.sizes[0]
+    @classmethod
+    def prior_dim(cls, latent_dim: int, settings: dict) -> int:
+        groups = settings.get("groups") or [latent_dim]
+        return int(groups[0])
 
     def _walk(self, h: torch.Tensor, k: int | None = None, modes: bool = False
               ) -> tuple[list[LatentGroup], torch.Tensor]:

@@ -27,8 +27,7 @@ from xae.errors import XaeError
 from xae.fileio import atomic_dir, atomic_path, save_safetensors, write_text
 from xae.model import Autoencoder
 
-CONFIG, WEIGHTS, STATE = "config.json", "model.safetensors", "state.pt"
-CHECKPOINT, BEST, METRICS = "checkpoint", "best.safetensors", "metrics.json"
+from xae.runfiles import BEST, CHECKPOINT, CONFIG, FIGURES, METRICS, STATE, WEIGHTS
 
 
 def save_config(run_dir: Path, cfg: Config) -> None:
@@ -86,7 +85,7 @@ def recover(run_dir: str | Path) -> list[str]:
     olds = sorted(run_dir.glob(f".{CHECKPOINT}.*.old"), key=lambda p: p.stat().st_mtime)
     if not (run_dir / CHECKPOINT).exists() and olds:
         os.replace(olds[-1], run_dir / CHECKPOINT)  # the swap's first rename had happened
-    removed = leftovers(run_dir) + leftovers(run_dir / "figures")
+    removed = leftovers(run_dir) + leftovers(run_dir / FIGURES)
     for p in removed:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     if has_checkpoint(run_dir) and (run_dir / CHECKPOINT / WEIGHTS).is_file():

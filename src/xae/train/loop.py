@@ -31,11 +31,11 @@ from xae.model import Autoencoder
 from xae.optim import MODEL, OptimizerSpec, build_optimizers
 from xae.outputs import LossOutput
 from xae.registry import build
+from xae.runfiles import HELD_OUT, LOG, METRICS
 from xae.train import checkpoint as ckpt
 from xae.train import distributed as dist_
 
 log = logging.getLogger(__name__)
-LOG, HELD_OUT = "metrics.jsonl", "held_out.jsonl"  # the training log; held-out evaluations
 
 
 class TrainingDiverged(XaeError):
@@ -48,6 +48,7 @@ class Window:
     resumed logs match): whatever loss terms, metrics and losses the model returns."""
 
     sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # steps that logged each value
     n: int = 0
     codes: torch.Tensor | None = None  # (S, K) code counts of a discrete bottleneck
     t0: float = field(default_factory=time.perf_counter)
@@ -55,13 +56,15 @@ class Window:
     def add(self, values: dict[str, float]) -> None:
         for k, v in values.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
         self.n += 1
 
     def add_codes(self, counts: torch.Tensor) -> None:
         self.codes = counts if self.codes is None else self.codes + counts
 
     def state(self) -> dict[str, object]:
-        return {"sums": dict(self.sums), "n": self.n, "codes": self.codes}
+        return {"sums": dict(self.sums), "counts": dict(self.counts), "n": self.n,
+                "codes": self.codes}
 
     @classmethod
     def from_state(cls, w: dict, device: torch.device) -> "Window":
@@ -71,7 +74,9 @@ class Window:
             if w.get("ess"):
                 sums["ess"] = w["ess"]
         codes = w.get("codes")
-        return cls(dict(sums), int(w["n"]), codes.to(device) if codes is not None else None)
+        counts = w.get("counts") or {k: int(w["n"]) for k in sums}
+        return cls(dict(sums), dict(counts), int(w["n"]),
+                   codes.to(device) if codes is not None else None)
 
 
 def logged_values(out: LossOutput) -> dict[str, torch.Tensor]:
@@ -317,7 +322,7 @@ class Trainer:
             torch.distributed.all_reduce(t)
             sums = (t / self.info.world).tolist()
         rec = {"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4)}
-        rec.update({name: s / w.n for name, s in zip(names, sums)})
+        rec.update({name: s / w.counts[name] for name, s in zip(names, sums)})
         rec.update({"beta": beta, "lr": self.opts[MODEL].param_groups[0]["lr"],
                     "samples_per_s": w.n * self.batch / max(now - w.t0, 1e-9)})
         if w.codes is not None:  # codebook usage over the window's batches (all processes)
@@ -378,7 +383,7 @@ class Trainer:
         if self.best:
             metrics["best"] = {"step": int(self.best["step"]), "split": cfg.train.eval_split,
                                "loss": self.best["loss"], "file": ckpt.BEST}
-        write_json(self.out / "metrics.json", metrics)
+        write_json(self.out / METRICS, metrics)
         if cfg.train.figures:
             from xae.viz import write_figures
 
