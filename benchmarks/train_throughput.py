@@ -4,7 +4,7 @@ Network: encoder 784-512 (ReLU) -> (μ, log σ²) of 16 each; decoder 16-512 (Re
 Bernoulli likelihood; batch 100; Adam (lr 1e-3); MNIST (grayscale, no binarization); 2 threads.
 Prints samples/s of ``xae.train``, of pythae's ``BaseTrainer`` on the same network and batch, the
 machine's fp32 matmul rate and the fraction of it the trainer achieves.
-Target: xae ≥ 1.2× pythae.
+Target: xae ≥ 1.3× pythae (issue 14: the open core may not make training slower).
 
     PYTHONPATH=src .venv/bin/python benchmarks/train_throughput.py [--steps 3000] [--rounds 2]
         [--skip-pythae] [--threads 2]
@@ -204,8 +204,8 @@ def main() -> None:
     if ratio:
         rows += [("pythae samples/s (BaseTrainer, epochs after the 1st)",
                   f"{py['samples_per_s']:,}"),
-                 ("ratio xae / pythae (target >= 1.2)", f"{ratio:.2f}"
-                  + ("  OK" if ratio >= 1.2 else "  BELOW TARGET"))]
+                 ("ratio xae / pythae (target >= 1.3)", f"{ratio:.2f}"
+                  + ("  OK" if ratio >= 1.3 else "  BELOW TARGET"))]
     else:
         rows.append(("pythae", py.get("error", "skipped (--skip-pythae)")))
     rows += [("matmul peak GFLOP/s (best square)", f"{mach['peak_gflops']:.1f}"),
