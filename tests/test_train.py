@@ -6,7 +6,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import SUBPROCESS_ENV, run_xae
+from conftest import SUBPROCESS_ENV, run_xae, torchrun_xae
 from safetensors.torch import load_file
 
 import xae
@@ -99,12 +98,6 @@ def test_divergence_before_first_checkpoint_leaves_nothing(tmp_path: Path) -> No
     assert "diverged at step" in p.stderr and not out.exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # the EMA codebook of VQ sums its statistics over processes, so it too matches one process
 # (k-means initialisation and restarts seed from rank 0's vectors, so they are off here)
 DDP_CASES = {"ae": [], "vq-vae-ema": [
@@ -117,18 +110,8 @@ def test_ddp_two_processes_match_one(tmp_path: Path, preset: str) -> None:
     """Two gloo processes, each with half of every batch, take the same steps as one process."""
     common = ["--preset", preset, "--steps", "6", "--no-progress", "--set", "model.mlp.hidden=[64]",
               "train.log_every=1", "train.figures=false", *DDP_CASES[preset]]
-    env = {**os.environ, **SUBPROCESS_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
-                             "2", "--master_port", str(_free_port()), "-m", "xae", "train",
-                             *common, "--out", str(tmp_path / "ddp")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
-        raise
-    assert proc.returncode == 0, err[-2000:]
+    code, out, err = torchrun_xae("train", *common, "--out", str(tmp_path / "ddp"))
+    assert code == 0, err[-2000:]
     assert out.count("run written to") == 1, out  # rank 0 alone prints the result
     single = run_xae("train", *common, "--out", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr

@@ -284,8 +284,8 @@ def apply(cfg: Config, updates: dict[str, Any]) -> Config:
     if not isinstance(updates, dict):
         raise XaeError(f"a config must be a table of keys, e.g. {{'model': {{'latent_dim': 2}}}}, "
                        f"not {type(updates).__name__}")
-    for key, value in updates.items():
-        _set(cfg, key, value)
+    for dotted, value in updates.items():
+        _set(cfg, dotted, value)
     return cfg
 
 

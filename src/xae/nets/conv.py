@@ -30,6 +30,17 @@ def _grid(data_shape: tuple[int, ...], channels: list[int]) -> tuple[int, int, i
     return channels[-1], h // f, w // f
 
 
+def up_stages(chans: list[int], out_channels: int, activation: str) -> list[nn.Module]:
+    """The decoder's transposed convolutions, each doubling H and W: the encoder's widths
+    reversed, then ``out_channels`` (the likelihood's parameters), with no activation last."""
+    rev = list(reversed(chans))
+    layers: list[nn.Module] = []
+    for a, b in zip(rev[:-1], rev[1:]):
+        layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), make_activation(activation)]
+    layers.append(nn.ConvTranspose2d(rev[-1], out_channels, 4, stride=2, padding=1))
+    return layers
+
+
 class ConvEncoder(nn.Module):
     KEYS = KEYS
 
@@ -57,12 +68,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         chans = widths(channels, "model.conv.channels")
         self.grid = _grid(data_shape, chans)
-        rev = list(reversed(chans))
-        layers: list[nn.Module] = []
-        for a, b in zip(rev[:-1], rev[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), make_activation(activation)]
-        out_c = data_shape[0] * out_channels_per_channel
-        layers.append(nn.ConvTranspose2d(rev[-1], out_c, 4, stride=2, padding=1))
+        layers = up_stages(chans, data_shape[0] * out_channels_per_channel, activation)
         self.fc = nn.Sequential(nn.Linear(latent_dim, self.grid[0] * self.grid[1] * self.grid[2]),
                                 make_activation(activation))
         self.net = nn.Sequential(*layers)

@@ -17,7 +17,7 @@ from xae.errors import XaeError
 from xae.nets.common import ACTIVATION_KEY
 from xae.nets.common import activation as make_activation
 from xae.nets.common import widths
-from xae.nets.conv import _grid
+from xae.nets.conv import _grid, up_stages
 
 KEYS = {"channels": ("conv widths, each conv halving H and W; the code is a map at the last "
                      "stage's h×w", C.each(C.POSITIVE, min_len=1)),
@@ -80,14 +80,9 @@ class ConvMapDecoder(nn.Module):
                            f"needs model.latent_dim to be a multiple of {h * w} (channels × "
                            f"{h * w} positions), got {latent_dim}")
         self.grid, c = (h, w), latent_dim // (h * w)
-        rev = list(reversed(chans))
-        layers: list[nn.Module] = [nn.Conv2d(c, rev[0], 3, padding=1), make_activation(activation)]
-        for a, b in zip(rev[:-1], rev[1:]):
-            layers += [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1),
-                       make_activation(activation)]
-        layers.append(nn.ConvTranspose2d(rev[-1], data_shape[0] * out_channels_per_channel, 4,
-                                         stride=2, padding=1))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(
+            nn.Conv2d(c, chans[-1], 3, padding=1), make_activation(activation),
+            *up_stages(chans, data_shape[0] * out_channels_per_channel, activation))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(to_map(z, self.grid))
