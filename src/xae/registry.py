@@ -74,7 +74,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     regularizer = _piece(m, "regularizer")
     # a prior shaped like the data (the VampPrior's pseudo-inputs) also gets the data's shape;
     # built here, before the nets, so that seeded runs keep their initial weights
-    with_shape = (shape,) if getattr(lookup("prior", m.prior), "needs_data_shape", False) else ()
+    with_shape = (shape,) if lookup("prior", m.prior).needs_data_shape else ()
     size = bottleneck_cls.prior_dim(m.latent_dim, section_values(m, "bottleneck", m.bottleneck))
     prior = _piece(m, "prior", size, *with_shape)
     if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
@@ -103,13 +103,13 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     likelihood = _piece(m, "likelihood", shape)
     encoder = _piece(m, "encoder", shape)
     decoder = _piece(m, "decoder", shape, m.latent_dim,
-                     getattr(likelihood, "params_per_channel", 1))
+                     likelihood.params_per_channel)
     bottleneck, latent_shape = _bottleneck(m, bottleneck_cls, encoder)
-    if getattr(prior, "needs_posterior", False) and (not bottleneck_cls.stochastic
+    if prior.needs_posterior and (not bottleneck_cls.stochastic
                                                      or bottleneck_cls.hierarchical):
         raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "
                        f"it needs model.bottleneck=gaussian (got '{m.bottleneck}')")
-    if getattr(regularizer, "needs_factorized_prior", False) and not prior.factorized:
+    if regularizer.needs_factorized_prior and not prior.factorized:
         raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
                        f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
                        "is not one: use model.prior=normal")
@@ -126,7 +126,7 @@ def _bottleneck(m: Any, cls: type, encoder: Any) -> tuple[Any, tuple[int, ...]]:
     map encoder, with the bottleneck at each of its h·w positions (C = D / (h·w))."""
     own = section_values(m, "bottleneck", m.bottleneck)
     # a bottleneck built from another piece (residual VQ's stages) gets that piece's settings
-    stage = getattr(cls, "STAGE_KEY", None)
+    stage = cls.STAGE_KEY
     structural = (section_values(m, "bottleneck", own[stage]),) if stage else ()
     if not isinstance(encoder, MapEncoder):
         return cls(encoder.out_features, m.latent_dim, *structural, **own), (m.latent_dim,)

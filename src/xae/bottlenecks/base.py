@@ -23,6 +23,7 @@ class Bottleneck(nn.Module):
     discrete: bool = False
     has_posterior: bool = False
     hierarchical: bool = False
+    STAGE_KEY: str | None = None  # the setting naming a piece whose section it also gets
 
     def __init__(self, in_features: int, latent_dim: int) -> None:
         super().__init__()

@@ -40,7 +40,7 @@ NOT_DISCRETE = ("xae prior fit needs a run with a discrete bottleneck (vq, rvq, 
 def code_grid(model: torch.nn.Module) -> tuple[tuple[int, ...], int]:
     """The index grid of a discrete model, ((P,) or (P, S)), and its codebook size K."""
     q = model.bottleneck
-    stages = int(getattr(q, "stages", 1))
+    stages = int(q.stages)
     return ((q.positions, stages) if stages > 1 else (q.positions,)), int(q.codebook_size)
 
 
@@ -131,7 +131,7 @@ def fit_code_prior(run_dir: str | Path, *, epochs: int = 20, batch_size: int = 1
     # not xae.load, which would also load (and check) the prior this fit is about to replace
     model = build(read_config(run_dir)).to(dev)
     load_weights(model, run_dir, dev)
-    if not getattr(model.bottleneck, "discrete", False):
+    if not model.discrete:
         raise XaeError(NOT_DISCRETE.format(run=run_dir, name=model.config.model.bottleneck))
     grid, vocab = code_grid(model)
     cfg = CodePriorConfig(vocab=vocab, length=math.prod(grid), layers=layers, dim=dim,
@@ -206,7 +206,7 @@ def load_code_prior(run_dir: str | Path, device: str | torch.device = "cpu",
         from xae.train.checkpoint import read_config
 
         model = build(read_config(run_dir))
-    if not getattr(model.bottleneck, "discrete", False):
+    if not model.discrete:
         raise XaeError(f"{folder} holds a code prior but the run's bottleneck is not discrete; "
                        f"{refit}")
     run_grid, vocab = code_grid(model)

@@ -169,7 +169,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
         m["ess"] = float(rd.ess.double().mean())
     if rd.indices is not None:
         m.update(code_metrics(rd.indices, model.bottleneck))
-        if getattr(model.prior, "ar", None) is not None:  # a fitted code prior (xae prior fit)
+        if model.prior.ar is not None:  # a fitted code prior (xae prior fit)
             # a deterministic quantizer's KL is already this −log p(codes)
             nll = kl if not model.bottleneck.has_posterior else code_nll(model, rd.indices)
             m["code_prior_bits_per_image"] = nll / math.log(2)

@@ -13,6 +13,8 @@ class Likelihood(nn.Module):
     (in nats).
     """
 
+    params_per_channel: int = 1  # decoder outputs per data channel (θ's channels / x's)
+
     def __init__(self, data_shape: tuple[int, ...]) -> None:
         super().__init__()
         self.data_shape = tuple(data_shape)

@@ -16,6 +16,8 @@ class Prior(nn.Module):
     """
 
     factorized: bool = False
+    needs_posterior: bool = False  # a mixture of the encoder's posteriors (the VampPrior)
+    needs_data_shape: bool = False  # built as (latent_dim, data_shape) (pseudo-inputs)
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()

@@ -33,7 +33,7 @@ class CodePrior(Prior):
     def bind(self, model: nn.Module) -> None:
         """Lend the prior the model's quantizer: its index grid and its index → z map."""
         q = model.bottleneck
-        if not getattr(q, "discrete", False):
+        if not q.discrete:
             raise XaeError("model.prior 'codes' is a prior over code indices, so it needs a "
                            "discrete bottleneck (model.bottleneck = vq, rvq, fsq, lfq or "
                            "gumbel); use model.prior=normal for continuous codes")

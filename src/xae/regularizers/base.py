@@ -44,6 +44,7 @@ class Regularizer(nn.Module):
     """
 
     needs_posterior: bool = False
+    needs_factorized_prior: bool = False  # splits the KL over dimensions (β-TCVAE)
     is_kl: bool = False
 
     def __init__(self) -> None:
