@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,18 +24,13 @@ def run_xae(*args: str, cwd: Path | None = None, timeout: float = 300,
                           capture_output=True, text=True, timeout=timeout)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def torchrun_xae(*args: str, timeout: float = 300) -> tuple[int, str, str]:
     """``torchrun --nproc_per_node 2 -m xae ARGS`` (two gloo processes): the exit code, stdout
     and stderr; the launcher and both workers are killed if it runs past ``timeout``."""
     env = {**os.environ, **SUBPROCESS_ENV}
-    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
-                             "2", "--master_port", str(free_port()), "-m", "xae", *args],
+    # --standalone: the launcher binds a free port itself (no window for another run to take it)
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             "--nproc_per_node", "2", "-m", "xae", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
