@@ -38,6 +38,10 @@ def torchrun_xae(*args: str, timeout: float = 300) -> tuple[int, str, str]:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise
+    if proc.returncode:  # the workers' own words first: the launcher's summary hides them
+        causes = [ln for ln in err.splitlines() if "torch/distributed/elastic" not in ln
+                  and any(w in ln for w in ("rror", "terminate", "what()", "bort", "xae:"))]
+        err = "\n".join(causes[:40]) + "\n---\n" + err[-1500:]
     return proc.returncode, out, err
 
 

@@ -16,7 +16,7 @@ def test_ddp_trains_a_model_with_two_optimizers(tmp_path: Path) -> None:
             "model.mlp.hidden=[32]", "model.factor.hidden=[32]", "model.factor.start=10",
             "train.log_every=5", "train.figures=false", "train.eval_every=0"]
     code, _, err = torchrun_xae("train", *args, "--out", str(tmp_path / "ddp"))
-    assert code == 0, err[-3000:]
+    assert code == 0, err
     log = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [5, 10, 15, 20, 25, 30]
     # the discriminator sits out the first 10 steps, then learns on both processes

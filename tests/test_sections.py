@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import xae
+from xae.priors.base import Prior
 from xae import checks as C
 from xae import config as Cfg
 from xae.cli import main
@@ -126,8 +127,9 @@ def test_a_piece_with_undeclared_settings_is_refused(init, keys, match):
 
 
 def test_the_build_hands_a_piece_exactly_its_section(monkeypatch):
-    class NoComponents(_Plain):  # registered as mog, whose section has components
-        factorized = False
+    class NoComponents(Prior):  # registered as mog, whose section has components
+        def __init__(self, latent_dim: int) -> None:
+            super().__init__(latent_dim)
 
     monkeypatch.setitem(PRIORS, "mog", NoComponents)
     with pytest.raises(TypeError, match="components"):
