@@ -208,3 +208,6 @@ def test_a_two_group_top_down_vae_on_the_cli(tmp_path: Path, capsys) -> None:
     assert main(["reconstruct", str(tmp_path / "run"), "-n", "4",
                  "-o", str(tmp_path / "r.png")]) == 0
     assert load_run(tmp_path / "run").prior.shape[1] == 8
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "onnx")]) == 0
+    meta = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert max(meta["max_abs_diff"].values()) < 1e-4  # the encoder walks down the groups
