@@ -67,6 +67,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Shapes value, 10 latents.
     "factor-vae": {"model.bottleneck": "gaussian", "model.regularizer": "factor",
                    "model.factor.gamma": 6.4, "model.latent_dim": 10},
+    # Ladder VAE (Sønderby et al. 2016, MNIST model): five Gaussian groups 64-32-16-8-4 from
+    # the bottom (listed top first), each posterior the precision-weighted merge of a
+    # bottom-up estimate and the top-down prior, batch norm in the deterministic layers, and
+    # the KL warmed up from 0 (their 200 epochs of warm-up, here 10,000 steps).
+    "ladder-vae": {"model.bottleneck": "ladder", "model.regularizer": "kl",
+                   "model.ladder.groups": [4, 8, 16, 32, 64], "model.latent_dim": 124,
+                   "model.ladder.hidden": 256, "model.mlp.hidden": [512],
+                   "beta.kind": "linear", "beta.start": 0.0, "beta.value": 1.0,
+                   "beta.warmup": 10_000},
     # A convolutional VAE with a spatial Gaussian code, as the first stage of latent
     # diffusion (Rombach et al. 2022, a KL-regularized C×h×w map): two stride-2 stages, so a
     # 4×7×7 code on MNIST (196 values); the posterior and the prior act per position and no
