@@ -43,6 +43,8 @@ def test_a_small_ladder_vae_trains_evaluates_and_samples(tmp_path: Path, capsys)
     assert main(["eval", str(run), "--k", "20", "--no-images", "--no-progress", "--json"]) == 0
     test = json.loads(capsys.readouterr().out)
     assert math.isfinite(test["nll_iw"]) and {"rate/z1", "rate/z2"} <= set(test)
+    assert test["active_units/z1"] + test["active_units/z2"] == test["active_units"]
+    assert 0 <= test["active_units/z1"] <= 2 and 0 <= test["active_units/z2"] <= 4
     assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "s.png")]) == 0
 
 

@@ -43,6 +43,7 @@ class RateDistortion:
     indices: torch.Tensor | None = None
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # every named term (N,)
     notes: dict[str, str] = field(default_factory=dict)  # how each term was computed
+    groups: dict[str, int] = field(default_factory=dict)  # latent groups' sizes, top first
 
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
@@ -52,7 +53,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     bar on stderr when ``progress``)."""
     parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess",
                                               "idx")}
-    loss, terms, notes = 0.0, {}, {}
+    loss, terms, notes, groups = 0.0, {}, {}, {}
     with inference(model) as device, seeded(seed, device), \
             progress_bar(x.shape[0], "rate/distortion", progress) as bar:
         for xb in batches(x, batch_size):
@@ -63,6 +64,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
             parts["r"].append(out.rate)
             parts["rd"].append(out.rate_per_dim)
             parts["z"].append(out.z)
+            groups = {g.name: g.z.shape[-1] for g in out.groups or []}
             for name, t in out.terms.items():
                 terms.setdefault(name, []).append(t.value)
                 if t.note:
@@ -77,7 +79,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     q = DiagonalGaussian(cat["qm"], cat["qv"]) if cat["qm"] is not None else None
     return RateDistortion(cat["d"], cat["r"], cat["rd"], cat["mu"], cat["z"], q,
                           loss / x.shape[0], cat["ess"], cat["idx"],
-                          {name: torch.cat(v) for name, v in terms.items()}, notes)
+                          {name: torch.cat(v) for name, v in terms.items()}, notes, groups)
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
@@ -164,7 +166,11 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
             m["kl"] = kl
         m["neg_elbo"] = m["distortion"] + kl
         m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
-    m["active_units"] = int(active_units(rd.means).sum())
+    active = active_units(rd.means)
+    m["active_units"] = int(active.sum())
+    if rd.groups:  # per group of a hierarchy
+        for name, part in zip(rd.groups, active.split(list(rd.groups.values()))):
+            m[f"active_units/{name}"] = int(part.sum())
     if rd.ess is not None:
         m["ess"] = float(rd.ess.double().mean())
     if rd.indices is not None:
