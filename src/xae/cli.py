@@ -151,7 +151,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     output = output_file(args.output, ".png", "-o")
     model = _load(args)
     torch.manual_seed(args.seed)
-    path = save_grid(model.sample(args.n).cpu(), output, title=f"{args.n} samples")
+    path = save_grid(model.sample(args.n, args.temperature).cpu(), output,
+                     title=f"{args.n} samples" + (f" at temperature {args.temperature:g}"
+                                                  if args.temperature != 1 else ""))
     print(f"wrote {path}")
     return 0
 
@@ -274,6 +276,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "sample":
             s.add_argument("-n", type=int, default=64, help="number of samples")
             s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
+            s.add_argument("--temperature", type=float, default=1.0, help="scale every "
+                           "spread of a Gaussian prior (< 1: NVAE's sharper samples)")
         if name == "reconstruct":
             s.add_argument("-n", type=int, default=32, help="number of test images")
             s.add_argument("-o", "--output", default="reconstructions.png")

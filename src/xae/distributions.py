@@ -63,6 +63,10 @@ class DiagonalGaussian:
                           + (self.var + (self.mean - other.mean) ** 2) / other.var - 1.0)
         return other.kl(self)
 
+    def tempered(self, temperature: float) -> "DiagonalGaussian":
+        """The same means with the standard deviations scaled by ``temperature``."""
+        return DiagonalGaussian(self.mean, self.logvar + 2 * math.log(temperature))
+
     def reshape(self, *shape: int) -> "DiagonalGaussian":
         return DiagonalGaussian(self.mean.reshape(*shape), self.logvar.reshape(*shape))
 

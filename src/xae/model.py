@@ -1,6 +1,7 @@
 """The one model class: encoder → bottleneck → decoder → likelihood, plus prior and regularizer."""
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -158,15 +159,18 @@ class Autoencoder(nn.Module):
         return self.decode(self.latent_mean(x))
 
     @torch.no_grad()
-    def sample_z(self, n: int) -> torch.Tensor:
+    def sample_z(self, n: int, temperature: float = 1.0) -> torch.Tensor:
         """n codes z ~ p(z), (n, D): from the prior piece, through a hierarchy's top-down
-        path where there is one."""
-        return self.bottleneck.sample_prior(self.prior, n)
+        path where there is one; ``temperature`` < 1 shrinks every spread of the prior (as
+        NVAE samples), for Gaussian priors."""
+        if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
+            raise XaeError(f"the temperature must be a number > 0, got {temperature!r}")
+        return self.bottleneck.sample_prior(self.prior, n, float(temperature))
 
     @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        """n draws z ~ p(z), decoded to the mean of p(x|z)."""
-        return self.decode(self.sample_z(n))
+    def sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
+        """n draws z ~ p(z) (at ``temperature``), decoded to the mean of p(x|z)."""
+        return self.decode(self.sample_z(n, temperature))
 
     @torch.no_grad()
     def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8) -> torch.Tensor:

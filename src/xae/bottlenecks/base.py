@@ -59,7 +59,7 @@ class Bottleneck(nn.Module):
         out = self(h)
         return out.posterior.mode() if self.stochastic else out.z
 
-    def sample_prior(self, prior: nn.Module, n: int) -> torch.Tensor:
+    def sample_prior(self, prior: nn.Module, n: int, temperature: float = 1.0) -> torch.Tensor:
         """n codes z ~ p(z), (n, D): the prior piece's draws (a hierarchy continues them down
-        its top-down path)."""
-        return prior.sample(n)
+        its top-down path), with the prior's spread scaled by ``temperature``."""
+        return prior.sample_tempered(n, temperature)

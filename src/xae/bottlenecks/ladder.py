@@ -87,12 +87,13 @@ class Ladder(TopDown):
             groups.append(LatentGroup(f"z{i}", z, q, p))
         return groups, torch.cat([g.z for g in groups], -1)
 
-    def sample_prior(self, prior: nn.Module, n: int) -> torch.Tensor:
-        """z_top from the prior piece, then each group from p(z_l | z_{l+1})."""
-        z = prior.sample(n)
+    def sample_prior(self, prior: nn.Module, n: int, temperature: float = 1.0) -> torch.Tensor:
+        """z_top from the prior piece, then each group from p(z_l | z_{l+1}), every spread
+        scaled by ``temperature``."""
+        z = prior.sample_tempered(n, temperature)
         out = [z]
         for prior_net in self.priors:
-            z = _gaussian(prior_net(z)).sample()
+            z = _gaussian(prior_net(z)).tempered(temperature).sample()
             out.append(z)
         return torch.cat(out, -1)
 

@@ -115,11 +115,13 @@ class TopDown(Bottleneck):
         """Each group's posterior mean, given the means of the groups above."""
         return self._walk(h, modes=True)[1]
 
-    def sample_prior(self, prior: nn.Module, n: int) -> torch.Tensor:
-        """z_1 from the prior piece, then each group from p(z_l | z_<l)."""
-        above = prior.sample(n)
+    def sample_prior(self, prior: nn.Module, n: int, temperature: float = 1.0) -> torch.Tensor:
+        """z_1 from the prior piece, then each group from p(z_l | z_<l), every spread scaled
+        by ``temperature``."""
+        above = prior.sample_tempered(n, temperature)
         for prior_net in self.priors:
-            above = torch.cat([above, _gaussian(prior_net(above)).sample()], -1)
+            p = _gaussian(prior_net(above)).tempered(temperature)
+            above = torch.cat([above, p.sample()], -1)
         return above
 
     def extra_repr(self) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from xae.errors import XaeError
+
 
 class Prior(nn.Module):
     """p(z) over ``latent_dim`` dimensions.
@@ -31,6 +33,14 @@ class Prior(nn.Module):
 
     def sample(self, n: int) -> torch.Tensor:
         raise NotImplementedError
+
+    def sample_tempered(self, n: int, temperature: float) -> torch.Tensor:
+        """n draws with the prior's spread scaled by ``temperature`` (NVAE's reduced-
+        temperature samples); only priors with a scale to reduce define it."""
+        if temperature == 1.0:
+            return self.sample(n)
+        raise XaeError(f"the {type(self).__name__} prior has no temperature; sample at "
+                       f"temperature 1 or use model.prior=normal")
 
     def kl(self, posterior: object) -> torch.Tensor | None:
         """KL(posterior ‖ self) in closed form, per dimension (or position); None where this

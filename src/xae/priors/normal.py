@@ -24,6 +24,10 @@ class StandardNormal(Prior):
         return torch.randn(n, self.latent_dim, device=self._anchor.device,
                            dtype=self._anchor.dtype)
 
+    def sample_tempered(self, n: int, temperature: float) -> torch.Tensor:
+        """N(0, τ² I) draws."""
+        return temperature * self.sample(n)
+
     def kl(self, posterior: DiagonalGaussian) -> torch.Tensor:
         """KL(N(μ, σ²) ‖ N(0, 1)) per dimension: ½(μ² + σ² − 1 − log σ²), shape (B, D)."""
         return 0.5 * (posterior.mean**2 + posterior.var - 1.0 - posterior.logvar)
