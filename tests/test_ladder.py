@@ -51,3 +51,28 @@ def test_a_small_ladder_vae_trains_evaluates_and_samples(tmp_path: Path, capsys)
 def test_groups_that_do_not_add_up_name_the_key() -> None:
     with pytest.raises(xae.XaeError, match="model.ladder.groups"):
         xae.build(xae.preset("ladder-vae", **{"model.ladder.groups": [2, 4]}))
+
+
+@pytest.mark.parametrize("bottleneck", ["ladder", "topdown"])
+def test_the_levels_figure_keeps_the_top_groups_of_the_posterior(tmp_path: Path,
+                                                                 bottleneck: str) -> None:
+    extra = {"model.bottleneck": bottleneck, f"model.{bottleneck}.groups": [2, 4],
+             "model.latent_dim": 6, f"model.{bottleneck}.hidden": 16, "model.mlp.hidden": [32],
+             "train.steps": 30, "train.progress": False, "train.eval_every": 0}
+    run = xae.train(xae.preset("vae", **extra), tmp_path / "run")
+    assert (run / "figures" / "levels.png").stat().st_size > 0  # drawn with the others
+    model = xae.load(run)
+    x = torch.rand(5, 1, 8, 8).round()
+    with torch.no_grad():
+        h = model.features(x)
+        full = model.bottleneck.posterior_then_prior(h, 2, model.prior)
+        torch.testing.assert_close(full, model.latent_mean(x))  # every group from q: its mode
+        torch.manual_seed(0)
+        none_a = model.bottleneck.posterior_then_prior(h, 0, model.prior)
+        torch.manual_seed(0)
+        none_b = model.bottleneck.posterior_then_prior(model.features(1 - x), 0, model.prior)
+        assert torch.equal(none_a, none_b)  # no group from q: the data play no part
+        torch.manual_seed(0)
+        top = model.bottleneck.posterior_then_prior(h, 1, model.prior)
+        torch.testing.assert_close(top[:, :2], full[:, :2])  # the top group kept
+        assert not torch.allclose(top[:, 2:], full[:, 2:])  # the lower one drawn anew

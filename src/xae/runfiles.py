@@ -37,6 +37,9 @@ HOLES_PNG = "holes.png"
 """In ``figures/``, for 2-D stochastic latents: the prior beside the aggregate posterior."""
 CURVES_PNG = "curves.png"
 """In ``figures/``: the training curves."""
+LEVELS_PNG = "levels.png"
+"""In ``figures/``, for a hierarchy: test images decoded with their top k groups from the
+posterior and the rest from the prior."""
 
 # ---- written into a finished run by other commands ---------------------------------------
 

@@ -381,7 +381,7 @@ def curves(metrics_jsonl: str | Path, path: str | Path,
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
                   n: int = 64) -> list[Path]:
     """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png`` (and
-    ``holes.png`` for 2-D stochastic latents); return them.
+    ``holes.png`` for 2-D stochastic latents, ``levels.png`` for a hierarchy); return them.
 
     Reconstructions of the first ``n`` test samples, ``n`` prior samples, the latent map of
     ≤ 2000 test samples, curves from ``run_dir/metrics.jsonl`` (skipped, with a warning, if
@@ -397,6 +397,10 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
         run = read_metrics(run_dir)
         paths.append(holes_map(model, data.test_x, out / RF.HOLES_PNG,
                                metrics=run["test"] if run else None))
+    if model.hierarchical:
+        from xae.viz_levels import levels
+
+        paths.append(levels(model, data.test_x, out / RF.LEVELS_PNG))
     held = Path(run_dir) / RF.HELD_OUT
     if metrics.is_file():
         paths.append(curves(metrics, out / RF.CURVES_PNG, held if held.is_file() else None))

@@ -70,13 +70,17 @@ class Ladder(TopDown):
         self.priors = nn.ModuleList(nn.Sequential(_Layer(a, hidden), nn.Linear(hidden, 2 * d))
                                     for a, d in zip(sizes[:-1], sizes[1:]))
 
-    def _walk(self, h: torch.Tensor, k: int | None = None, modes: bool = False
-              ) -> tuple[list[LatentGroup], torch.Tensor]:
+    def _estimates(self, h: torch.Tensor) -> list[DiagonalGaussian]:
+        """The bottom-up pass: each group's Gaussian estimate from the data, top first."""
         d, estimates = h, []
         for layer, head in zip(self.up, self.estimates):
             d = layer(d)
             estimates.append(_gaussian(head(d)))
-        estimates.reverse()  # top first
+        return estimates[::-1]
+
+    def _walk(self, h: torch.Tensor, k: int | None = None, modes: bool = False
+              ) -> tuple[list[LatentGroup], torch.Tensor]:
+        estimates = self._estimates(h)
         q = estimates[0]
         z = q.mode() if modes else q.sample(k)
         groups = [LatentGroup("z1", z, q)]
@@ -86,6 +90,19 @@ class Ladder(TopDown):
             z = q.mode() if modes else q.sample()
             groups.append(LatentGroup(f"z{i}", z, q, p))
         return groups, torch.cat([g.z for g in groups], -1)
+
+    def posterior_then_prior(self, h: torch.Tensor, keep: int, prior: nn.Module
+                             ) -> torch.Tensor:
+        """The code with the top ``keep`` groups at their posterior means and the rest drawn
+        from the prior given them."""
+        estimates = self._estimates(h)
+        z = estimates[0].mode() if keep >= 1 else prior.sample(h.shape[0])
+        out = [z]
+        for i, (prior_net, estimate) in enumerate(zip(self.priors, estimates[1:]), start=2):
+            p = _gaussian(prior_net(z))
+            z = merge(estimate, p).mode() if i <= keep else p.sample()
+            out.append(z)
+        return torch.cat(out, -1)
 
     def sample_prior(self, prior: nn.Module, n: int, temperature: float = 1.0) -> torch.Tensor:
         """z_top from the prior piece, then each group from p(z_l | z_{l+1}), every spread

@@ -124,5 +124,19 @@ class TopDown(Bottleneck):
             above = torch.cat([above, p.sample()], -1)
         return above
 
+    def posterior_then_prior(self, h: torch.Tensor, keep: int, prior: nn.Module
+                             ) -> torch.Tensor:
+        """The code with the top ``keep`` groups at their posterior means and the rest drawn
+        from the prior given them: what each level of the hierarchy encodes."""
+        top = _gaussian(self.top(h)).mode() if keep >= 1 else prior.sample(h.shape[0])
+        above = top
+        for i, (prior_net, post_net) in enumerate(zip(self.priors, self.posteriors), start=2):
+            if i <= keep:
+                z = _gaussian(post_net(torch.cat([h, above], -1))).mode()
+            else:
+                z = _gaussian(prior_net(above)).sample()
+            above = torch.cat([above, z], -1)
+        return above
+
     def extra_repr(self) -> str:
         return f"groups={self.sizes}"
