@@ -10,6 +10,7 @@ import pickle
 import pytest
 
 import xae
+import xae.config_legacy as L
 from xae import config as C
 
 
@@ -169,7 +170,7 @@ def test_a_key_of_the_flat_layout_says_where_it_moved(key, moved):
 
 def test_every_moved_key_has_a_home():
     keys = C.all_keys()
-    for old, targets in C.MOVED.items():
+    for old, targets in L.MOVED.items():
         for target in targets:
             assert any(k == f"model.{target}" or k.startswith(f"model.{target}.")
                        for k in keys), (old, target)

@@ -15,12 +15,13 @@ import pytest
 import torch
 
 import xae
-from xae.priors.base import Prior
+import xae.config_legacy as L
 from xae import checks as C
 from xae import config as Cfg
 from xae.cli import main
 from xae.pieces import SECTIONS, TABLES, sections
 from xae.priors import PRIORS
+from xae.priors.base import Prior
 from xae.settings import section, settings_of
 
 PIECES = [(kind, name, cls) for kind, table in TABLES.items() for name, cls in table.items()]
@@ -184,7 +185,7 @@ OLD_MODEL = {  # model keys of the flat layout; only those of the chosen pieces 
 
 
 def test_a_flat_config_moves_each_key_to_the_piece_it_chose():
-    cfg = Cfg.from_saved({"preset": "mog-vae", "model": OLD_MODEL})
+    cfg = L.from_saved({"preset": "mog-vae", "model": OLD_MODEL})
     m, default = cfg.model, xae.Config().model
     assert m.mlp.hidden == [16] and m.mlp.activation == "tanh"
     assert m.mog.components == 3 and m.kl.estimator == "mc" and m.kl.free_bits == 0.25
@@ -200,7 +201,7 @@ def test_a_flat_residual_vq_config_moves_the_stage_keys_to_the_stage_quantizer()
            "likelihood": "bernoulli", "latent_dim": 8,
            "quantizer": {"stages": 3, "stage_quantizer": "fsq", "levels": [5, 3],
                          "codebook_size": 64, "stage_dropout": False}}
-    m = Cfg.from_saved({"model": old}).model
+    m = L.from_saved({"model": old}).model
     assert (m.rvq.stages, m.rvq.stage_quantizer, m.rvq.stage_dropout) == (3, "fsq", False)
     assert m.fsq.levels == [5, 3]
     assert m.vq == xae.Config().model.vq  # not a stage: its codebook_size did not move there
@@ -210,7 +211,7 @@ def test_a_flat_residual_vq_config_moves_the_stage_keys_to_the_stage_quantizer()
 
 def test_a_current_config_is_not_migrated():
     d = xae.preset("dvae").to_dict()
-    assert Cfg.migrate(d) is d
+    assert L.migrate(d) is d
 
 
 def _old_run(tmp_path: Path) -> tuple[Path, xae.Autoencoder]:

@@ -7,9 +7,6 @@ from typing import Any
 import torch
 
 
-KINDS = ("distortion", "rate", "aux")  # how a term enters the loss: ×1, ×β, ×1
-
-
 @dataclass
 class LatentGroup:
     """One group of latents, of a hierarchy (or the one group of a flat or spatial code).

@@ -20,9 +20,8 @@ from torch import nn
 
 from xae import checks as C
 from xae.bottlenecks.base import Bottleneck
-from xae.bottlenecks.topdown import TopDown, _gaussian
+from xae.bottlenecks.topdown import TopDown, _gaussian, group_sizes
 from xae.distributions import DiagonalGaussian
-from xae.errors import XaeError
 from xae.outputs import LatentGroup
 
 
@@ -58,11 +57,7 @@ class Ladder(TopDown):
     def __init__(self, in_features: int, latent_dim: int, *,
                  groups: list[int] = [4, 8, 16, 32, 64], hidden: int = 256) -> None:
         Bottleneck.__init__(self, in_features, latent_dim)
-        sizes = [int(g) for g in groups]
-        if not sizes or min(sizes) < 1 or sum(sizes) != latent_dim:
-            raise XaeError(f"model.ladder.groups {groups} must be positive sizes that sum to "
-                           f"model.latent_dim ({latent_dim})")
-        self.sizes = sizes
+        self.sizes = sizes = group_sizes(groups, latent_dim, "model.ladder.groups")
         bottom_up = list(reversed(sizes))
         self.up = nn.ModuleList(_Layer(in_features if i == 0 else hidden, hidden)
                                 for i in range(len(sizes)))

@@ -54,7 +54,7 @@ class Positionwise(Bottleneck):
         if tuple(h.shape[2:]) != self.grid:
             raise XaeError(f"the encoder's map is {tuple(h.shape[1:])}, not (F, {self.grid[0]}, "
                            f"{self.grid[1]}) as this bottleneck was built for")
-        out = self.inner(h.permute(0, 2, 3, 1).reshape(-1, f), step=step)
+        out = self.inner(self._fold(h), step=step)
         return BottleneckOutput(
             z=out.z.reshape(b, -1), posterior=self._gather(out.posterior, b),
             indices=None if out.indices is None
@@ -72,8 +72,12 @@ class Positionwise(Bottleneck):
         raise XaeError(f"a {type(posterior).__name__} posterior cannot be read per position")
 
     def mode(self, h: torch.Tensor) -> torch.Tensor:
-        b, f = h.shape[:2]
-        return self.inner.mode(h.permute(0, 2, 3, 1).reshape(-1, f)).reshape(b, -1)
+        return self.inner.mode(self._fold(h)).reshape(h.shape[0], -1)
+
+    @staticmethod
+    def _fold(h: torch.Tensor) -> torch.Tensor:
+        """The map (B, F, h, w) as B·h·w feature vectors, position by position."""
+        return h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
 
     def indices_to_z(self, indices: torch.Tensor) -> torch.Tensor:
         """The code (B, h·w·C) of an index grid (B, h·w·P[, S])."""

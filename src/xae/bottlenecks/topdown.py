@@ -36,6 +36,15 @@ def _net(n_in: int, n_out: int, hidden: int, zero: bool = False) -> nn.Module:
     return nn.Sequential(init_linear(nn.Linear(n_in, hidden), "relu"), activation("relu"), last)
 
 
+def group_sizes(groups: list[int], latent_dim: int, key: str) -> list[int]:
+    """The groups' sizes, checked: positive, and summing to the code's size."""
+    sizes = [int(g) for g in groups]
+    if not sizes or min(sizes) < 1 or sum(sizes) != latent_dim:
+        raise XaeError(f"{key} {groups} must be positive sizes that sum to model.latent_dim "
+                       f"({latent_dim}); e.g. [{latent_dim // 2}, {latent_dim - latent_dim // 2}]")
+    return sizes
+
+
 def _gaussian(params: torch.Tensor) -> DiagonalGaussian:
     mean, logvar = params.chunk(2, dim=-1)
     return DiagonalGaussian(mean, logvar.clamp(*LOGVAR_RANGE))
@@ -55,12 +64,7 @@ class TopDown(Bottleneck):
     def __init__(self, in_features: int, latent_dim: int, *, groups: list[int] = [8, 8],
                  hidden: int = 0) -> None:
         super().__init__(in_features, latent_dim)
-        sizes = [int(g) for g in groups]
-        if not sizes or min(sizes) < 1 or sum(sizes) != latent_dim:
-            raise XaeError(f"model.topdown.groups {groups} must be positive sizes that sum to "
-                           f"model.latent_dim ({latent_dim}); e.g. [{latent_dim // 2}, "
-                           f"{latent_dim - latent_dim // 2}]")
-        self.sizes = sizes
+        self.sizes = sizes = group_sizes(groups, latent_dim, "model.topdown.groups")
         self.top = init_linear(nn.Linear(in_features, 2 * sizes[0]), None)
         above = [sum(sizes[:i]) for i in range(1, len(sizes))]
         self.priors = nn.ModuleList(_net(a, 2 * d, hidden, zero=True)

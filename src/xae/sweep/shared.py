@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from xae.config import Config, apply, from_saved
+from xae.config import Config, apply
+from xae.config_legacy import from_saved
 from xae.errors import XaeError
 from xae.sweep import study as S
 from xae.sweep.storage import local_file, open_storage, shown

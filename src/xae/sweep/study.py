@@ -115,7 +115,7 @@ def join(storage: Any, url: str, name: str) -> Shared:
 def differences(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     """What differs between a recorded study and the one a command would start (as flags,
     and the config's differing keys)."""
-    from xae.config import from_saved
+    from xae.config_legacy import from_saved
     from xae.sweep.grid import config_difference
 
     diff = [f"--{k}" for k in COMPARED if recorded.get(k) != wanted[k]]

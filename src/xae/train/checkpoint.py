@@ -21,7 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from xae.config import Config, from_saved
+from xae.config import Config
+from xae.config_legacy import from_saved
 from xae.data.split import is_finite_number
 from xae.errors import XaeError
 from xae.fileio import atomic_dir, atomic_path, save_safetensors, write_text

@@ -83,8 +83,11 @@ def logged_values(out: LossOutput) -> dict[str, torch.Tensor]:
     """The batch means a log line shows, by name: the loss, the totals of distortion and
     rate, every named term, every metric, and each other optimizer's loss
     (``<optimizer>_loss``)."""
-    values = {"loss": out.loss, "distortion": out.distortion.mean(), "rate": out.rate.mean()}
-    values.update({name: t.value.mean() for name, t in out.terms.items()})
+    values = {"loss": out.loss}
+    for total in ("distortion", "rate"):  # a term of that name is the whole total already
+        t = out.terms.get(total)
+        values[total] = (t.value if t is not None else getattr(out, total)).mean()
+    values.update({name: t.value.mean() for name, t in out.terms.items() if name not in values})
     values.update({name: m.mean() for name, m in out.metrics.items()})
     values.update({f"{name}_loss": v for name, v in out.losses.items()})
     return values
