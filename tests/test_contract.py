@@ -48,6 +48,10 @@ def _config(name: str, net: str) -> xae.Config:
         cfg = xae.config.apply(cfg, {"model.mlp.hidden": [32]})
     if cfg.model.bottleneck == "ladder":  # two small groups that sum to the latent size
         cfg = xae.config.apply(cfg, {"model.ladder.groups": [1, 2], "model.ladder.hidden": 16})
+    if cfg.model.bottleneck == "hvae":  # digits: groups at 2×2 and 4×4 of 2 channels each
+        cfg = xae.config.apply(cfg, {"data.name": "digits", "data.binarize": "none",
+                                     "model.hvae.channels": 8, "model.hvae.groups": [1, 2],
+                                     "model.hvae.z_channels": 2, "model.latent_dim": 72})
     if cfg.model.regularizer == "factor":  # a small discriminator
         cfg = xae.config.apply(cfg, {"model.factor.hidden": [16]})
     if net == "conv":

@@ -106,6 +106,9 @@ class TrainConfig:
     weight_decay: float = key(0.0, "Adam's (L2) weight decay", C.NON_NEGATIVE_FLOAT)
     grad_clip: float = key(100.0, "the largest gradient norm (0 = no clipping)",
                            C.NON_NEGATIVE_FLOAT)
+    skip_grad_norm: float = key(0.0, "skip an update whose gradient norm (before clipping) "
+                                "exceeds this, as VDVAE does against rare huge gradients "
+                                "(0 = never)", C.NON_NEGATIVE_FLOAT)
     seed: int = key(0, "seed of the weights, batches and samples", C.SEED)
     device: str = key("cpu", "the training device", C.one_of(("cpu", "cuda")))
     threads: int = key(0, "CPU threads (0 = torch's default)", C.between(0, 4096))

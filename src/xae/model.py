@@ -67,6 +67,7 @@ class Autoencoder(nn.Module):
         self.latent_dim = latent_dim
         self.latent_shape = tuple(latent_shape) if latent_shape else (latent_dim,)
         self.config = config
+        bottleneck.bind(self)  # a bottleneck that walks the decoder's path (hvae)
         prior.bind(self)  # priors built from the model's own pieces (VampPrior, code prior)
         regularizer.bind(self)  # regularizers with nets sized by the code (FactorVAE)
 
@@ -101,7 +102,7 @@ class Autoencoder(nn.Module):
         if self.objective.importance_weighted:
             return self._forward_samples(x, beta, step)
         out = self.encode(x, step)
-        theta = self.decode_params(out.z)
+        theta = self.decode_params(out.z) if out.theta is None else out.theta
         terms = {"distortion": Term(-self.likelihood.log_prob(x, theta), "distortion")}
         rate = self.regularizer(out, self.prior, step)
         terms.update(rate.terms)
@@ -120,18 +121,21 @@ class Autoencoder(nn.Module):
         already computed (to draw in chunks from one encoding)."""
         h = self.features(x) if h is None else h
         out = self.bottleneck.draw(h, k, step, out=encoded)
-        log_px, theta = self.log_px(x, out.z)
+        log_px, theta = self.log_px(x, out.z, out.theta)
         distortion = -log_px
         groups = out.groups or [LatentGroup("z", out.z, out.posterior)]
         rate = sum(g.posterior.log_prob(g.z) - (g.prior or self.prior).log_prob(g.z)
                    for g in groups)
         return Draws(distortion, rate, out, theta)
 
-    def log_px(self, x: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """log p(x_b | z_kb) for K codes per datum, z (K, B, D), decoded in one batch: the
-        (K, B) log-likelihoods and the decoder's parameters (K, B, *)."""
-        theta = self.decode_params(z.flatten(0, 1))
-        theta = theta.view(*z.shape[:2], *theta.shape[1:])
+    def log_px(self, x: torch.Tensor, z: torch.Tensor, theta: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x_b | z_kb) for K codes per datum, z (K, B, D), decoded in one batch (unless
+        ``theta``, their decoder parameters (K, B, *), is given): the (K, B) log-likelihoods
+        and the decoder's parameters."""
+        if theta is None:
+            theta = self.decode_params(z.flatten(0, 1))
+            theta = theta.view(*z.shape[:2], *theta.shape[1:])
         return self.likelihood.log_prob_samples(x, theta), theta
 
     def _forward_samples(self, x: torch.Tensor, beta: float, step: int | None) -> LossOutput:

@@ -41,6 +41,9 @@ class BottleneckOutput:
     aux : the bottleneck's own per-sample loss terms (B,) by name (e.g. VQ's ``commitment``),
         added to the objective; empty when it has none.
     groups : the latent groups of a hierarchy, top first; None for a single group.
+    theta : the likelihood's parameters for z, where the bottleneck ran the decoder itself
+        (a hierarchy whose decoder is its generative path, :mod:`xae.bottlenecks.hvae`), so
+        the model does not decode z a second time; None otherwise.
     """
 
     z: torch.Tensor
@@ -48,6 +51,7 @@ class BottleneckOutput:
     indices: torch.Tensor | None = None
     aux: dict[str, torch.Tensor] = field(default_factory=dict)
     groups: list[LatentGroup] | None = None
+    theta: torch.Tensor | None = None
 
     @property
     def aux_loss(self) -> torch.Tensor:

@@ -22,9 +22,10 @@ TABLES: dict[str, dict[str, type]] = {
     "encoder": ENCODERS, "decoder": DECODERS, "bottleneck": BOTTLENECKS, "prior": PRIORS,
     "regularizer": REGULARIZERS, "likelihood": LIKELIHOODS, "objective": OBJECTIVES,
 }
-SHARED = frozenset({"encoder", "decoder"})
+SHARED = frozenset({"encoder", "decoder", "bottleneck"})
 """Kinds whose pieces of one name share that name's section (the ``mlp`` encoder and decoder
-both read ``model.mlp``), so their settings must agree."""
+both read ``model.mlp``; the ``hvae`` encoder, bottleneck and decoder ``model.hvae``), so their
+settings must agree."""
 
 
 def _shape(sec: type) -> list[tuple[Any, ...]]:

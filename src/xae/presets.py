@@ -76,6 +76,19 @@ PRESETS: dict[str, dict[str, Any]] = {
                    "model.ladder.hidden": 256, "model.mlp.hidden": [512],
                    "beta.kind": "linear", "beta.start": 0.0, "beta.value": 1.0,
                    "beta.warmup": 10_000},
+    # A top-down ResNet VAE (NVAE, Vahdat & Kautz 2020; VDVAE, Child 2021) sized for CPUs:
+    # spatial groups of 4 channels, one at 4×4, two at 7×7, two at 14×14 on MNIST (the sizes
+    # sum to latent_dim: 64 + 2·196 + 2·784 = 2024), 32-wide residual cells, the posterior
+    # residual to the prior, soft-clamped log-variances, KL warm-up, gradient clipping and
+    # VDVAE's skipping of updates with huge gradients. Other image sizes: the error on
+    # model.latent_dim names the size that fits.
+    "hvae": {"model.encoder": "hvae", "model.decoder": "hvae", "model.bottleneck": "hvae",
+             "model.regularizer": "kl", "model.likelihood": "bernoulli",
+             "model.hvae.channels": 32, "model.hvae.groups": [1, 2, 2],
+             "model.hvae.z_channels": 4, "model.hvae.cells": 1, "model.latent_dim": 2024,
+             "data.name": "mnist", "data.binarize": "dynamic",
+             "beta.kind": "linear", "beta.start": 0.0, "beta.value": 1.0, "beta.warmup": 5000,
+             "train.grad_clip": 200.0, "train.skip_grad_norm": 3000.0},
     # A convolutional VAE with a spatial Gaussian code, as the first stage of latent
     # diffusion (Rombach et al. 2022, a KL-regularized C×h×w map): two stride-2 stages, so a
     # 4×7×7 code on MNIST (196 values); the posterior and the prior act per position and no

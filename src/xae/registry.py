@@ -75,7 +75,8 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     # a prior shaped like the data (the VampPrior's pseudo-inputs) also gets the data's shape;
     # built here, before the nets, so that seeded runs keep their initial weights
     with_shape = (shape,) if lookup("prior", m.prior).needs_data_shape else ()
-    size = bottleneck_cls.prior_dim(m.latent_dim, section_values(m, "bottleneck", m.bottleneck))
+    size = bottleneck_cls.prior_dim(m.latent_dim, section_values(m, "bottleneck", m.bottleneck),
+                                    shape)
     prior = _piece(m, "prior", size, *with_shape)
     if regularizer.needs_posterior and not bottleneck_cls.has_posterior:
         raise XaeError(f"model.regularizer '{m.regularizer}' needs a posterior q(z|x), but "

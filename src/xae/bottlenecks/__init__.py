@@ -6,6 +6,7 @@ from xae.bottlenecks.deterministic import Deterministic
 from xae.bottlenecks.fsq import FSQ
 from xae.bottlenecks.gaussian import Gaussian
 from xae.bottlenecks.gumbel import GumbelSoftmax
+from xae.bottlenecks.hvae import HVAE
 from xae.bottlenecks.ladder import Ladder
 from xae.bottlenecks.lfq import LFQ
 from xae.bottlenecks.quantizer import Quantized, Quantizer
@@ -17,8 +18,8 @@ from xae.bottlenecks.vq import VQ
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
     "deterministic": Deterministic, "gaussian": Gaussian, "fsq": FSQ, "lfq": LFQ,
     "gumbel": GumbelSoftmax, "vq": VQ, "rvq": ResidualVQ, "topdown": TopDown,
-    "ladder": Ladder,
+    "ladder": Ladder, "hvae": HVAE,
 }
 
-__all__ = ["Bottleneck", "Deterministic", "FSQ", "Gaussian", "GumbelSoftmax", "LFQ", "Ladder",
+__all__ = ["Bottleneck", "Deterministic", "FSQ", "Gaussian", "GumbelSoftmax", "HVAE", "LFQ", "Ladder",
            "Positionwise", "Quantized", "Quantizer", "ResidualVQ", "TopDown", "VQ", "BOTTLENECKS"]

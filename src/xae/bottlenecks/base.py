@@ -36,10 +36,15 @@ class Bottleneck(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def prior_dim(cls, latent_dim: int, settings: dict) -> int:
+    def prior_dim(cls, latent_dim: int, settings: dict, data_shape: tuple[int, ...]) -> int:
         """The dimensions of the code the model's prior piece is over, from the build's
-        ``latent_dim`` and this bottleneck's settings (the top group's, for a hierarchy)."""
+        ``latent_dim``, this bottleneck's settings and the data's shape (the top group's
+        size, for a hierarchy)."""
         return latent_dim
+
+    def bind(self, model: nn.Module) -> None:
+        """Called once by the model that owns this bottleneck; a bottleneck that walks
+        another piece's path (the hvae decoder's) keeps it here."""
 
     def draw(self, h: torch.Tensor, k: int, step: int | None = None,
              out: BottleneckOutput | None = None) -> BottleneckOutput:

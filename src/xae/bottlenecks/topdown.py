@@ -73,7 +73,7 @@ class TopDown(Bottleneck):
                                         for a, d in zip(above, sizes[1:]))
 
     @classmethod
-    def prior_dim(cls, latent_dim: int, settings: dict) -> int:
+    def prior_dim(cls, latent_dim: int, settings: dict, data_shape: tuple[int, ...]) -> int:
         groups = settings.get("groups") or [latent_dim]
         return int(groups[0])
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from xae.nets.conv import ConvDecoder, ConvEncoder
 from xae.nets.conv_map import ConvMapDecoder, ConvMapEncoder, MapEncoder
+from xae.nets.hvae import HVAEDecoder, HVAEEncoder
 from xae.nets.mlp import MLPDecoder, MLPEncoder
 
-ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "conv_map": ConvMapEncoder}
-DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "conv_map": ConvMapDecoder}
+ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "conv_map": ConvMapEncoder,
+            "hvae": HVAEEncoder}
+DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "conv_map": ConvMapDecoder,
+            "hvae": HVAEDecoder}
 
 __all__ = ["MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "ConvMapEncoder",
-           "ConvMapDecoder", "MapEncoder", "ENCODERS", "DECODERS"]
+           "ConvMapDecoder", "MapEncoder", "HVAEEncoder", "HVAEDecoder", "ENCODERS", "DECODERS"]

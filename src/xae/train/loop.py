@@ -144,6 +144,11 @@ def _permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.T
     return torch.randperm(n, generator=g).to(device)
 
 
+SKIPS_IN_ROW = 50
+"""Updates skipped in a row (train.skip_grad_norm) after which the run stops: it no longer
+learns."""
+
+
 def _nonfinite_term(out: LossOutput, optimizer: str) -> str:
     for name, t in out.terms.items():
         if not torch.isfinite(t.value).all():
@@ -181,6 +186,7 @@ class Trainer:
         self.params = {name: [p for g in opt.param_groups for p in g["params"]]
                        for name, opt in self.opts.items()}
         self.step, self.window, self.elapsed = 0, Window(), 0.0
+        self._skips_in_row = 0
         self.best: dict[str, float] = {}  # step and loss of the best held-out evaluation
         torch.manual_seed(cfg.train.seed + self.info.rank)
         if resume:
@@ -253,19 +259,32 @@ class Trainer:
         for opt in self.opts.values():
             opt.zero_grad(set_to_none=True)
         sum(out.losses.values(), out.loss).backward()
-        clip = self.cfg.train.grad_clip
+        clip, skip = self.cfg.train.grad_clip, self.cfg.train.skip_grad_norm
         stepping = [MODEL, *(name for name in out.losses if name in self.opts)]
+        skipped: dict[str, float] = {}
         for name in stepping:
             loss = out.loss if name == MODEL else out.losses[name]
-            gnorm = torch.nn.utils.clip_grad_norm_(self.params[name], clip) if clip > 0 \
-                else None
+            gnorm = torch.nn.utils.clip_grad_norm_(self.params[name], clip or math.inf) \
+                if clip > 0 or skip > 0 else None
             if not (torch.isfinite(loss) and (gnorm is None or torch.isfinite(gnorm))):
                 raise TrainingDiverged(
                     f"training diverged at step {self.step + 1}: the "
                     f"{_nonfinite_term(out, name)} became NaN or Inf. {self._last_good()}; "
                     f"lower train.lr, keep train.grad_clip on, or check the data")
+            if skip > 0 and gnorm > skip:
+                skipped[name] = float(gnorm)
         for name in stepping:
-            self.opts[name].step()
+            if name not in skipped:
+                self.opts[name].step()
+        if skip > 0:  # the share of steps skipped, per log window
+            out.metrics["skipped"] = torch.tensor(float(MODEL in skipped))
+            self._skips_in_row = self._skips_in_row + 1 if MODEL in skipped else 0
+            if self._skips_in_row >= SKIPS_IN_ROW:
+                raise TrainingDiverged(
+                    f"the last {SKIPS_IN_ROW} updates were all skipped at step {self.step + 1}: "
+                    f"their gradient norms (the last {skipped[MODEL]:.4g}) exceeded "
+                    f"train.skip_grad_norm ({skip:g}). {self._last_good()}; raise "
+                    f"train.skip_grad_norm or lower train.lr")
         return out
 
     def _last_good(self) -> str:
