@@ -1,6 +1,6 @@
 """What a run of a hierarchy reports per latent group: the held-out evaluations (rate and
 active units of each group), the figure of each group's KL over training, samples at several
-temperatures."""
+temperatures, and a divergence that names the group whose KL broke."""
 from __future__ import annotations
 
 import json
@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import xae
+from xae.bottlenecks import BOTTLENECKS, TopDown
+from xae.cli import main
 from xae.data import load as load_data
 from xae.data.split import hold_out
 from xae.evaluate.diagnostics import evaluate
+from xae.outputs import BottleneckOutput, LatentGroup
+from xae.train.loop import TrainingDiverged
 from xae.viz_levels import hierarchy_figures, temperatures, tempered_samples
 from xae.viz_rates import rate_groups_figure
 
@@ -92,3 +97,70 @@ def test_a_prior_without_a_temperature_skips_that_figure(tmp_path: Path, caplog)
         paths = hierarchy_figures(tmp_path, model, x)
     assert [p.name for p in paths] == ["levels.png"]  # no log: no rate_groups.png either
     assert "temperatures.png was not drawn" in caplog.text and "no temperature" in caplog.text
+
+
+# ---- a divergence in one group ------------------------------------------------------------
+
+BREAK_AT = 12  # the training step (counted from 0) whose z2 prior turns NaN
+
+
+class BreaksAtStep(TopDown):
+    """A test-only top-down hierarchy whose prior of z2 has a NaN mean from training step
+    ``BREAK_AT`` on: the KL of z2 alone becomes NaN (z, hence the distortion, stays finite)."""
+
+    KEYS: dict = {}
+
+    def __init__(self, in_features: int, latent_dim: int) -> None:
+        super().__init__(in_features, latent_dim, groups=[8, 8])
+
+    @classmethod
+    def prior_dim(cls, latent_dim: int, settings: dict) -> int:
+        return 8
+
+    def forward(self, h: torch.Tensor, step: int | None = None) -> BottleneckOutput:
+        out = super().forward(h, step)
+        if step is not None and step >= BREAK_AT:
+            g = out.groups[1]
+            p = type(g.prior)(torch.full_like(g.prior.mean, float("nan")), g.prior.logvar)
+            out.groups[1] = LatentGroup(g.name, g.z, g.posterior, p)
+        return out
+
+
+BREAKING = ["model.bottleneck=breaks", "model.latent_dim=16", "model.mlp.hidden=[32]",
+            "train.checkpoint_every=5", "train.log_every=5", "train.eval_every=0",
+            "train.figures=false"]
+
+
+@pytest.fixture
+def breaks(monkeypatch) -> None:
+    monkeypatch.setitem(BOTTLENECKS, "breaks", BreaksAtStep)
+
+
+def test_a_nan_kl_in_one_group_stops_the_run_naming_it(breaks, tmp_path: Path) -> None:
+    cfg = xae.config.validate(xae.config.apply(xae.preset("vae"),
+                                               xae.config.parse_overrides(BREAKING)))
+    cfg.train.progress = False
+    good = xae.train(xae.config.apply(cfg, {"train.steps": 10}), tmp_path / "good")
+    cfg.train.steps = 40
+    with pytest.raises(TrainingDiverged) as e:
+        xae.train(cfg, tmp_path / "bad")
+    msg = str(e.value)
+    assert f"at step {BREAK_AT + 1}" in msg and "rate term 'rate/z2'" in msg
+    assert "last good checkpoint (step 10)" in msg
+    bad = tmp_path / "bad"
+    state = torch.load(bad / "checkpoint" / "state.pt", weights_only=True)
+    assert state["step"] == 10
+    a = load_file(str(bad / "checkpoint" / "model.safetensors"))
+    b = load_file(str(good / "checkpoint" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # the 10-step run's
+    assert all(torch.isfinite(v).all() for v in a.values())
+    assert [r["step"] for r in _lines(bad / "metrics.jsonl")] == [5, 10]
+
+
+def test_the_cli_prints_the_divergence_as_an_error(breaks, tmp_path: Path, capsys) -> None:
+    code = main(["train", "--steps", "40", "--no-progress", "--out", str(tmp_path / "run"),
+                 "--set", *BREAKING])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("xae: error: training diverged") and "'rate/z2'" in err
+    assert "Traceback" not in err and (tmp_path / "run" / "checkpoint").is_dir()
