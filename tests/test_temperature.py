@@ -55,7 +55,10 @@ def test_a_temperature_is_refused_where_it_cannot_apply(tmp_path: Path, capsys) 
                                          "train.progress": False, "train.figures": False,
                                          "train.eval_every": 0}), tmp_path / "run")
     out = tmp_path / "s.png"
-    assert main(["sample", str(run), "--temperature", "0", "-o", str(out)]) == 2
-    assert "temperature" in capsys.readouterr().err and not out.exists()
+    for bad in ("0", "-1", "-0.5"):
+        assert main(["sample", str(run), "--temperature", bad, "-o", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("xae: error: the temperature must be a number > 0")
+        assert f"got {float(bad)}" in err and "Traceback" not in err and not out.exists()
     assert main(["sample", str(run), "--temperature", "0.7", "-n", "4", "-o", str(out)]) == 0
     assert out.stat().st_size > 0

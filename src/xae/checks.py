@@ -121,3 +121,22 @@ def _stages(v: Any) -> str | None:
 
 
 STAGES = Check("[step, value] pairs", _stages)
+
+
+def number_or_each(item: Check, what: str) -> Check:
+    """One number that passes ``item``, or a non-empty list of numbers that each pass it
+    (``what`` says what the list's values are, e.g. "one per latent group")."""
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    def problem(v: Any) -> str | None:
+        if not isinstance(v, (list, tuple)):
+            return item(v) if number(v) else f"must be a number or a list of numbers, got {v!r}"
+        if not v:
+            return f"must be a number or a non-empty list of numbers ({what}), got []"
+        for x in v:
+            if not number(x) or item(x):
+                return f"must be a list of numbers {item.describe()} ({what}), and {x!r} is not"
+        return None
+
+    return Check(f"a number {item.describe()}, or a list of them, {what}", problem)

@@ -17,6 +17,7 @@ import difflib
 import functools
 import json
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -25,6 +26,7 @@ from xae import checks as C
 from xae import schedules
 from xae.errors import XaeError
 from xae.pieces import SECTIONS, TABLES
+from xae.regularizers.kl import free_bits_on
 from xae.settings import ScheduleConfig, key, table
 
 if sys.version_info >= (3, 11):
@@ -174,12 +176,22 @@ def _unknown(key: str) -> XaeError:
     return XaeError(f"unknown config key '{key}'{hint} (run `xae info --keys` for the full list)")
 
 
+_EXAMPLES = {"int": "an integer like 16", "float": "a number like 0.5", "bool": "true or false",
+             "list": "a list like [512, 256]"}
+
+
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     """Convert ``value`` (a parsed TOML/JSON value or a command-line string) to ``typ``."""
     origin = get_origin(typ)
-    if origin is Union:  # Optional[...] is not used; keep the first concrete type
-        typ = get_args(typ)[0]
-        origin = get_origin(typ)
+    if origin in (Union, types.UnionType):  # e.g. float | list: the first type that fits
+        for arm in get_args(typ):
+            try:
+                return _coerce(key, value, arm)
+            except XaeError:
+                pass
+        said = " or ".join(_EXAMPLES.get(n := (get_origin(a) or a).__name__, n)
+                           for a in get_args(typ))
+        raise XaeError(f"config key '{key}' expects {said}, got {value!r}")
     try:
         if typ is bool:
             if isinstance(value, bool):
@@ -212,9 +224,7 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
     else:
         return value
     name = getattr(typ, "__name__", str(typ))
-    example = {"int": "an integer like 16", "float": "a number like 0.5",
-               "bool": "true or false", "list": "a list like [512, 256]"}.get(name, name)
-    raise XaeError(f"config key '{key}' expects {example}, got {value!r}")
+    raise XaeError(f"config key '{key}' expects {_EXAMPLES.get(name, name)}, got {value!r}")
 
 
 def _set(cfg: Any, dotted: str, value: Any) -> None:
@@ -366,7 +376,7 @@ def validate(cfg: Config) -> Config:
     if "conv" in (m.encoder, m.decoder) and not m.conv.channels:
         raise XaeError("model.conv.channels is empty, but a conv encoder or decoder needs at "
                        "least one layer, e.g. model.conv.channels=[32, 64]")
-    if m.kl.free_bits > 0 and m.regularizer != "kl":
+    if free_bits_on(m.kl.free_bits) and m.regularizer != "kl":
         raise XaeError(f"model.kl.free_bits clips the KL of model.regularizer=kl per latent "
                        f"dimension or group; model.regularizer '{m.regularizer}' does not "
                        f"read it, so it would be ignored: set model.kl.free_bits=0"

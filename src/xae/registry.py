@@ -16,6 +16,7 @@ from xae.errors import XaeError
 from xae.model import Autoencoder
 from xae.nets import MapEncoder
 from xae.pieces import SECTIONS, TABLES
+from xae.regularizers.kl import free_bits_on
 
 __all__ = ["KNOWN_SHAPES", "TABLES", "build", "data_shape", "lookup", "section_values"]
 
@@ -98,7 +99,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.objective '{m.objective}' weighs K posterior samples by "
                        "p(x|z)p(z)/q(z|x), so it needs model.bottleneck=gaussian (or topdown) "
                        f"and model.regularizer=kl (got '{m.bottleneck}' and '{m.regularizer}')")
-    if objective.importance_weighted and m.kl.free_bits > 0:
+    if objective.importance_weighted and free_bits_on(m.kl.free_bits):
         raise XaeError("free bits clip the per-dimension KL of the ELBO and do not apply to "
                        "the IWAE bound; set model.kl.free_bits=0 or model.objective=elbo")
     likelihood = _piece(m, "likelihood", shape)

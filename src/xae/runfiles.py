@@ -40,6 +40,12 @@ CURVES_PNG = "curves.png"
 LEVELS_PNG = "levels.png"
 """In ``figures/``, for a hierarchy: test images decoded with their top k groups from the
 posterior and the rest from the prior."""
+RATE_GROUPS_PNG = "rate_groups.png"
+"""In ``figures/``, for a hierarchy: the KL of each latent group over training, with the total
+(from the ``rate/<group>`` columns of :data:`LOG`)."""
+TEMPERATURES_PNG = "temperatures.png"
+"""In ``figures/``, for a hierarchy whose prior has a temperature: rows of samples at
+temperatures 1, 0.8, 0.6 and 0.4, from the same noise."""
 
 # ---- written into a finished run by other commands ---------------------------------------
 

@@ -307,7 +307,7 @@ def holes_map(model: Autoencoder, x: torch.Tensor, path: str | Path, grid: int =
     return save_figure(holes_figure(model, x, grid, metrics), path)
 
 
-def _read_metrics(path: Path) -> list[dict]:
+def read_log(path: Path) -> list[dict]:
     """The records of a metrics.jsonl; a line cut short (a killed run) ends the read."""
     if not path.is_file():
         raise XaeError(f"no training log at '{path}'; train the run first (it writes "
@@ -373,15 +373,16 @@ def curves_figure(records: list[dict], held_out: list[dict] | None = None) -> Fi
 def curves(metrics_jsonl: str | Path, path: str | Path,
            held_out_jsonl: str | Path | None = None) -> Path:
     """Training curves from a run's metrics.jsonl (and its held_out.jsonl, when given)."""
-    records = _read_metrics(Path(metrics_jsonl))
-    held = _read_metrics(Path(held_out_jsonl)) if held_out_jsonl else None
+    records = read_log(Path(metrics_jsonl))
+    held = read_log(Path(held_out_jsonl)) if held_out_jsonl else None
     return save_figure(curves_figure(records, held), path)
 
 
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
                   n: int = 64) -> list[Path]:
     """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png`` (and
-    ``holes.png`` for 2-D stochastic latents, ``levels.png`` for a hierarchy); return them.
+    ``holes.png`` for 2-D stochastic latents; for a hierarchy ``levels.png``,
+    ``temperatures.png`` and ``rate_groups.png``: see :mod:`xae.viz_levels`); return them.
 
     Reconstructions of the first ``n`` test samples, ``n`` prior samples, the latent map of
     ≤ 2000 test samples, curves from ``run_dir/metrics.jsonl`` (skipped, with a warning, if
@@ -398,9 +399,9 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
         paths.append(holes_map(model, data.test_x, out / RF.HOLES_PNG,
                                metrics=run["test"] if run else None))
     if model.hierarchical:
-        from xae.viz_levels import levels
+        from xae.viz_levels import hierarchy_figures
 
-        paths.append(levels(model, data.test_x, out / RF.LEVELS_PNG))
+        paths += hierarchy_figures(Path(run_dir), model, data.test_x)
     held = Path(run_dir) / RF.HELD_OUT
     if metrics.is_file():
         paths.append(curves(metrics, out / RF.CURVES_PNG, held if held.is_file() else None))

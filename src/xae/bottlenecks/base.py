@@ -16,7 +16,8 @@ class Bottleneck(nn.Module):
     (see :mod:`xae.bottlenecks.quantizer`) also return code indices, and ``has_posterior``
     is set where the posterior is categorical (Gumbel-softmax), for the KL to the code prior.
     ``hierarchical`` ones return an ordered list of latent groups, each with its posterior
-    and the prior its top-down path computed (see :mod:`xae.bottlenecks.topdown`).
+    and the prior its top-down path computed (see :mod:`xae.bottlenecks.topdown`), and say
+    how many in ``num_groups`` (None: a flat code), which the build checks settings against.
     """
 
     stochastic: bool = False
@@ -29,6 +30,12 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.in_features = in_features
         self.latent_dim = latent_dim
+
+    @property
+    def num_groups(self) -> int | None:
+        """The number of latent groups of a hierarchy (``groups`` of its outputs); None for a
+        flat code."""
+        return None
 
     def forward(self, h: torch.Tensor, step: int | None = None) -> BottleneckOutput:
         """``step`` is the training step, passed by the trainer to bottlenecks with schedules

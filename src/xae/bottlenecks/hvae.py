@@ -43,6 +43,10 @@ class HVAE(Bottleneck):
             nn.Conv2d(channels, 2 * z_channels, 1)) for _ in range(n))
         self._path: tuple[HVAEEncoder, HVAEDecoder] | None = None
 
+    @property
+    def num_groups(self) -> int:
+        return len(self.heads)
+
     @classmethod
     def prior_dim(cls, latent_dim: int, settings: dict, data_shape: tuple[int, ...]) -> int:
         return plan(data_shape, **settings).sizes[0]

@@ -77,6 +77,10 @@ class TopDown(Bottleneck):
         groups = settings.get("groups") or [latent_dim]
         return int(groups[0])
 
+    @property
+    def num_groups(self) -> int:
+        return len(self.sizes)
+
     def _walk(self, h: torch.Tensor, k: int | None = None, modes: bool = False
               ) -> tuple[list[LatentGroup], torch.Tensor]:
         """Down the groups: each drawn from q given h and the groups above (K draws per

@@ -89,6 +89,17 @@ def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> tor
     return means.double().var(0) > threshold
 
 
+def active_unit_counts(rd: RateDistortion) -> dict[str, int]:
+    """``active_units`` over the whole code and, for a hierarchy, ``active_units/<group>``
+    for each latent group (the same means, split by the groups' sizes)."""
+    active = active_units(rd.means)
+    counts = {"active_units": int(active.sum())}
+    if rd.groups:
+        for name, part in zip(rd.groups, active.split(list(rd.groups.values()))):
+            counts[f"active_units/{name}"] = int(part.sum())
+    return counts
+
+
 def collapse_warnings(kl: float, active: int, dims: int) -> list[str]:
     """The posterior-collapse warnings for a stochastic model with mean KL(q(z|x) ‖ p(z)) = ``kl``
     nats per sample (the rate of a KL-regularized model), or none."""
@@ -166,11 +177,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
             m["kl"] = kl
         m["neg_elbo"] = m["distortion"] + kl
         m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
-    active = active_units(rd.means)
-    m["active_units"] = int(active.sum())
-    if rd.groups:  # per group of a hierarchy
-        for name, part in zip(rd.groups, active.split(list(rd.groups.values()))):
-            m[f"active_units/{name}"] = int(part.sum())
+    m.update(active_unit_counts(rd))
     if rd.ess is not None:
         m["ess"] = float(rd.ess.double().mean())
     if rd.indices is not None:

@@ -25,7 +25,7 @@ from xae.data import Dataset, binarize, load as load_data
 from xae.data.split import hold_out
 from xae.errors import XaeError
 from xae.evaluate.codes import code_counts, usage_metrics
-from xae.evaluate.diagnostics import evaluate, rate_distortion
+from xae.evaluate.diagnostics import active_unit_counts, evaluate, rate_distortion
 from xae.fileio import write_json, write_text
 from xae.model import Autoencoder
 from xae.optim import MODEL, OptimizerSpec, build_optimizers
@@ -363,7 +363,8 @@ class Trainer:
 
     def _held_out_eval(self) -> None:
         """The loss at the final β (so steps compare) on the held-out samples, logged as a
-        line of held_out.jsonl; the best weights so far go to best.safetensors.
+        line of held_out.jsonl (with each latent group's rate and active units, for a
+        hierarchy); the best weights so far go to best.safetensors.
         Seeded and on its own random state: training draws the same numbers without it."""
         if not self.info.main:
             return
@@ -373,6 +374,10 @@ class Trainer:
         rec = {"step": self.step, "split": cfg.train.eval_split, "loss": rd.loss,
                "distortion": float(rd.distortion.double().mean()),
                "rate": float(rd.rate.double().mean())}
+        if rd.groups:  # a hierarchy: each group's rate and active units
+            rec.update({f"rate/{g}": float(rd.terms[f"rate/{g}"].double().mean())
+                        for g in rd.groups})
+            rec.update(active_unit_counts(rd))
         if not math.isfinite(rec["loss"]):
             raise TrainingDiverged(f"the held-out loss became NaN or Inf at step {self.step}. "
                                    f"{self._last_good()}; lower train.lr or check the data")
