@@ -116,6 +116,9 @@ class TrainConfig:
     threads: int = key(0, "CPU threads (0 = torch's default)", C.between(0, 4096))
     log_every: int = key(50, "steps per line of metrics.jsonl", C.POSITIVE)
     checkpoint_every: int = key(1000, "steps between checkpoints (and at the end)", C.POSITIVE)
+    max_minutes: float = key(0.0, "stop at a step boundary, with a checkpoint, once the run's "
+                             "training time (across resumes) reaches this (0 = no limit)",
+                             C.NON_NEGATIVE_FLOAT)
     eval_every: int = key(500, "steps between held-out evaluations (0 = none)", C.NON_NEGATIVE)
     eval_split: str = key("validation", "held out for those evaluations (validation: a share "
                           "of the training set)", C.one_of(("validation", "test")))

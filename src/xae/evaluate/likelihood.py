@@ -4,8 +4,9 @@ With K samples z_k ~ q(z|x) and weights log w_k = log p(x|z_k) + log p(z_k) − 
 the IW estimate log (1/K) Σ_k w_k (Burda et al. 2016, eq. 8) is a stochastic lower bound on
 log p(x) that tightens as K grows; the mean of log w_k estimates the ELBO, and the difference
 estimates KL(q(z|x) ‖ p(z|x)) from above (as K → ∞ it becomes exact). The posterior is
-encoded once per datum and the K samples are decoded in large batches, chunked over K so that
-K = 5000 fits in memory.
+encoded once per datum and the K samples are decoded in large batches, chunked over K (and,
+for a model whose one draw is large, over the data) so that one pass of the bottleneck and
+the decoder makes about ``PASS_BYTES`` of tensors at most, whatever K and the model's size.
 """
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from xae.errors import XaeError, positive_int
 from xae.evaluate.common import batches, progress_bar, seeded
 from xae.model import Autoencoder, inference
 from xae.regularizers import NoRegularizer
+
+PASS_BYTES = 512 * 2**20  # the tensors one decoding pass makes, about, at most
+MAX_ROWS = 10_000         # decoded draws per pass: large products, little to gain beyond
 
 
 @dataclass
@@ -96,9 +100,48 @@ def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int,
     return torch.cat(out)
 
 
+def bytes_per_draw(model: Autoencoder, x: torch.Tensor) -> int:
+    """The bytes of the tensors that one posterior draw of one datum (the first row of ``x``)
+    makes on its way through the bottleneck, the decoder and the likelihood: the outputs of
+    every one of their modules (containers too, so a residual sum counts), measured by forward
+    hooks, plus four data-sized temporaries for the likelihood's arithmetic. An upper bound
+    on what is alive at once (under no_grad a layer's input is freed once it has run)."""
+    total = 4 * math.prod(model.data_shape) * torch.get_default_dtype().itemsize
+
+    def count(module: torch.nn.Module, inputs: object, output: object) -> None:
+        nonlocal total
+        for t in output if isinstance(output, (tuple, list)) else (output,):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+
+    parts = (model.bottleneck, model.decoder, model.likelihood)
+    hooks = [m.register_forward_hook(count) for part in parts for m in part.modules()]
+    try:
+        model.draw(x[:1], 1)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
+def pass_sizes(model: Autoencoder, x: torch.Tensor, k: int, batch_size: int,
+               chunk: int | None, pass_bytes: int) -> tuple[int, int]:
+    """(data per encoder pass, draws per datum per decoder pass): ``chunk`` when given, else
+    as many draws as keep a pass within ``pass_bytes`` (and ``MAX_ROWS`` rows); the data
+    batch shrinks below ``batch_size`` only when one draw per datum would not fit."""
+    if chunk is not None:
+        return batch_size, positive_int(chunk, "chunk")
+    positive_int(pass_bytes, "pass_bytes")
+    with seeded(0, next(model.parameters()).device):  # the caller's random state untouched
+        rows = max(1, min(MAX_ROWS, pass_bytes // bytes_per_draw(model, x)))
+    batch = min(batch_size, rows, x.shape[0])
+    return batch, max(1, min(k, rows // batch))
+
+
 def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
                       batch_size: int = 100, chunk: int | None = None,
-                      seed: int | None = 0, progress: bool = False) -> LikelihoodReport:
+                      seed: int | None = 0, progress: bool = False,
+                      pass_bytes: int = PASS_BYTES) -> LikelihoodReport:
     """IW estimate of log p(x) and the K-sample ELBO for every row of ``x``.
 
     Parameters
@@ -106,21 +149,26 @@ def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
     model : a model with a stochastic bottleneck and a proper likelihood.
     x : data (N, *data_shape) on the model's device.
     k : importance samples per datum.
-    batch_size : data per encoder pass; ``chunk`` samples per decoder pass (by default about
-        10,000 decoded rows per pass: large matrix products, bounded memory).
+    batch_size : data per encoder pass, at most (fewer only when one draw for each of them
+        would make more than ``pass_bytes``).
+    chunk : draws per datum per decoder pass; by default as many as keep the tensors of one
+        pass within ``pass_bytes`` (measured on one draw by :func:`bytes_per_draw`) and the
+        pass within ``MAX_ROWS`` decoded rows: large products, bounded memory for any model.
     seed : makes the estimate deterministic (the caller's random state is left untouched);
         None draws from the caller's state.
     progress : show a bar on stderr counting the N·K decoded samples, with rate and ETA.
     """
     require_likelihood(model, k)
-    chunk = chunk or max(1, min(k, 10_000 // max(1, min(batch_size, x.shape[0]))))
+    positive_int(batch_size, "batch_size")
     ll, elbo = [], []
-    with inference(model) as device, seeded(seed, device), \
-            progress_bar(x.shape[0] * k, f"log p(x), K={k}", progress, "sample") as bar:
-        for xb in batches(x, batch_size):
-            logw = _log_weights(model, xb, k, chunk, bar)
-            ll.append(torch.logsumexp(logw, 0) - math.log(k))
-            elbo.append(logw.mean(0))
+    with inference(model) as device:
+        batch_size, chunk = pass_sizes(model, x, k, batch_size, chunk, pass_bytes)
+        with seeded(seed, device), \
+                progress_bar(x.shape[0] * k, f"log p(x), K={k}", progress, "sample") as bar:
+            for xb in batches(x, batch_size):
+                logw = _log_weights(model, xb, k, chunk, bar)
+                ll.append(torch.logsumexp(logw, 0) - math.log(k))
+                elbo.append(logw.mean(0))
     return LikelihoodReport(torch.cat(ll), torch.cat(elbo), k, math.prod(model.data_shape))
 
 

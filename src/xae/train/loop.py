@@ -160,7 +160,8 @@ def _nonfinite_term(out: LossOutput, optimizer: str) -> str:
 
 
 class Trainer:
-    """Holds the state of one run; :meth:`run` trains to the end and writes the run folder."""
+    """Holds the state of one run; :meth:`run` trains to the end (or until train.max_minutes
+    is spent) and writes the run folder."""
 
     def __init__(self, cfg: Config, out: Path, data: Dataset, resume: bool) -> None:
         self.cfg, self.out = cfg, out
@@ -300,7 +301,11 @@ class Trainer:
         perm_epoch, perm = -1, None
         t_start = time.perf_counter() - self.elapsed
         self.model.train()
+        out_of_time = False
         while self.step < self.total:
+            if cfg.train.max_minutes and self._out_of_time(time.perf_counter() - t_start):
+                out_of_time = True
+                break
             epoch = self.step // self.steps_per_epoch
             if epoch != perm_epoch:
                 perm_epoch = epoch
@@ -331,10 +336,25 @@ class Trainer:
                 self._checkpoint()
         bar.close()
         self.elapsed = time.perf_counter() - t_start
+        if out_of_time:  # no log line here: the window travels in the checkpoint, as a kill's
+            self._checkpoint()
+            log.warning("train.max_minutes (%g) spent: stopped at step %d of %d; continue with "
+                        "--resume and a larger train.max_minutes (or 0)",
+                        cfg.train.max_minutes, self.step, self.total)
         if main:
-            self._finish()
+            self._finish(out_of_time)
         dist_.barrier(self.info)
         return self.out
+
+    def _out_of_time(self, elapsed: float) -> bool:
+        """Whether the run's training time has reached train.max_minutes (rank 0's clock
+        decides for every process, so that all of them stop at the same step)."""
+        over = elapsed >= 60 * self.cfg.train.max_minutes
+        if self.info.active:
+            flag = torch.tensor(float(over), device=self.device)
+            torch.distributed.broadcast(flag, 0)
+            over = bool(flag.item())
+        return over
 
     def _log(self, beta: float, bar: tqdm) -> None:
         w, now = self.window, time.perf_counter()
@@ -398,7 +418,7 @@ class Trainer:
             state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
         ckpt.save(self.out, self.model, state)
 
-    def _finish(self) -> None:
+    def _finish(self, out_of_time: bool = False) -> None:
         cfg, d = self.cfg, self.data
         beta = schedules.value_at(cfg.beta, self.total)
         result = evaluate(self.model, d.test_x, beta=beta, batch_size=cfg.train.eval_batch_size)
@@ -407,6 +427,8 @@ class Trainer:
                    "train_samples_per_s": self.step * self.batch / max(self.elapsed, 1e-9),
                    "parameters": self.model.num_parameters(), "test": result.metrics,
                    "test_rate_per_dim": result.rate_per_dim, "warnings": result.warnings}
+        if out_of_time:
+            metrics["stopped"] = {"reason": "train.max_minutes", "planned_steps": self.total}
         if self.best:
             metrics["best"] = {"step": int(self.best["step"]), "split": cfg.train.eval_split,
                                "loss": self.best["loss"], "file": ckpt.BEST}
