@@ -154,3 +154,18 @@ def test_resume_before_the_first_checkpoint_starts_over(tmp_path: Path, caplog) 
     assert _losses(early) == _losses(full)
     assert _same_weights(early, full)
     assert not [p.name for p in early.iterdir() if p.name.startswith(".")]
+
+
+def test_held_out_samples_of_a_dynamically_binarized_run_are_binary(tmp_path):
+    """The model is trained on Bernoulli draws of the pixels, so its held-out evaluations are
+    on one fixed draw too (as the test set is), not on the grey values."""
+    from xae.data import load as load_data
+    from xae.train.loop import Trainer
+    cfg = xae.preset("vae", **{"data.binarize": "dynamic", "train.eval_every": 10})
+    data = load_data(cfg.data)
+    held = Trainer(cfg, tmp_path / "run", data, resume=False).held_out
+    again = Trainer(cfg, tmp_path / "run2", data, resume=False).held_out
+    assert set(held.unique().tolist()) == {0.0, 1.0} and torch.equal(held, again)
+    grey = Trainer(apply(cfg, {"data.binarize": "none"}), tmp_path / "run3", data,
+                   resume=False).held_out
+    assert len(grey.unique()) > 2

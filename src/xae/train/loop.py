@@ -174,7 +174,12 @@ class Trainer:
         elif cfg.train.eval_every:
             self.held_out = data.test_x
         if self.held_out is not None:
-            self.held_out = self.held_out[:cfg.train.eval_samples].to(self.device)
+            self.held_out = self.held_out[:cfg.train.eval_samples]
+            if cfg.data.binarize == "dynamic" and cfg.train.eval_split == "validation":
+                # one fixed draw, as the test set has: the model is trained on binary pixels
+                gen = torch.Generator().manual_seed(cfg.data.seed)
+                self.held_out = binarize(self.held_out, gen, check=False)
+            self.held_out = self.held_out.to(self.device)
         self.data = data.to(self.device)
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
         if cfg.model.regularizer == "tc" and not cfg.model.tc.dataset_size:
