@@ -174,3 +174,24 @@ def test_skipped_updates_leave_the_weights_and_too_many_stop_the_run(tmp_path) -
                                         "train.skip_grad_norm": 1e-6, "train.progress": False,
                                         "train.figures": False, "train.eval_every": 0}),
                   tmp_path / "stop")
+
+
+def test_a_lower_unit_that_only_follows_its_prior_is_not_active() -> None:
+    """Below the top, q = p (zeroed heads) with priors that vary with z1: the posterior means
+    vary over the data, but no lower unit carries anything (a KL of 0), so none is active;
+    the top group, read directly, is."""
+    from xae.evaluate.diagnostics import active_unit_counts, active_units, rate_distortion
+    m = _model()
+    with torch.no_grad():
+        for head in m.bottleneck.heads[1:]:
+            head[-1].weight.zero_()
+            head[-1].bias.zero_()
+        m.bottleneck.heads[0][-1].weight.normal_(0, 30)  # a top group that varies
+        for prior in m.decoder.priors:
+            prior[-1].weight.normal_(0, 1)
+    rd = rate_distortion(m, _x(200))
+    assert rd.terms["rate/z2"].abs().max() < 1e-4 and rd.terms["rate/z3"].abs().max() < 1e-4
+    assert active_units(rd.means)[8:].sum() > 0  # the means alone would count them
+    counts = active_unit_counts(rd)
+    assert counts["active_units/z2"] == counts["active_units/z3"] == 0
+    assert counts["active_units/z1"] > 0 and counts["active_units"] == counts["active_units/z1"]

@@ -2,7 +2,9 @@
 
 Rate is the regularizer's value per sample (the KL for VAEs) and distortion −log p(x|z) with
 one z ~ q(z|x) per datum (Alemi et al. 2018 draw the rate–distortion plane from these two).
-A latent dimension j is *active* when Var_x(E_q[z_j|x]) > 0.01 (Burda et al. 2016, sec. 5.2).
+A latent dimension j is *active* when Var_x(E_q[z_j|x]) > 0.01 (Burda et al. 2016, sec. 5.2);
+below the top of a hierarchy, the test reads the posterior mean's departure from its
+conditional prior (:func:`departure`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from xae.evaluate.codes import code_metrics
 from xae.evaluate.common import batches, progress_bar, seeded
 from xae.evaluate.holes import Holes, holes
 from xae.model import Autoencoder, inference
-from xae.outputs import EvalResult
+from xae.outputs import EvalResult, LatentGroup
 
 log = logging.getLogger(__name__)
 ACTIVE_VARIANCE = 0.01   # Burda et al. (2016): Var_x E_q[z_j|x] above this is an active unit
@@ -44,6 +46,16 @@ class RateDistortion:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)  # every named term (N,)
     notes: dict[str, str] = field(default_factory=dict)  # how each term was computed
     groups: dict[str, int] = field(default_factory=dict)  # latent groups' sizes, top first
+    departures: torch.Tensor | None = None  # a hierarchy's (N, D): see :func:`departure`
+
+
+def departure(g: LatentGroup) -> torch.Tensor:
+    """What Burda's activity test reads for one latent group: the posterior mean, and below
+    the top its departure from the conditional prior's mean in units of that prior's spread,
+    (μ_q − μ_p) / σ_p. A unit of a lower group whose posterior only follows its prior (q = p,
+    no KL) varies with the groups above but carries nothing of its own, and is not active."""
+    q, p = g.posterior, g.prior
+    return q.mean if p is None else (q.mean - p.mean) / p.std
 
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
@@ -52,7 +64,7 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     """Run the model over ``x`` in batches and keep every per-sample term (with a progress
     bar on stderr when ``progress``)."""
     parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess",
-                                              "idx")}
+                                              "idx", "au")}
     loss, terms, notes, groups = 0.0, {}, {}, {}
     with inference(model) as device, seeded(seed, device), \
             progress_bar(x.shape[0], "rate/distortion", progress) as bar:
@@ -72,6 +84,8 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
             parts["ess"].append(out.ess)
             parts["idx"].append(out.indices)
             parts["mu"].append(out.posterior.mode() if model.stochastic else out.z)
+            if out.groups:
+                parts["au"].append(torch.cat([departure(g) for g in out.groups], -1))
             if model.stochastic:
                 parts["qm"].append(out.posterior.mean)
                 parts["qv"].append(out.posterior.logvar)
@@ -79,7 +93,8 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
     q = DiagonalGaussian(cat["qm"], cat["qv"]) if cat["qm"] is not None else None
     return RateDistortion(cat["d"], cat["r"], cat["rd"], cat["mu"], cat["z"], q,
                           loss / x.shape[0], cat["ess"], cat["idx"],
-                          {name: torch.cat(v) for name, v in terms.items()}, notes, groups)
+                          {name: torch.cat(v) for name, v in terms.items()}, notes, groups,
+                          cat["au"])
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
@@ -91,8 +106,8 @@ def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> tor
 
 def active_unit_counts(rd: RateDistortion) -> dict[str, int]:
     """``active_units`` over the whole code and, for a hierarchy, ``active_units/<group>``
-    for each latent group (the same means, split by the groups' sizes)."""
-    active = active_units(rd.means)
+    for each latent group (a hierarchy's units tested on their :func:`departure`)."""
+    active = active_units(rd.means if rd.departures is None else rd.departures)
     counts = {"active_units": int(active.sum())}
     if rd.groups:
         for name, part in zip(rd.groups, active.split(list(rd.groups.values()))):
