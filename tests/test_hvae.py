@@ -195,3 +195,18 @@ def test_a_lower_unit_that_only_follows_its_prior_is_not_active() -> None:
     counts = active_unit_counts(rd)
     assert counts["active_units/z2"] == counts["active_units/z3"] == 0
     assert counts["active_units/z1"] > 0 and counts["active_units"] == counts["active_units/z1"]
+
+
+def test_hvae_trains_under_torchrun(tmp_path) -> None:
+    """The bottleneck walks the decoder's path inside DDP's wrapper: two gloo processes train
+    the same model, and the loss falls."""
+    from conftest import torchrun_xae
+    code, out, err = torchrun_xae(
+        "train", "--preset", "hvae", "--steps", "40", "--no-progress", "--out",
+        str(tmp_path / "ddp"), "--set", "train.log_every=10", "train.figures=false",
+        "train.eval_every=0", "beta.warmup=20", *CLI)
+    assert code == 0, err
+    log = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text()
+           .splitlines()]
+    assert [r["step"] for r in log] == [10, 20, 30, 40]
+    assert log[-1]["distortion"] < log[0]["distortion"]
