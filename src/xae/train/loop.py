@@ -11,7 +11,6 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,63 +33,14 @@ from xae.registry import build
 from xae.runfiles import HELD_OUT, LOG, METRICS
 from xae.train import checkpoint as ckpt
 from xae.train import distributed as dist_
+from xae.train.rundir import prepare_dir as _prepare_dir
+from xae.train.window import Window, logged_values
 
 log = logging.getLogger(__name__)
 
 
 class TrainingDiverged(XaeError):
     """The loss or gradient became NaN/Inf; the last good checkpoint is left as it was."""
-
-
-@dataclass
-class Window:
-    """Running sums of the logged values between two log lines (kept in the checkpoint so
-    resumed logs match): whatever loss terms, metrics and losses the model returns."""
-
-    sums: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)  # steps that logged each value
-    n: int = 0
-    codes: torch.Tensor | None = None  # (S, K) code counts of a discrete bottleneck
-    t0: float = field(default_factory=time.perf_counter)
-
-    def add(self, values: dict[str, float]) -> None:
-        for k, v in values.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
-            self.counts[k] = self.counts.get(k, 0) + 1
-        self.n += 1
-
-    def add_codes(self, counts: torch.Tensor) -> None:
-        self.codes = counts if self.codes is None else self.codes + counts
-
-    def state(self) -> dict[str, object]:
-        return {"sums": dict(self.sums), "counts": dict(self.counts), "n": self.n,
-                "codes": self.codes}
-
-    @classmethod
-    def from_state(cls, w: dict, device: torch.device) -> "Window":
-        sums = w.get("sums")
-        if sums is None:  # a checkpoint of the fixed-term layout
-            sums = {k: w[k] for k in ("loss", "distortion", "rate")}
-            if w.get("ess"):
-                sums["ess"] = w["ess"]
-        codes = w.get("codes")
-        counts = w.get("counts") or {k: int(w["n"]) for k in sums}
-        return cls(dict(sums), dict(counts), int(w["n"]),
-                   codes.to(device) if codes is not None else None)
-
-
-def logged_values(out: LossOutput) -> dict[str, torch.Tensor]:
-    """The batch means a log line shows, by name: the loss, the totals of distortion and
-    rate, every named term, every metric, and each other optimizer's loss
-    (``<optimizer>_loss``)."""
-    values = {"loss": out.loss}
-    for total in ("distortion", "rate"):  # a term of that name is the whole total already
-        t = out.terms.get(total)
-        values[total] = (t.value if t is not None else getattr(out, total)).mean()
-    values.update({name: t.value.mean() for name, t in out.terms.items() if name not in values})
-    values.update({name: m.mean() for name, m in out.metrics.items()})
-    values.update({f"{name}_loss": v for name, v in out.losses.items()})
-    return values
 
 
 def _device(cfg: Config, info: dist_.DistInfo) -> torch.device:
@@ -104,39 +54,6 @@ def _check_compatible(cfg: Config, data: Dataset) -> None:
         if lo < 0 or hi > 1:
             raise XaeError(f"the bernoulli likelihood needs data in [0, 1], but this data spans "
                            f"[{lo:.3g}, {hi:.3g}]; use model.likelihood=gaussian (or laplace)")
-
-
-def _prepare_dir(out: Path, resume: bool) -> bool:
-    """Check the run folder; True when training starts from step 0 (a new run, or a resume
-    of a run killed before its first checkpoint, which starts over with its config)."""
-    if out.exists() and not out.is_dir():
-        raise XaeError(f"--out '{out}' is a file, not a folder; choose another --out")
-    if resume:
-        if not out.is_dir():
-            raise XaeError(f"cannot resume '{out}': no such folder; start a new run instead")
-        removed = ckpt.recover(out)
-        if removed:
-            log.warning("removed %d leftover temporary file(s) of an interrupted write in %s",
-                        len(removed), out)
-        if ckpt.has_checkpoint(out):
-            return False
-        if (out / ckpt.STATE).is_file():  # the layout before checkpoint/: keep its weights
-            raise XaeError(f"'{out}' was written by an earlier xae (a {ckpt.STATE} beside the "
-                           f"weights, not a {ckpt.CHECKPOINT}/ folder) and cannot be resumed; "
-                           f"its weights still load (xae.load), or start a new run")
-        log.warning("'%s' was stopped before its first checkpoint; starting it over with "
-                    "its config", out)
-        for name in (LOG, HELD_OUT, ckpt.WEIGHTS, ckpt.BEST):
-            (out / name).unlink(missing_ok=True)
-        return True
-    if out.exists() and any(out.iterdir()):
-        stale = ckpt.leftovers(out)  # a run killed before it wrote its config leaves these
-        if len(stale) < len(list(out.iterdir())):
-            raise XaeError(f"run folder '{out}' already exists and is not empty; pass "
-                           f"--resume to continue it or choose another --out")
-        for p in stale:
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
-    return True
 
 
 def _permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
