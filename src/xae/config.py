@@ -75,6 +75,8 @@ class ModelCore:
                               "β-TCVAE)")
     likelihood: str = _choice("likelihood", "bernoulli", "p(x|z)")
     objective: str = _choice("objective", "elbo", "the training bound")
+    critic: str = _choice("critic", "none", "judges the decoder's output (patchgan: the "
+                          "adversarial loss of VQ-GAN and latent diffusion)")
     data_shape: list = key([], "the shape of one sample (filled in by build)",
                            C.each(C.POSITIVE))
 

@@ -9,6 +9,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from xae.critics import Critic
 from xae.errors import XaeError
 from xae.objectives import effective_sample_size
 from xae.outputs import BottleneckOutput, LatentGroup, LossOutput, Term
@@ -57,12 +58,14 @@ class Autoencoder(nn.Module):
     def __init__(self, *, encoder: nn.Module, bottleneck: nn.Module, decoder: nn.Module,
                  likelihood: nn.Module, prior: nn.Module, regularizer: nn.Module,
                  objective: nn.Module, data_shape: tuple[int, ...], latent_dim: int,
+                 critic: nn.Module | None = None,
                  latent_shape: tuple[int, ...] | None = None,
                  config: object | None = None) -> None:
         super().__init__()
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
         self.likelihood, self.prior, self.regularizer = likelihood, prior, regularizer
         self.objective = objective
+        self.critic = critic if critic is not None else Critic()
         self.data_shape = tuple(data_shape)
         self.latent_dim = latent_dim
         self.latent_shape = tuple(latent_shape) if latent_shape else (latent_dim,)
@@ -70,6 +73,7 @@ class Autoencoder(nn.Module):
         bottleneck.bind(self)  # a bottleneck that walks the decoder's path (hvae)
         prior.bind(self)  # priors built from the model's own pieces (VampPrior, code prior)
         regularizer.bind(self)  # regularizers with nets sized by the code (FactorVAE)
+        self.critic.bind(self)  # a discriminator keeps the decoder's last layer
 
     def posterior_of(self, x: torch.Tensor) -> object:
         """q(z|x) for a batch (None for a deterministic bottleneck); lent to priors that are
@@ -107,10 +111,14 @@ class Autoencoder(nn.Module):
         rate = self.regularizer(out, self.prior, step)
         terms.update(rate.terms)
         terms.update({name: Term(v, "aux") for name, v in out.aux.items()})
+        x_mean = self.likelihood.mean(theta)
+        judged = self.critic(x, x_mean, terms["distortion"].value, step)
+        terms.update(judged.terms)
         loss = self.objective(terms, beta).mean()
         return LossOutput(loss=loss, terms=terms, z=out.z, posterior=out.posterior,
-                          x_mean=self.likelihood.mean(theta), beta=beta, indices=out.indices,
-                          losses=rate.losses, metrics=rate.metrics, groups=out.groups)
+                          x_mean=x_mean, beta=beta, indices=out.indices,
+                          losses={**rate.losses, **judged.losses},
+                          metrics={**rate.metrics, **judged.metrics}, groups=out.groups)
 
     def draw(self, x: torch.Tensor, k: int, h: torch.Tensor | None = None,
              encoded: BottleneckOutput | None = None, step: int | None = None) -> Draws:

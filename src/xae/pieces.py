@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from xae.bottlenecks import BOTTLENECKS
+from xae.critics import CRITICS
 from xae.likelihoods import LIKELIHOODS
 from xae.nets import DECODERS, ENCODERS
 from xae.objectives import OBJECTIVES
@@ -21,6 +22,7 @@ from xae.settings import section
 TABLES: dict[str, dict[str, type]] = {
     "encoder": ENCODERS, "decoder": DECODERS, "bottleneck": BOTTLENECKS, "prior": PRIORS,
     "regularizer": REGULARIZERS, "likelihood": LIKELIHOODS, "objective": OBJECTIVES,
+    "critic": CRITICS,
 }
 SHARED = frozenset({"encoder", "decoder", "bottleneck"})
 """Kinds whose pieces of one name share that name's section (the ``mlp`` encoder and decoder

@@ -102,7 +102,11 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     if objective.importance_weighted and free_bits_on(m.kl.free_bits):
         raise XaeError("free bits clip the per-dimension KL of the ELBO and do not apply to "
                        "the IWAE bound; set model.kl.free_bits=0 or model.objective=elbo")
+    if m.critic != "none" and objective.importance_weighted:
+        raise XaeError(f"model.critic '{m.critic}' judges one reconstruction per datum; "
+                       f"model.objective '{m.objective}' draws K: use model.objective=elbo")
     likelihood = _piece(m, "likelihood", shape)
+    critic = _piece(m, "critic", shape)
     encoder = _piece(m, "encoder", shape)
     decoder = _piece(m, "decoder", shape, m.latent_dim,
                      likelihood.params_per_channel)
@@ -119,7 +123,8 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     config.model.data_shape = list(shape)
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck, decoder=decoder, likelihood=likelihood,
-        prior=prior, regularizer=regularizer, objective=objective, data_shape=shape,
+        prior=prior, regularizer=regularizer, objective=objective, critic=critic,
+        data_shape=shape,
         latent_dim=m.latent_dim, latent_shape=latent_shape, config=config)
 
 

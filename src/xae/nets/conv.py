@@ -76,4 +76,11 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(self.fc(z).view(z.shape[0], *self.grid))
 
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight of the layer that emits θ (an adversarial critic weighs its term by the
+        gradients there)."""
+        return self.net[-1].weight
+
+
 

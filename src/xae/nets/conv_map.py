@@ -86,3 +86,10 @@ class ConvMapDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(to_map(z, self.grid))
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight of the layer that emits θ (an adversarial critic weighs its term by the
+        gradients there)."""
+        return self.net[-1].weight
+

@@ -218,6 +218,11 @@ class HVAEDecoder(nn.Module):
         codes = z.split(self.plan.sizes, dim=-1)
         return self.walk(z.shape[0], lambda i, s, prior: codes[i])
 
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight of the layer that emits θ (for an adversarial critic's weight)."""
+        return self.out[-1].weight
+
 
 def _cells(channels: int, n: int, scale: float) -> nn.Sequential:
     return nn.Sequential(*(Cell(channels, scale) for _ in range(n)))

@@ -55,3 +55,10 @@ class MLPDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(z.shape[0], *self.out_shape)
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight of the layer that emits θ (an adversarial critic weighs its term by the
+        gradients there)."""
+        return self.net[-1].weight
+
