@@ -108,6 +108,10 @@ class TrainConfig:
     lr_schedule: ScheduleConfig = key(ScheduleConfig(value=1.0),
                                       "a multiplier of lr over the steps")
     weight_decay: float = key(0.0, "Adam's (L2) weight decay", C.NON_NEGATIVE_FLOAT)
+    beta1: float = key(0.9, "Adam's β1 for the model's parameters",
+                       C.between(0.0, 1.0, hi_open=True))
+    beta2: float = key(0.999, "Adam's β2 for the model's parameters",
+                       C.between(0.0, 1.0, hi_open=True))
     grad_clip: float = key(100.0, "the largest gradient norm (0 = no clipping)",
                            C.NON_NEGATIVE_FLOAT)
     skip_grad_norm: float = key(0.0, "skip an update whose gradient norm (before clipping) "

@@ -187,7 +187,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
          "rate": float(rd.rate.double().mean())}
     m.update({name: float(v.double().mean()) for name, v in rd.terms.items() if name not in m})
     kl = _kl(model, rd)
-    if kl is not None:
+    if kl is not None and model.likelihood.density:
         if not model.regularizer.is_kl:
             m["kl"] = kl
         m["neg_elbo"] = m["distortion"] + kl

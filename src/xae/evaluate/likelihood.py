@@ -62,6 +62,10 @@ def unavailable(model: Autoencoder) -> str | None:
     KL to a continuous prior is infinite, so there is no ELBO either. A discrete code has an
     exact KL to its code prior (its neg_elbo is a bound) but no Gaussian posterior to sample.
     """
+    if not model.likelihood.density:
+        return ("its distortion is a reconstruction loss (model.likelihood=reconstruction), "
+                "not a normalized density p(x|z), so there is no log p(x), ELBO or "
+                "bits_per_dim")
     if model.stochastic:
         return None
     if model.discrete:

@@ -4,9 +4,11 @@ from __future__ import annotations
 from xae.likelihoods.base import Likelihood
 from xae.likelihoods.bernoulli import Bernoulli
 from xae.likelihoods.location_scale import Gaussian, Laplace
+from xae.likelihoods.reconstruction import Reconstruction
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {
     "bernoulli": Bernoulli, "gaussian": Gaussian, "laplace": Laplace,
+    "reconstruction": Reconstruction,
 }
 
-__all__ = ["Likelihood", "Bernoulli", "Gaussian", "Laplace", "LIKELIHOODS"]
+__all__ = ["Likelihood", "Bernoulli", "Gaussian", "Laplace", "Reconstruction", "LIKELIHOODS"]

@@ -14,6 +14,7 @@ class Likelihood(nn.Module):
     """
 
     params_per_channel: int = 1  # decoder outputs per data channel (θ's channels / x's)
+    density: bool = True  # False for a loss in a likelihood's place (no ELBO, no log p(x))
 
     def __init__(self, data_shape: tuple[int, ...]) -> None:
         super().__init__()

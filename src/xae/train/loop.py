@@ -105,7 +105,8 @@ class Trainer:
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
         _check_compatible(cfg, data)
         self.opts = build_optimizers(self.model, OptimizerSpec(
-            cfg.train.lr, weight_decay=cfg.train.weight_decay))
+            cfg.train.lr, (cfg.train.beta1, cfg.train.beta2),
+            weight_decay=cfg.train.weight_decay))
         self.params = {name: [p for g in opt.param_groups for p in g["params"]]
                        for name, opt in self.opts.items()}
         self.step, self.window, self.elapsed = 0, Window(), 0.0
