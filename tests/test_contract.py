@@ -25,12 +25,13 @@ def _preset_net(name: str) -> str:
     return xae.preset(name).model.encoder
 
 
-# each preset with its own nets (mlp, or conv_map for a spatial code), and each preset of flat
-# codes on images with the conv nets too
+# each preset with its own nets (mlp, or conv_map for a spatial code), each preset of flat
+# codes on images with the conv nets too, and the diffusers-layout nets around a Gaussian and
+# a deterministic spatial code
 CASES = [(name, _preset_net(name)) for name in xae.PRESETS] + [
     (name, "conv") for name in xae.PRESETS
     if _preset_data(name) in IMAGE_DATA and _preset_net(name) == "mlp"
-]
+] + [("vae", "diffusers"), ("ae", "diffusers")]
 
 
 # discrete presets shrink to 2 positions of 3-d codes with small codebooks
@@ -41,7 +42,7 @@ DISCRETE = {"model.latent_dim": 6, "model.vq.code_dim": 3, "model.vq.codebook_si
 
 def _config(name: str, net: str) -> xae.Config:
     cfg = xae.preset(name, latent_dim=3)
-    assert net in ("mlp", "conv") or net == cfg.model.encoder == cfg.model.decoder
+    assert net in ("mlp", "conv", "diffusers") or net == cfg.model.encoder == cfg.model.decoder
     if cfg.model.prior == "codes":
         cfg = xae.config.apply(cfg, DISCRETE)
     if cfg.model.mlp.hidden:  # a preset with a linear map (hidden = []) stays linear
@@ -60,6 +61,12 @@ def _config(name: str, net: str) -> xae.Config:
     if net == "conv_map":  # two stride-2 stages: 8×8 images give a 2×2 grid of 2 channels
         cfg = xae.config.apply(cfg, {"model.conv_map.channels": [8, 16],
                                      "model.latent_dim": 8})
+    if net == "diffusers":  # two blocks: 8×8 images give a 4×4 grid of 2 channels
+        cfg = xae.config.apply(cfg, {"model.encoder": "diffusers", "model.decoder": "diffusers",
+                                     "model.diffusers.block_out_channels": [8, 16],
+                                     "model.diffusers.norm_num_groups": 4,
+                                     "model.diffusers.latent_channels": 2,
+                                     "model.latent_dim": 32})
     return cfg
 
 
@@ -147,6 +154,9 @@ def test_every_parameter_gets_a_finite_gradient(case):
     for n, p in named:
         assert p.grad is not None, f"{n} got no gradient"
         assert torch.isfinite(p.grad).all(), f"{n} has a non-finite gradient"
+        if n.endswith(".to_k.bias"):  # softmax ignores a shift shared by every key: the key
+            assert p.grad.abs().max() < 1e-5, n  # bias of diffusers' attention gets none
+            continue
         assert (p.grad != 0).any(), f"{n} has an all-zero gradient"
 
 

@@ -63,13 +63,13 @@ def test_every_section_is_in_the_model_config_under_its_registry_name():
     model = xae.Config().model
     for name, sec in SECTIONS.items():
         assert isinstance(getattr(model, name), sec)
-    assert {"mlp", "conv", "conv_map", "vq", "rvq", "fsq", "lfq", "gumbel", "topdown", "ladder", "hvae", "mog",
+    assert {"mlp", "conv", "conv_map", "diffusers", "vq", "rvq", "fsq", "lfq", "gumbel", "topdown", "ladder", "hvae", "mog",
             "vamp", "flow", "kl", "mmd", "tc", "factor", "gaussian", "laplace",
             "iwae", "patchgan"} == set(SECTIONS)
     assert not {"normal", "codes", "elbo", "none", "bernoulli", "deterministic"} & set(SECTIONS)
 
 
-@pytest.mark.parametrize("name", ["mlp", "conv", "conv_map"])
+@pytest.mark.parametrize("name", ["mlp", "conv", "conv_map", "diffusers"])
 def test_an_encoder_and_decoder_of_one_name_share_a_section_and_agree(name):
     enc, dec = TABLES["encoder"][name], TABLES["decoder"][name]
     assert enc.KEYS == dec.KEYS

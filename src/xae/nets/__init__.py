@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from xae.nets.conv import ConvDecoder, ConvEncoder
 from xae.nets.conv_map import ConvMapDecoder, ConvMapEncoder, MapEncoder
+from xae.nets.diffusers_nets import DiffusersDecoder, DiffusersEncoder
 from xae.nets.hvae import HVAEDecoder, HVAEEncoder
 from xae.nets.mlp import MLPDecoder, MLPEncoder
 
 ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "conv_map": ConvMapEncoder,
-            "hvae": HVAEEncoder}
+            "hvae": HVAEEncoder, "diffusers": DiffusersEncoder}
 DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "conv_map": ConvMapDecoder,
-            "hvae": HVAEDecoder}
+            "hvae": HVAEDecoder, "diffusers": DiffusersDecoder}
 
 __all__ = ["MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "ConvMapEncoder",
-           "ConvMapDecoder", "MapEncoder", "HVAEEncoder", "HVAEDecoder", "ENCODERS", "DECODERS"]
+           "ConvMapDecoder", "MapEncoder", "HVAEEncoder", "HVAEDecoder",
+           "DiffusersEncoder", "DiffusersDecoder", "ENCODERS", "DECODERS"]
