@@ -136,3 +136,8 @@ class DiffusersDecoder(nn.Module):
         for block in self.up_blocks:
             x = block(x)
         return self.conv_out(F.silu(self.conv_norm_out(x)))
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight of the layer that emits θ (for an adversarial critic's weight)."""
+        return self.conv_out.weight
