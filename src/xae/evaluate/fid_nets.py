@@ -118,6 +118,11 @@ FEATURE_NETS: dict[str, FeatureNet] = {
         "mnist", "FID-LeNet", _HERE / "fid_lenet.safetensors",
         "501b27a49c775f9eba6c88342d0a1e88d7f5de2d69387988272b95788c0c0009",
         pixel_mean=0.1307, pixel_std=0.3081, test_accuracy=0.9919),
+    "fashion-mnist": FeatureNet(
+        "fashion-mnist", "FID-LeNet-Fashion", _HERE / "fid_lenet_fashion.safetensors",
+        "0ff58dd182dc43bc11d7f577c534fa6ccb6ddb81794ad81dac7e611f3c11cc58",
+        pixel_mean=0.2860, pixel_std=0.3530, test_accuracy=0.9095,
+        recipe=Recipe(epochs=8, lr_decay=0.6)),
 }
 
 
