@@ -43,6 +43,22 @@ $(VENV)/.browser: | $(BIN)/python
 	  || echo "make: apt-get could not install chromium; the browser tests will be skipped"; }
 	@if command -v chromium >/dev/null 2>&1; then touch $@; fi
 
+# Debian's Fashion-MNIST (the IDX files under /usr/share/datasets/fashion-mnist) for
+# `--data fashion-mnist` and its tests, installed as Chromium is: where apt-get cannot run, this
+# says so and those tests skip, saying why.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+$(VENV)/.fashion-mnist: | $(BIN)/python
+	@test -f $(FASHION_MNIST) || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "make: Debian's dataset-fashion-mnist is not installed and needs root or sudo" \
+	    "to install; the Fashion-MNIST tests will be skipped"; exit 0; fi; \
+	  echo "installing Debian's dataset-fashion-mnist (apt-get)"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends dataset-fashion-mnist >/dev/null \
+	  || echo "make: apt-get could not install dataset-fashion-mnist; the Fashion-MNIST tests" \
+	    "will be skipped"; }
+	@if test -f $(FASHION_MNIST); then touch $@; fi
+
 # `make web`: what `xae explore` needs beyond the core install.
 web: $(VENV)/.core web/node_modules/.stamp $(VENV)/.browser
 	$(PIP) -e ".[web]"
@@ -56,7 +72,7 @@ demo: $(VENV)/.core
 	@echo "  $(BIN)/xae info runs/demo        # config, size, final metrics"
 	@echo "  make web && $(BIN)/xae explore runs/demo   # the latent explorer in your browser"
 
-test: $(VENV)/.dev web/node_modules/.stamp $(VENV)/.browser
+test: $(VENV)/.dev web/node_modules/.stamp $(VENV)/.browser $(VENV)/.fashion-mnist
 	$(BIN)/python -m pytest -q
 
 # Throughput against pythae (~3 min), the 10-minute binarized-MNIST ELBO run, the pPCA check

@@ -1,14 +1,16 @@
-"""FID-LeNet: the Fréchet distance in closed form, the shipped classifier on real MNIST, and
-the sample-quality report of a freshly built model."""
+"""FID-LeNet: the Fréchet distance in closed form, the shipped classifiers on real MNIST and
+Fashion-MNIST, and the sample-quality report of a freshly built model."""
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 
 import xae
 from xae.config import DataConfig
@@ -16,17 +18,30 @@ from xae.data import load
 from xae.evaluate.fid import (FEATURE_DIM, WEIGHTS_PATH, WEIGHTS_SHA256, accuracy, applicable,
                               features, fid_lenet, frechet_distance, load_classifier,
                               sample_quality)
+from xae.evaluate.fid_nets import FEATURE_NETS, feature_net
 from xae.evaluate.fid_train import Recipe, save_classifier, train_classifier
+from xae.evaluate.report import full_report
 
 MNIST_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 needs_mnist = pytest.mark.skipif(not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
                                  reason="the shared MNIST files are not present")
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+needs_fashion = pytest.mark.skipif(
+    not (FASHION_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed (`make test` installs it when it can)")
 
 
 @pytest.fixture(scope="module")
 def mnist_test() -> tuple[torch.Tensor, torch.Tensor]:
     """The first 2,000 real MNIST test images and labels."""
     ds = load(DataConfig(name="mnist", data_dir=str(MNIST_DIR)))
+    return ds.test_x[:2000], ds.test_y[:2000]
+
+
+@pytest.fixture(scope="module")
+def fashion_test() -> tuple[torch.Tensor, torch.Tensor]:
+    """The first 2,000 real Fashion-MNIST test images and labels."""
+    ds = load(DataConfig(name="fashion-mnist"))
     return ds.test_x[:2000], ds.test_y[:2000]
 
 
@@ -74,6 +89,32 @@ def test_frechet_distance_rejects_mismatched_shapes():
 def test_shipped_weights_match_their_hash_and_are_small():
     assert hashlib.sha256(WEIGHTS_PATH.read_bytes()).hexdigest() == WEIGHTS_SHA256
     assert WEIGHTS_PATH.stat().st_size < 1_000_000
+    for net in FEATURE_NETS.values():
+        assert hashlib.sha256(net.path.read_bytes()).hexdigest() == net.sha256, net.data
+        assert net.path.stat().st_size < 1_000_000
+
+
+@pytest.mark.parametrize("data", sorted(FEATURE_NETS))
+def test_each_net_records_the_recipe_and_accuracy_it_claims(data: str):
+    net = FEATURE_NETS[data]
+    with safe_open(str(net.path), "pt") as f:
+        meta = json.loads(f.metadata()["recipe"])
+    assert float(meta["test_accuracy"]) == pytest.approx(net.test_accuracy, abs=1e-4)
+    assert int(meta["epochs"]) == net.recipe.epochs and int(meta["seed"]) == net.recipe.seed
+    assert float(meta["lr_decay"]) == net.recipe.lr_decay and meta["threads"] == "1"
+    assert meta.get("data", "mnist") == data  # the MNIST file predates the key
+
+
+def test_the_feature_net_is_chosen_by_data_set():
+    assert feature_net("mnist").path == WEIGHTS_PATH
+    assert feature_net("fashion-mnist").path.name == "fid_lenet_fashion.safetensors"
+    assert feature_net("arrays") is FEATURE_NETS["mnist"]  # no net of its own
+    fashion = load_classifier(data="fashion-mnist")
+    assert (fashion.pixel_mean, fashion.pixel_std) == (0.2860, 0.3530)  # its data's statistics
+    mnist = load_classifier()
+    assert not torch.equal(fashion.head.weight, mnist.head.weight)
+    for net in FEATURE_NETS.values():
+        assert "NOT Inception FID" in net.note and net.path.name in net.note
 
 
 def test_a_corrupted_copy_of_the_weights_is_refused(tmp_path: Path):
@@ -86,6 +127,9 @@ def test_a_corrupted_copy_of_the_weights_is_refused(tmp_path: Path):
         load_classifier(bad)
     with pytest.raises(xae.XaeError, match="cannot read"):
         load_classifier(tmp_path / "missing.safetensors")
+    with pytest.raises(xae.XaeError, match="FID-LeNet-Fashion weights.*corrupt.*--data "
+                                           "fashion-mnist"):
+        load_classifier(WEIGHTS_PATH, data="fashion-mnist")  # MNIST's file, Fashion's hash
 
 
 def test_applicable_only_to_mnist_shaped_data():
@@ -157,3 +201,38 @@ def test_sample_quality_refuses_other_data_shapes():
     x = torch.zeros(4, 1, 8, 8)
     with pytest.raises(xae.XaeError, match=r"only to \(1, 28, 28\)"):
         sample_quality(model, x, torch.zeros(4, dtype=torch.int64), n=4)
+
+
+# ---------------------------------------------------------------- Fashion-MNIST
+
+@needs_fashion
+def test_the_fashion_classifier_is_accurate_on_real_fashion_test_images(fashion_test):
+    x, y = fashion_test
+    net = load_classifier(data="fashion-mnist")
+    acc = accuracy(net, x, y, batch_size=500)
+    assert acc >= 0.88  # on all 10,000: FEATURE_NETS["fashion-mnist"].test_accuracy
+    assert accuracy(load_classifier(), x, y) < 0.5  # MNIST's digits net cannot tell clothes
+
+
+@needs_fashion
+def test_a_fashion_model_is_measured_with_the_fashion_net_and_says_so(fashion_test):
+    x, y = fashion_test[0][:300], fashion_test[1][:300]
+    cfg = xae.preset("vae", data="fashion-mnist", **{"model.mlp.hidden": [32],
+                                                     "model.latent_dim": 4})
+    torch.manual_seed(0)
+    model = xae.build(cfg)
+    got = sample_quality(model, x, y, n=200, seed=3, batch_size=128)
+    assert got["real_accuracy"] >= 0.85  # the Fashion net's labels, not a digits net's
+    data = xae.data.Dataset("fashion-mnist", x, y, x, y)
+    rep = full_report(model, data, k=0, fid_samples=200)
+    assert rep.metrics["real_accuracy"] == got["real_accuracy"]
+    notes = [n for n in rep.notes if n.startswith("fid_lenet:")]
+    assert len(notes) == 1 and "fid_lenet_fashion.safetensors" in notes[0]
+    assert "NOT Inception FID" in notes[0]
+
+
+def test_training_for_fashion_uses_its_pixel_statistics():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(64, 1, 28, 28, generator=g), torch.randint(0, 10, (64,), generator=g)
+    net = train_classifier(x, y, Recipe(epochs=1, batch_size=64), data="fashion-mnist")
+    assert (net.pixel_mean, net.pixel_std) == (0.2860, 0.3530)

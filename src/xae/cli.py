@@ -195,7 +195,11 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(describe_keys())
         return 0
     if args.presets or not args.run:
+        from xae.data import SOURCES
+
         print("presets: " + ", ".join(PRESETS))
+        if not args.presets:
+            print("data sets: " + ", ".join(SOURCES))
         return 0
     model = _load(args)
     print(f"run         {args.run}")
@@ -243,8 +247,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
     t.add_argument("--set", nargs="+", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. model.latent_dim=2 train.epochs=5")
-    t.add_argument("--data", help="digits (default), mnist, arrays, linear-gaussian")
-    t.add_argument("--data-dir", help="folder with the data files (mnist)")
+    t.add_argument("--data", help="digits (default), mnist, fashion-mnist, arrays, "
+                                   "linear-gaussian")
+    t.add_argument("--data-dir", help="folder with the data files (mnist, fashion-mnist)")
     t.add_argument("--out", help="run folder (default runs/<preset>-<data>[-N])")
     t.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     t.add_argument("--epochs", type=int)

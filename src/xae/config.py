@@ -42,7 +42,7 @@ class DataConfig:
 
     name: str = key("digits", "the data set", table("xae.data", "SOURCES"))
     path: str = key("", "the .npy/.npz file of data.name=arrays")
-    data_dir: str = key("", "the folder with the data files (mnist)")
+    data_dir: str = key("", "the folder with the data files (mnist, fashion-mnist)")
     binarize: str = key("none", "Bernoulli draws of the pixels",
                         table("xae.data", "BINARIZE_MODES"))
     test_fraction: float = key(0.2, "the test split's share (sources without a fixed split)",

@@ -20,7 +20,7 @@ from xae.regularizers.kl import free_bits_on
 
 __all__ = ["KNOWN_SHAPES", "TABLES", "build", "data_shape", "lookup", "section_values"]
 
-KNOWN_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28)}
+KNOWN_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28)}
 
 
 def lookup(kind: str, name: str) -> type:

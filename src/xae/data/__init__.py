@@ -1,6 +1,7 @@
 """Data sets as in-memory tensors: ``load(cfg)`` dispatches on ``cfg.name`` through a table.
 
-Sources: ``digits`` (scikit-learn's bundled 8x8 digits), ``mnist`` (IDX files), ``arrays``
+Sources: ``digits`` (scikit-learn's bundled 8x8 digits), ``mnist`` and ``fashion-mnist`` (IDX
+files; the latter from Debian's ``dataset-fashion-mnist``), ``arrays``
 (a user's ``.npy``/``.npz``) and ``linear-gaussian`` (synthetic pPCA data with known
 parameters). ``binarize`` draws Bernoulli pixels, statically (once, seeded) or dynamically
 (a new draw per batch, by the trainer; Salakhutdinov & Murray 2008, Burda et al. 2016).
@@ -17,6 +18,7 @@ from xae.config import DataConfig
 from xae.data.arrays import load_arrays
 from xae.data.dataset import Dataset
 from xae.data.digits import load_digits
+from xae.data.fashion import load_fashion_mnist
 from xae.data.mnist import load_mnist
 from xae.data.split import check_fraction, validate
 from xae.data.synthetic import load_linear_gaussian
@@ -28,6 +30,7 @@ __all__ = ["BINARIZE_MODES", "SOURCES", "Dataset", "binarize", "load"]
 SOURCES: dict[str, Callable[[DataConfig], Dataset]] = {
     "digits": load_digits,
     "mnist": load_mnist,
+    "fashion-mnist": load_fashion_mnist,
     "arrays": load_arrays,
     "linear-gaussian": load_linear_gaussian,
 }

@@ -20,7 +20,8 @@ class Dataset:
     Parameters
     ----------
     name : str
-        The source's name (``digits``, ``mnist``, ``arrays``, ``linear-gaussian``).
+        The source's name (``digits``, ``mnist``, ``fashion-mnist``, ``arrays``,
+        ``linear-gaussian``).
     train_x, test_x : torch.Tensor
         float32 samples, ``(N, C, H, W)`` for images and ``(N, D)`` for vectors.
     train_y, test_y : torch.Tensor or None

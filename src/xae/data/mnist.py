@@ -9,25 +9,17 @@ SHA-256 of its uncompressed bytes.
 """
 from __future__ import annotations
 
-import functools
-import gzip
-import hashlib
 import http.client
 import logging
 import os
-import struct
 import urllib.error
 import urllib.request
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-import torch
 
 from xae.config import DataConfig
 from xae.data.dataset import Dataset
-from xae.data.split import to_float32
+from xae.data.idx import (TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS, IdxFile,
+                          IdxSet, gunzip, image_dataset, missing, parse, read_folder)
 from xae.errors import XaeError
 from xae.fileio import atomic_path
 
@@ -43,25 +35,18 @@ MIRRORS: list[str] = [
 DOWNLOAD_TIMEOUT_S: float = 30.0
 
 
-@dataclass(frozen=True)
-class _IdxFile:
-    """What one IDX file must hold: its magic number, dimensions and SHA-256 (uncompressed)."""
-
-    magic: int
-    dims: tuple[int, ...]
-    sha256: str
-
-
-FILES: dict[str, _IdxFile] = {
-    "train-images-idx3-ubyte": _IdxFile(
+#: The four files, what each must hold, and what to do about a damaged one.
+FILES = IdxSet("MNIST", {
+    TRAIN_IMAGES: IdxFile(
         0x803, (60000, 28, 28), "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
-    "train-labels-idx1-ubyte": _IdxFile(
+    TRAIN_LABELS: IdxFile(
         0x801, (60000,), "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
-    "t10k-images-idx3-ubyte": _IdxFile(
+    TEST_IMAGES: IdxFile(
         0x803, (10000, 28, 28), "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
-    "t10k-labels-idx1-ubyte": _IdxFile(
+    TEST_LABELS: IdxFile(
         0x801, (10000,), "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
-}
+}, fix_corrupt="delete it and run again to re-download it, or copy a good one from an MNIST "
+               "mirror")
 
 _HOW_TO_FIX = "pass --data-dir (data.data_dir) pointing at a folder with the four IDX files, " \
               "or set XAE_DATA"
@@ -90,75 +75,6 @@ def candidate_dirs(data_dir: str = "") -> list[Path]:
     return list(unique)
 
 
-def _file_in(folder: Path, name: str) -> Path | None:
-    """``folder/name`` or ``folder/name.gz``, whichever exists (the plain file first)."""
-    for path in (folder / name, folder / f"{name}.gz"):
-        if path.is_file():
-            return path
-    return None
-
-
-def _missing(folder: Path) -> list[str]:
-    return [name for name in FILES if _file_in(folder, name) is None]
-
-
-def _corrupt(path: Path | str, reason: str) -> XaeError:
-    return XaeError(f"file '{path}' is corrupt or not MNIST: {reason}; delete it and run again "
-                    f"to re-download it, or copy a good one from an MNIST mirror")
-
-
-def _gunzip(raw: bytes, source: Path | str) -> bytes:
-    """Decompress gzip bytes; a truncated or damaged stream is an XaeError naming ``source``."""
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:
-        raise _corrupt(source, f"it could not be decompressed ({e})") from None
-
-
-def _parse_idx(data: bytes, name: str, source: Path | str) -> np.ndarray:
-    """Check the header, size and SHA-256 of uncompressed IDX bytes and return the array."""
-    spec = FILES[name]
-    header = 4 + 4 * len(spec.dims)
-    if len(data) < header:
-        raise _corrupt(source, f"it has {len(data)} bytes, fewer than its header")
-    magic = struct.unpack(">I", data[:4])[0]
-    dims = struct.unpack(f">{len(spec.dims)}I", data[4:header])
-    if magic != spec.magic or dims != spec.dims:
-        raise _corrupt(source, f"its header says magic {magic:#x} with dimensions {dims}, "
-                               f"expected {spec.magic:#x} with {spec.dims}")
-    expected = header + int(np.prod(spec.dims))
-    if len(data) != expected:
-        raise _corrupt(source, f"it has {len(data)} bytes (uncompressed), expected {expected}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != spec.sha256:
-        raise _corrupt(source, f"its SHA-256 is {digest}, expected {spec.sha256}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(spec.dims).copy()
-
-
-def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
-    """Path, size and mtime of each file, so the in-process cache notices replaced files."""
-    stamp = []
-    for name in FILES:
-        path = _file_in(folder, name)
-        if path is None:
-            raise XaeError(f"MNIST file '{name}' vanished from '{folder}' while loading; "
-                           f"run again")
-        stat = path.stat()
-        stamp.append((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
-    return tuple(stamp)
-
-
-@functools.lru_cache(maxsize=4)
-def _decode(stamp: tuple[tuple[str, int, int], ...]) -> dict[str, np.ndarray]:
-    """Read and verify the four files named in ``stamp``; cached per folder and file state."""
-    arrays = {}
-    for (path, _, _), name in zip(stamp, FILES, strict=True):
-        raw = Path(path).read_bytes()
-        data = _gunzip(raw, path) if path.endswith(".gz") else raw
-        arrays[name] = _parse_idx(data, name, path)
-    return arrays
-
-
 def _fetch(name: str) -> bytes:
     """Download ``<name>.gz`` from the first mirror that serves bytes with the right checksum.
 
@@ -171,7 +87,7 @@ def _fetch(name: str) -> bytes:
         try:
             with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
                 raw = response.read()
-            _parse_idx(_gunzip(raw, url), name, url)
+            parse(gunzip(raw, url, FILES), name, url, FILES)
             return raw
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError,
                 XaeError) as e:
@@ -182,7 +98,7 @@ def _fetch(name: str) -> bytes:
 
 def _download(target: Path, searched: list[Path]) -> None:
     """Download the files missing from ``target`` into it, or raise a helpful XaeError."""
-    for name in _missing(target):
+    for name in missing(target, FILES):
         try:
             raw = _fetch(name)
         except XaeError as e:
@@ -209,7 +125,7 @@ def find_or_download(data_dir: str = "") -> Path:
     """
     searched = candidate_dirs(data_dir)
     for folder in searched:
-        if folder.is_dir() and not _missing(folder):
+        if folder.is_dir() and not missing(folder, FILES):
             return folder
     target = searched[0] if data_dir else cache_dir()
     _download(target, searched)
@@ -231,12 +147,4 @@ def load_mnist(cfg: DataConfig) -> Dataset:
     """
     folder = find_or_download(cfg.data_dir)
     logger.info("reading MNIST from %s", folder)
-    arrays = _decode(_stamp(folder))
-    return Dataset(
-        name="mnist",
-        train_x=to_float32(arrays["train-images-idx3-ubyte"], "MNIST").unsqueeze(1),
-        train_y=torch.from_numpy(arrays["train-labels-idx1-ubyte"]).to(torch.int64),
-        test_x=to_float32(arrays["t10k-images-idx3-ubyte"], "MNIST").unsqueeze(1),
-        test_y=torch.from_numpy(arrays["t10k-labels-idx1-ubyte"]).to(torch.int64),
-        info={"folder": str(folder)},
-    )
+    return image_dataset("mnist", read_folder(folder, FILES), folder)

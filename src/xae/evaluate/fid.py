@@ -1,4 +1,4 @@
-"""FID-LeNet: the Fréchet distance between LeNet features of two image sets, for MNIST.
+"""FID-LeNet: the Fréchet distance between LeNet features of two image sets, for 28x28 data.
 
 The Fréchet Inception Distance (Heusel et al. 2017, eq. 6) fits a Gaussian to a network's
 features of real and of generated images and reports the Fréchet (2-Wasserstein) distance
@@ -7,105 +7,37 @@ between the two Gaussians (Dowson & Landau 1982):
     d² = ‖μ₁ − μ₂‖² + Tr(C₁) + Tr(C₂) − 2 Tr((C₁^{1/2} C₂ C₁^{1/2})^{1/2}).
 
 Inception weights cannot be fetched here, so the features are those of a small LeNet-style
-classifier (LeCun et al. 1998) trained once on MNIST with a fixed seed by
-:mod:`xae.evaluate.fid_train` and shipped beside this module with its SHA-256. The metric is
-called FID-LeNet: its values are NOT comparable to Inception FID numbers from papers.
+classifier (LeCun et al. 1998) trained by xae on the data set itself (MNIST or Fashion-MNIST;
+see :mod:`xae.evaluate.fid_nets`) and shipped beside this module with its SHA-256. The metric
+is called FID-LeNet: its values are NOT comparable to Inception FID numbers from papers, nor
+between data sets.
 """
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from torch import nn
 from tqdm import tqdm
 
 from xae.errors import XaeError
 from xae.evaluate.common import batches, progress_bar, seeded
+from xae.evaluate.fid_nets import (FEATURE_DIM, FEATURE_NETS, INPUT_SHAPE, LeNet, feature_net,
+                                   load_classifier)
 from xae.model import Autoencoder, inference
 
-#: The shipped classifier weights and their SHA-256 (printed by ``fid_train``).
-WEIGHTS_PATH: Path = Path(__file__).with_name("fid_lenet.safetensors")
-WEIGHTS_SHA256: str = "501b27a49c775f9eba6c88342d0a1e88d7f5de2d69387988272b95788c0c0009"
+__all__ = ["FEATURE_DIM", "INPUT_SHAPE", "LeNet", "WEIGHTS_PATH", "WEIGHTS_SHA256", "accuracy",
+           "applicable", "features", "fid_lenet", "frechet_distance", "load_classifier",
+           "sample_quality"]
 
-#: The only data shape the classifier accepts: one 28x28 channel with values in [0, 1].
-INPUT_SHAPE: tuple[int, int, int] = (1, 28, 28)
-
-#: Width of the penultimate layer, the features FID-LeNet is computed on.
-FEATURE_DIM: int = 128
-
-
-class LeNet(nn.Module):
-    """A compact LeNet-5-style classifier (LeCun et al. 1998) for 1x28x28 images in [0, 1].
-
-    conv 5x5 (16) → ReLU → max-pool 2 → conv 5x5 (32) → ReLU → max-pool 2 → linear (128) →
-    ReLU → linear (10). The 128 post-ReLU activations are the features of FID-LeNet.
-    """
-
-    #: Mean and standard deviation of MNIST training pixels, used to standardize inputs.
-    PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
-        self.hidden = nn.Sequential(nn.Linear(32 * 5 * 5, FEATURE_DIM), nn.ReLU())
-        self.head = nn.Linear(FEATURE_DIM, 10)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate activations, shape (B, 128)."""
-        return self.hidden(self.conv((x - self.PIXEL_MEAN) / self.PIXEL_STD))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits, shape (B, 10)."""
-        return self.head(self.features(x))
+#: The shipped MNIST classifier's weights and their SHA-256 (those of other data sets:
+#: :data:`~xae.evaluate.fid_nets.FEATURE_NETS`).
+WEIGHTS_PATH = FEATURE_NETS["mnist"].path
+WEIGHTS_SHA256 = FEATURE_NETS["mnist"].sha256
 
 
 def applicable(data_shape: Sequence[int]) -> bool:
     """Whether FID-LeNet and the classifier metrics apply to data of this shape (1, 28, 28)."""
     return tuple(data_shape) == INPUT_SHAPE
-
-
-def load_classifier(path: str | Path = WEIGHTS_PATH, device: str | torch.device = "cpu",
-                    sha256: str | None = WEIGHTS_SHA256) -> LeNet:
-    """The trained classifier in eval mode, after checking the file's SHA-256.
-
-    Parameters
-    ----------
-    path : str or Path
-        A safetensors file; the shipped weights by default.
-    device : str or torch.device
-        Where to put the classifier.
-    sha256 : str or None
-        The expected hex digest of the file; ``None`` skips the check (for freshly trained
-        weights).
-
-    Raises
-    ------
-    XaeError
-        When the file is missing, its hash differs or it does not hold LeNet weights.
-    """
-    path = Path(path)
-    fix = "reinstall xae (or rerun `python -m xae.evaluate.fid_train`)"
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise XaeError(f"cannot read the FID-LeNet weights '{path}' ({e}); {fix}") from None
-    digest = hashlib.sha256(raw).hexdigest()
-    if sha256 is not None and digest != sha256:
-        raise XaeError(f"the FID-LeNet weights '{path}' are corrupt: SHA-256 {digest}, "
-                       f"expected {sha256}; {fix}")
-    with torch.device("meta"):  # no random initialization: it would use the global RNG
-        net = LeNet()
-    try:
-        net.load_state_dict(load_safetensors(raw), assign=True)
-    except (SafetensorError, RuntimeError, ValueError) as e:
-        raise XaeError(f"'{path}' does not hold FID-LeNet weights ({e}); {fix}") from None
-    return net.to(device).eval()
 
 
 def _check_images(x: torch.Tensor, what: str) -> None:
@@ -146,7 +78,8 @@ def accuracy(classifier: LeNet, x: torch.Tensor, y: torch.Tensor,
 
 def features(x: torch.Tensor, classifier: LeNet | None = None,
              batch_size: int = 1000) -> torch.Tensor:
-    """Penultimate-layer LeNet features of images ``x`` (N, 1, 28, 28): (N, 128), float64."""
+    """Penultimate-layer LeNet features of images ``x`` (N, 1, 28, 28): (N, 128), float64
+    (MNIST's net unless ``classifier`` is given)."""
     _check_images(x, "the images")
     return _apply(classifier or load_classifier(), x, "features", batch_size)
 
@@ -183,10 +116,12 @@ def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def fid_lenet(x_a: torch.Tensor, x_b: torch.Tensor, classifier: LeNet | None = None,
               batch_size: int = 1000) -> float:
-    """FID-LeNet between two sets of (N, 1, 28, 28) images in [0, 1].
+    """FID-LeNet between two sets of (N, 1, 28, 28) images in [0, 1], on the features of
+    ``classifier`` (MNIST's net by default; ``load_classifier(data="fashion-mnist")`` for
+    Fashion-MNIST).
 
     Like every FID it is biased upwards for small sets: compare values only at equal set
-    sizes (10,000 against the MNIST test set is the reference setting).
+    sizes (10,000 against the test set is the reference setting).
     """
     classifier = classifier or load_classifier()
     mu_a, cov_a = _mean_cov(features(x_a, classifier, batch_size))
@@ -219,7 +154,10 @@ def _generate(model: Autoencoder, real_x: torch.Tensor, n: int, seed: int | None
 def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tensor,
                    n: int = 10000, seed: int | None = 0, batch_size: int = 500,
                    classifier: LeNet | None = None, progress: bool = False) -> dict[str, float]:
-    """Classifier-based quality of a model on MNIST-shaped data.
+    """Classifier-based quality of a model on (1, 28, 28) data, measured with the feature net
+    of the model's data set (``model.config.data.name``: MNIST's LeNet for ``mnist`` and any
+    data set without a net of its own, Fashion-MNIST's for ``fashion-mnist``; see
+    :func:`~xae.evaluate.fid_nets.feature_net` and its ``note``).
 
     Parameters
     ----------
@@ -253,9 +191,11 @@ def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tenso
                        f"one label per image")
     if n < 2:
         raise XaeError(f"sample_quality needs n >= 2 samples, got {n}")
-    classifier = classifier or load_classifier(device=next(model.parameters()).device)
+    net = feature_net(model.config.data.name)
+    classifier = classifier or load_classifier(device=next(model.parameters()).device,
+                                               data=net.data)
     # generated: n samples + N reconstructions; classified: samples twice, real_x twice, recon
-    with progress_bar(3 * n + 4 * real_x.shape[0], "FID-LeNet", progress) as bar:
+    with progress_bar(3 * n + 4 * real_x.shape[0], net.title, progress) as bar:
         samples, recon = _generate(model, real_x, n, seed, batch_size, bar)
         _check_images(samples, "the model's samples")
 

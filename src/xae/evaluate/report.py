@@ -9,6 +9,7 @@ from typing import Any
 from xae.data import Dataset
 from xae.evaluate import fid
 from xae.evaluate.diagnostics import evaluate
+from xae.evaluate.fid_nets import feature_net
 from xae.evaluate.images import reconstruction_quality
 from xae.evaluate.holes import mmd_note
 from xae.evaluate.likelihood import (likelihood_report, require_likelihood,
@@ -68,7 +69,8 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
     else skipped with the reason; an explicit ``k`` > 0 on a model without one, such as the
     plain autoencoder, is an error, raised before anything is computed; 0 skips it).
     ``images`` adds MSE/PSNR/SSIM and, for 1×28×28 data with labels, FID-LeNet on
-    ``fid_samples`` prior samples. Deterministic given ``seed``. ``progress`` shows a bar
+    ``fid_samples`` prior samples, with a note naming the feature net (the data set's own,
+    see :mod:`xae.evaluate.fid_nets`) and saying it is not Inception FID. Deterministic given ``seed``. ``progress`` shows a bar
     with rate and ETA on stderr for each part (off by default: the CLI turns it on).
     """
     why = unavailable(model)
@@ -96,4 +98,5 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
         else:
             rep.metrics.update(fid.sample_quality(model, x, data.test_y, n=fid_samples,
                                                   seed=seed, progress=progress))
+            rep.term_notes["fid_lenet"] = feature_net(model.config.data.name).note
     return rep

@@ -26,8 +26,9 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--preset", help="the model every run starts from (default vae)")
     s.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
     s.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="overrides for every run")
-    s.add_argument("--data", help="digits (default), mnist, arrays, linear-gaussian")
-    s.add_argument("--data-dir", help="folder with the data files (mnist)")
+    s.add_argument("--data", help="digits (default), mnist, fashion-mnist, arrays, "
+                                   "linear-gaussian")
+    s.add_argument("--data-dir", help="folder with the data files (mnist, fashion-mnist)")
     s.add_argument("--beta", metavar="LIST", help="β values, e.g. 0.1,1,8 (shorthand for "
                    "--grid beta.value=LIST)")
     s.add_argument("--grid", action="append", metavar="KEY=V1,V2,...", help="values of any "
