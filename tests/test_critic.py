@@ -122,3 +122,23 @@ def test_settings_that_cannot_apply_are_clear_errors(tmp_path: Path) -> None:
     assert main(["train", "--steps", "1", "--out", str(tmp_path / "run"), "--set",
                  "model.critic=patchgan"]) == 2  # 3 layers on the 8×8 digits
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name", ["kl-ae", "vq-gan"])
+def test_the_latent_diffusion_presets_put_the_pieces_together(name: str) -> None:
+    from xae.optim import OptimizerSpec, build_optimizers
+    cfg = xae.preset(name)
+    torch.manual_seed(0)
+    m = xae.build(cfg, (1, 28, 28))  # Fashion-MNIST's shape: the files are not needed here
+    assert m.latent_shape == (4, 7, 7) and m.likelihood.description.startswith("ST-LPIPS")
+    x = torch.rand(2, 1, 28, 28)
+    out = m(x, step=cfg.model.patchgan.start)
+    rate = {"kl-ae": {"rate"}, "vq-gan": {"quantizer_loss"}}[name]
+    assert set(out.terms) == {"distortion", "generator"} | rate
+    assert out.terms["generator"].weight.item() > 0 and set(out.losses) == {"discriminator"}
+    opts = build_optimizers(m, OptimizerSpec(cfg.train.lr, (cfg.train.beta1,
+                                                            cfg.train.beta2)))
+    assert {k: o.defaults["betas"] for k, o in opts.items()} == \
+        {"model": (0.5, 0.9), "discriminator": (0.5, 0.9)}
+    if name == "kl-ae":
+        assert cfg.beta.value == 1e-6 and cfg.beta.kind == "constant"

@@ -65,7 +65,7 @@ def test_every_section_is_in_the_model_config_under_its_registry_name():
         assert isinstance(getattr(model, name), sec)
     assert {"mlp", "conv", "conv_map", "diffusers", "vq", "rvq", "fsq", "lfq", "gumbel", "topdown", "ladder", "hvae", "mog",
             "vamp", "flow", "kl", "mmd", "tc", "factor", "gaussian", "laplace",
-            "iwae", "patchgan"} == set(SECTIONS)
+            "iwae", "patchgan", "reconstruction"} == set(SECTIONS)
     assert not {"normal", "codes", "elbo", "none", "bernoulli", "deterministic"} & set(SECTIONS)
 
 

@@ -11,6 +11,14 @@ from xae.errors import XaeError
 # the uniform prior is the constant P·log K), the code prior for sampling
 _CODES: dict[str, Any] = {"model.regularizer": "none", "model.prior": "codes"}
 
+# what the first stages of latent diffusion share (kl-ae, vq-gan)
+_LDM: dict[str, Any] = {
+    "model.encoder": "diffusers", "model.decoder": "diffusers", "model.latent_dim": 196,
+    "model.diffusers.block_out_channels": [32, 64, 64], "model.diffusers.latent_channels": 4,
+    "model.likelihood": "reconstruction", "model.critic": "patchgan",
+    "model.patchgan.start": 3001, "model.patchgan.lr": 4.5e-4, "train.lr": 4.5e-4,
+    "train.beta1": 0.5, "train.beta2": 0.9, "data.name": "fashion-mnist"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Plain autoencoder: deterministic code, no regularizer.
     "ae": {"model.bottleneck": "deterministic", "model.regularizer": "none"},
@@ -89,6 +97,18 @@ PRESETS: dict[str, dict[str, Any]] = {
              "data.name": "mnist", "data.binarize": "dynamic",
              "beta.kind": "linear", "beta.start": 0.0, "beta.value": 1.0, "beta.warmup": 5000,
              "train.grad_clip": 200.0, "train.skip_grad_norm": 3000.0},
+    # The KL-regularized autoencoder of latent diffusion (Rombach et al. 2022): diffusers-layout
+    # nets around a 4×7×7 Gaussian map on 28×28 images, the L1 + ST-LPIPS (VGG) reconstruction
+    # loss over a learned variance, KL weight 1e-6 (β), a PatchGAN critic with the adaptive
+    # weight (disc_weight 0.5), Adam β = (0.5, 0.9) for both; their learning rate rule
+    # (4.5e-6 × batch size) at batch 100. Their discriminator starts at step 50001 of runs of
+    # hundreds of thousands of steps; here at 3001, inside the default 10 epochs.
+    "kl-ae": {**_LDM, "model.bottleneck": "gaussian", "model.regularizer": "kl",
+              "beta.value": 1e-6},
+    # VQ-GAN (Esser et al. 2021): the same nets, losses and critic around a VQ bottleneck of
+    # 512 codes of 4 values at each of the 7×7 positions (commitment 0.25), no KL.
+    "vq-gan": {**_LDM, **_CODES, "model.bottleneck": "vq", "model.vq.code_dim": 4,
+               "model.vq.codebook_size": 512},
     # A convolutional VAE with a spatial Gaussian code, as the first stage of latent
     # diffusion (Rombach et al. 2022, a KL-regularized C×h×w map): two stride-2 stages, so a
     # 4×7×7 code on MNIST (196 values); the posterior and the prior act per position and no
