@@ -211,3 +211,16 @@ def test_a_two_group_top_down_vae_on_the_cli(tmp_path: Path, capsys) -> None:
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "onnx")]) == 0
     meta = json.loads((tmp_path / "onnx" / "export.json").read_text())
     assert max(meta["max_abs_diff"].values()) < 1e-4  # the encoder walks down the groups
+
+
+def test_a_spatial_code_reports_its_channels_and_the_rate_per_pixel(conv_run) -> None:
+    run, _ = conv_run
+    model = xae.load(run)
+    x = xae.data.load(model.config.data).test_x[:200]
+    m = xae.evaluate_model(model, x).metrics
+    means = model.latent_mean(x).detach().double().view(200, 2, 2, 4)  # channel-last
+    for c in range(4):
+        assert m[f"latent_mean/c{c}"] == pytest.approx(float(means[..., c].mean()), abs=1e-6)
+        assert m[f"latent_std/c{c}"] == pytest.approx(float(means[..., c].std()), rel=1e-5)
+    assert m["latent_abs_max"] == pytest.approx(float(means.abs().max()), rel=1e-6)
+    assert m["rate_bits_per_pixel"] == pytest.approx(m["rate"] / (64 * math.log(2)), rel=1e-9)

@@ -97,6 +97,22 @@ def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
                           cat["au"])
 
 
+def latent_channels(means: torch.Tensor, latent_shape: tuple[int, ...]) -> dict[str, float]:
+    """For a spatial code (C, h, w): each channel's mean and standard deviation over the data
+    and the positions (``latent_mean/cI``, ``latent_std/cI``), and the largest |value|
+    (``latent_abs_max``), from the codes people look at (posterior means); the scale a
+    diffusion model in the latent space must match (Rombach et al. 2022, sec. 3.1, scale their
+    latents by one such std). Empty for other codes."""
+    if len(latent_shape) != 3:
+        return {}
+    per_channel = means.double().reshape(-1, latent_shape[0])  # positions are channel-last
+    out = {"latent_abs_max": float(per_channel.abs().max())}
+    for i, (mu, sd) in enumerate(zip(per_channel.mean(0).tolist(),
+                                     per_channel.std(0).tolist())):
+        out[f"latent_mean/c{i}"], out[f"latent_std/c{i}"] = mu, sd
+    return out
+
+
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
     """Boolean (D,): dimensions whose latent mean varies over the data by more than ``threshold``."""
     if means.shape[0] < 2:
@@ -187,6 +203,9 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
          "rate": float(rd.rate.double().mean())}
     m.update({name: float(v.double().mean()) for name, v in rd.terms.items() if name not in m})
     kl = _kl(model, rd)
+    if kl is not None and len(model.data_shape) == 3:  # the code's cost per pixel
+        m["rate_bits_per_pixel"] = kl / (math.prod(model.data_shape[1:]) * math.log(2))
+    m.update(latent_channels(rd.means, model.latent_shape))
     if kl is not None and model.likelihood.density:
         if not model.regularizer.is_kl:
             m["kl"] = kl
