@@ -256,7 +256,8 @@ def test_the_cli_fits_a_prior_and_rejects_bad_runs(runs, tmp_path, capsys):
     assert "bits/image" in out and "uniform" in out and str(run / "code_prior") in out
     assert (run / "code_prior" / "model.safetensors").is_file()
     cases = [([str(tmp_path / "missing")], "is not a folder"),
-             ([str(ae)], "needs a run with a discrete bottleneck"),
+             ([str(ae), "--epochs", "2"], "is an option of the code prior"),
+             ([str(run), "--steps", "2"], "is an option of the diffusion prior"),
              ([str(run), "--dim", "30", "--heads", "4"], "dim 30 must be divisible by heads 4"),
              ([str(run), "--epochs", "0"], "epochs must be a positive integer")]
     for args, match in cases:

@@ -145,16 +145,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
+    from xae.diffprior.choice import choose, describe
     from xae.viz import save_grid
 
     positive_int(args.n, "-n")
     output = output_file(args.output, ".png", "-o")
     model = _load(args)
+    source = choose(model, args.prior)
+    if args.sample_steps is not None:
+        if source != "fitted":
+            raise XaeError("--sample-steps sets the steps of the fitted diffusion prior's "
+                           "sampler, and this command samples the model's own prior; drop it "
+                           "or add --prior fitted")
+        model.prior.fitted.config.sample_steps = positive_int(args.sample_steps,
+                                                              "--sample-steps")
     torch.manual_seed(args.seed)
-    path = save_grid(model.sample(args.n, args.temperature).cpu(), output,
+    path = save_grid(model.sample(args.n, args.temperature, source).cpu(), output,
                      title=f"{args.n} samples" + (f" at temperature {args.temperature:g}"
                                                   if args.temperature != 1 else ""))
-    print(f"wrote {path}")
+    print(f"wrote {path}: {args.n} samples from {describe(model, source)}")
     return 0
 
 
@@ -283,6 +292,12 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
             s.add_argument("--temperature", type=float, default=1.0, help="scale every "
                            "spread of a Gaussian prior (< 1: NVAE's sharper samples)")
+            s.add_argument("--prior", default="auto", choices=["auto", "own", "fitted"],
+                           help="the model's own prior, or the diffusion prior fitted by "
+                           "`xae prior fit`; auto (default): the fitted one when the run has "
+                           "one. The output says which was used")
+            s.add_argument("--sample-steps", type=int, help="steps of the fitted prior's "
+                           "sampler (default: the value it was fitted with)")
         if name == "reconstruct":
             s.add_argument("-n", type=int, default=32, help="number of test images")
             s.add_argument("-o", "--output", default="reconstructions.png")

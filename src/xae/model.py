@@ -171,18 +171,36 @@ class Autoencoder(nn.Module):
         return self.decode(self.latent_mean(x))
 
     @torch.no_grad()
-    def sample_z(self, n: int, temperature: float = 1.0) -> torch.Tensor:
-        """n codes z ~ p(z), (n, D): from the prior piece, through a hierarchy's top-down
-        path where there is one; ``temperature`` < 1 shrinks every spread of the prior (as
-        NVAE samples), for Gaussian priors."""
+    def sample_z(self, n: int, temperature: float = 1.0, source: str = "own") -> torch.Tensor:
+        """n codes z ~ p(z), (n, D). ``source`` ``own``: from the prior piece, through a
+        hierarchy's top-down path where there is one; ``temperature`` < 1 shrinks every
+        spread of the prior (as NVAE samples), for Gaussian priors. ``fitted``: from the
+        diffusion prior that ``xae prior fit`` fitted to the latents (attached by
+        :func:`xae.load`; it has no temperature)."""
         if not (isinstance(temperature, (int, float)) and 0 < temperature < math.inf):
             raise XaeError(f"the temperature must be a number > 0, got {temperature!r}")
-        return self.bottleneck.sample_prior(self.prior, n, float(temperature))
+        if source == "own":
+            return self.bottleneck.sample_prior(self.prior, n, float(temperature))
+        if source != "fitted":
+            raise XaeError(f"the prior to sample is 'own' or 'fitted', got {source!r}")
+        fitted = self.prior.fitted
+        if fitted is None:
+            raise XaeError("this model has no fitted diffusion prior; fit one with `xae prior "
+                           "fit RUN` and load the run with xae.load, or sample its own prior")
+        if temperature != 1:
+            raise XaeError("the fitted diffusion prior has no temperature; sample it at "
+                           "temperature 1")
+        if tuple(fitted.config.latent_shape) != tuple(self.latent_shape):
+            raise XaeError(f"the fitted prior is over codes of shape "
+                           f"{list(fitted.config.latent_shape)}, the model's are "
+                           f"{list(self.latent_shape)}; refit it with `xae prior fit`")
+        return fitted.sample(n).to(next(self.parameters()).dtype)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0) -> torch.Tensor:
-        """n draws z ~ p(z) (at ``temperature``), decoded to the mean of p(x|z)."""
-        return self.decode(self.sample_z(n, temperature))
+    def sample(self, n: int, temperature: float = 1.0, source: str = "own") -> torch.Tensor:
+        """n draws z ~ p(z) (at ``temperature``; from the fitted prior when ``source`` is
+        ``fitted``, see :meth:`sample_z`), decoded to the mean of p(x|z)."""
+        return self.decode(self.sample_z(n, temperature, source))
 
     @torch.no_grad()
     def interpolate(self, x0: torch.Tensor, x1: torch.Tensor, steps: int = 8) -> torch.Tensor:

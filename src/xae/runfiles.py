@@ -61,6 +61,12 @@ ENCODER_ONNX = "encoder.onnx"
 """In ``export/``: x → the latent mean."""
 CODE_PRIOR = "code_prior"
 """``xae prior fit``: the folder of the fitted code prior (its config, weights, metrics)."""
+DIFFUSION_PRIOR = "diffusion_prior"
+"""``xae prior fit`` on a continuous code: the folder of the fitted diffusion prior (its
+config with the latents' scale factor, weights, metrics)."""
+DIFFUSION_FIT = "diffusion_prior_fit"
+"""``xae prior fit`` on a continuous code: the checkpoint of a fit in progress (what
+``--resume`` continues), removed once the prior is written."""
 CHECKS = "checks"
 """``xae check … RUN``: the folder of the checks' results (unless ``--out`` names another)."""
 GRADIENTS_JSON = "gradients.json"

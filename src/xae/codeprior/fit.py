@@ -25,16 +25,17 @@ from xae.errors import XaeError
 from xae.fileio import atomic_dir, save_safetensors, write_json
 from xae.model import inference
 from xae.runfiles import CODE_PRIOR, CONFIG, METRICS, WEIGHTS
+from xae.stagefit import training_inputs
 from xae.train.checkpoint import load_module
 from xae.train.distributed import checked_device
 
 logger = logging.getLogger("xae.codeprior")
 
 LR_FLOOR = 0.01  # the cosine decay ends at lr · LR_FLOOR
-NOT_DISCRETE = ("xae prior fit needs a run with a discrete bottleneck (vq, rvq, fsq, lfq, "
-                "gumbel); '{run}' has model.bottleneck = '{name}', whose codes are continuous. "
-                "Train one with e.g. `xae train --preset vq-vae` or "
-                "`--set model.bottleneck=fsq model.prior=codes`")
+NOT_DISCRETE = ("the code prior needs a run with a discrete bottleneck (vq, rvq, fsq, lfq, "
+                "gumbel); '{run}' has model.bottleneck = '{name}', whose codes are continuous: "
+                "`xae prior fit {run}` fits a diffusion prior to them "
+                "(xae.diffprior.fit_diffusion_prior)")
 
 
 def code_grid(model: torch.nn.Module) -> tuple[tuple[int, ...], int]:
@@ -122,7 +123,6 @@ def fit_code_prior(run_dir: str | Path, *, epochs: int = 20, batch_size: int = 1
         ``uniform_bits_per_image`` (T·log2 K), ``test_bits_per_token``, ``tokens``,
         ``codebook_size``, ``grid``, ``steps``, ``time_s``, …, plus ``path`` (the folder).
     """
-    from xae.data import binarize, load as load_data
     from xae.registry import build
     from xae.train.checkpoint import load_weights, read_config
 
@@ -137,12 +137,9 @@ def fit_code_prior(run_dir: str | Path, *, epochs: int = 20, batch_size: int = 1
     cfg = CodePriorConfig(vocab=vocab, length=math.prod(grid), layers=layers, dim=dim,
                           heads=heads, dropout=dropout, epochs=epochs, batch_size=batch_size,
                           lr=lr, seed=seed)
-    data = load_data(model.config.data)
-    train_x = data.train_x
-    if data.info.get("binarize") == "dynamic":  # the encoder saw Bernoulli draws, not grays
-        train_x = binarize(train_x, torch.Generator().manual_seed(model.config.data.seed + 1))
+    train_x, test_x = training_inputs(model)
     t0 = time.perf_counter()
-    train_tokens, test_tokens = encode_tokens(model, train_x), encode_tokens(model, data.test_x)
+    train_tokens, test_tokens = encode_tokens(model, train_x), encode_tokens(model, test_x)
     log(f"encoded {len(train_tokens)} training and {len(test_tokens)} test images to "
         f"{cfg.length} tokens each (grid {grid}, {vocab} codes)")
     with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):

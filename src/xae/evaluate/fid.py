@@ -135,17 +135,17 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
 
 
 def _generate(model: Autoencoder, real_x: torch.Tensor, n: int, seed: int | None,
-              batch_size: int, bar: tqdm) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` samples of ``model`` from its prior and its reconstructions of ``real_x``, in
-    batches, on the CPU, drawn under ``seed`` (encoding draws from q(z|x) too); each batch
-    is counted on ``bar``."""
+              batch_size: int, bar: tqdm, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` samples of ``model`` from its prior ``source`` (see ``Autoencoder.sample_z``)
+    and its reconstructions of ``real_x``, in batches, on the CPU, drawn under ``seed``
+    (encoding draws from q(z|x) too); each batch is counted on ``bar``."""
     def counted(t: torch.Tensor) -> torch.Tensor:
         bar.update(t.shape[0])
         return t.cpu()
 
     with inference(model) as device, seeded(seed, device):
         sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
-        samples = torch.cat([counted(model.sample(m)) for m in sizes])
+        samples = torch.cat([counted(model.sample(m, source=source)) for m in sizes])
         recon = torch.cat([counted(model.reconstruct(xb.to(device)))
                            for xb in batches(real_x, batch_size)])
     return samples, recon
@@ -153,7 +153,8 @@ def _generate(model: Autoencoder, real_x: torch.Tensor, n: int, seed: int | None
 
 def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tensor,
                    n: int = 10000, seed: int | None = 0, batch_size: int = 500,
-                   classifier: LeNet | None = None, progress: bool = False) -> dict[str, float]:
+                   classifier: LeNet | None = None, progress: bool = False,
+                   source: str = "own") -> dict[str, float]:
     """Classifier-based quality of a model on (1, 28, 28) data, measured with the feature net
     of the model's data set (``model.config.data.name``: MNIST's LeNet for ``mnist`` and any
     data set without a net of its own, Fashion-MNIST's for ``fashion-mnist``; see
@@ -172,6 +173,9 @@ def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tenso
         from (and advances) the caller's state.
     progress : bool
         Show a bar with rate and ETA on stderr, counting every image generated or classified.
+    source : str
+        The prior the samples are drawn from: ``own`` (the model's prior piece) or
+        ``fitted`` (the diffusion prior of ``xae prior fit``).
 
     Returns
     -------
@@ -196,7 +200,7 @@ def sample_quality(model: Autoencoder, real_x: torch.Tensor, real_y: torch.Tenso
                                                data=net.data)
     # generated: n samples + N reconstructions; classified: samples twice, real_x twice, recon
     with progress_bar(3 * n + 4 * real_x.shape[0], net.title, progress) as bar:
-        samples, recon = _generate(model, real_x, n, seed, batch_size, bar)
+        samples, recon = _generate(model, real_x, n, seed, batch_size, bar, source)
         _check_images(samples, "the model's samples")
 
         def run(x: torch.Tensor, fn: str) -> torch.Tensor:

@@ -27,7 +27,11 @@ HIGHER_IS_BETTER = frozenset({
     "code_usage", "code_perplexity",  # codes: how much of the codebook is used
     "psnr", "ssim",  # images: reconstruction quality
     "recon_accuracy", "real_accuracy", "sample_marginal_entropy",  # fid: classifier-based
+    "sample_marginal_entropy_fitted_prior",  # the same, for the fitted diffusion prior
 })
+#: The sample-quality metrics that ``xae eval`` also reports for a fitted diffusion prior,
+#: with the suffix ``_fitted_prior``.
+FITTED_METRICS = ("fid_lenet", "sample_entropy", "sample_marginal_entropy")
 
 
 def direction(metric: str) -> str:
@@ -69,8 +73,10 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
     else skipped with the reason; an explicit ``k`` > 0 on a model without one, such as the
     plain autoencoder, is an error, raised before anything is computed; 0 skips it).
     ``images`` adds MSE/PSNR/SSIM and, for 1×28×28 data with labels, FID-LeNet on
-    ``fid_samples`` prior samples, with a note naming the feature net (the data set's own,
-    see :mod:`xae.evaluate.fid_nets`) and saying it is not Inception FID. Deterministic given ``seed``. ``progress`` shows a bar
+    ``fid_samples`` prior samples: of the model's own prior and, when ``xae prior fit``
+    fitted a diffusion prior to the run, of that one too (``fid_lenet_fitted_prior``, …;
+    the notes name the feature net, the data set's own (see :mod:`xae.evaluate.fid_nets`),
+    say it is not Inception FID, and say which prior each used). Deterministic given ``seed``. ``progress`` shows a bar
     with rate and ETA on stderr for each part (off by default: the CLI turns it on).
     """
     why = unavailable(model)
@@ -96,7 +102,20 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
         elif data.test_y is None:
             rep.skipped["fid_lenet"] = "the test set has no labels"
         else:
-            rep.metrics.update(fid.sample_quality(model, x, data.test_y, n=fid_samples,
-                                                  seed=seed, progress=progress))
-            rep.term_notes["fid_lenet"] = feature_net(model.config.data.name).note
+            _sample_quality(rep, model, x, data.test_y, fid_samples, seed, progress)
     return rep
+
+
+def _sample_quality(rep: Report, model: Autoencoder, x: Any, y: Any, n: int, seed: int,
+                    progress: bool) -> None:
+    """FID-LeNet of the own prior's samples and, if there is one, of the fitted prior's."""
+    from xae.diffprior.choice import describe
+
+    rep.metrics.update(fid.sample_quality(model, x, y, n=n, seed=seed, progress=progress))
+    net = feature_net(model.config.data.name).note
+    rep.term_notes["fid_lenet"] = f"{net}; samples of {describe(model, 'own')}"
+    if model.prior.fitted is None:
+        return
+    q = fid.sample_quality(model, x, y, n=n, seed=seed, progress=progress, source="fitted")
+    rep.metrics.update({f"{k}_fitted_prior": q[k] for k in FITTED_METRICS})
+    rep.term_notes["fid_lenet_fitted_prior"] = f"{net}; samples of {describe(model, 'fitted')}"

@@ -80,6 +80,7 @@ class RunView:
     prior: np.ndarray  # (PRIOR_DRAWS, D) float32
     decoder_onnx: bytes
     stats: dict[str, Any]
+    prior_about: str = "the model's own prior"  # which prior ``prior`` was drawn from
 
     @property
     def latent_dim(self) -> int:
@@ -113,7 +114,8 @@ class RunView:
             "plane": self.plane.to_json(), "map": {"file": f"run/{index}/map.bin",
                                                   "points": int(len(self.coords)),
                                                   "labels": self.labels is not None},
-            "prior": {"file": f"run/{index}/prior.bin", "draws": int(len(self.prior))},
+            "prior": {"file": f"run/{index}/prior.bin", "draws": int(len(self.prior)),
+                      "about": self.prior_about},
             "decoder": f"run/{index}/decoder.onnx",
         }
 
@@ -125,12 +127,16 @@ def _finite(name: str, what: str, a: np.ndarray) -> None:
 
 
 def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) -> RunView:
-    """Load a run folder and compute what the explorer shows of it (on the CPU)."""
+    """Load a run folder and compute what the explorer shows of it (on the CPU). The prior
+    draws come from the diffusion prior fitted by ``xae prior fit`` when the run has one, else
+    from the model's own prior; the page says which."""
     import xae
     from xae.data import load as load_data
+    from xae.diffprior.choice import choose, describe
 
     run = Path(path)
     model = xae.load(run, device="cpu")
+    source = choose(model, "auto")
     data = load_data(model.config.data)
     x, y = data.test_x, data.test_y
     if max_points is not None and len(x) > max_points:
@@ -139,7 +145,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
         torch.manual_seed(seed)
         z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
                        for i in range(0, len(x), ENCODE_BATCH)]).double().numpy()
-        prior = model.sample_z(PRIOR_DRAWS).float().numpy()
+        prior = model.sample_z(PRIOR_DRAWS, source=source).float().numpy()
     name = run.resolve().name
     _finite(name, "latent means of the test set", z)
     _finite(name, "prior draws", prior)
@@ -148,7 +154,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     labels = y.numpy().astype(np.int64) if y is not None else None
     return RunView(name=name, path=run, model=model, coords=coords, labels=labels,
                    plane=plane, prior=prior, decoder_onnx=_onnx_decoder(run, model),
-                   stats=run_stats(run, model))
+                   stats=run_stats(run, model), prior_about=describe(model, source))
 
 
 def unique_names(views: list[RunView]) -> None:

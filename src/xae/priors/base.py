@@ -54,8 +54,22 @@ class Prior(nn.Module):
 
     def on_load(self, run_dir: Path) -> None:
         """Called when the model is loaded from a run folder, after its weights: a prior
-        with files of its own there (the fitted code prior) attaches them."""
+        with files of its own there attaches them. Here: the diffusion prior that
+        ``xae prior fit`` fitted to a continuous code (``RUN/diffusion_prior/``), drawn from
+        by ``model.sample_z(n, source="fitted")``; the code prior attaches its own."""
+        from xae.diffprior import load_diffusion_prior  # it imports the fit's machinery
+
+        fitted = load_diffusion_prior(run_dir, self.latent_dim, self._device())
+        self._fitted = (fitted,) if fitted is not None else ()  # a tuple: not a submodule
+
+    @property
+    def fitted(self) -> nn.Module | None:
+        """The prior fitted to the run's latents by ``xae prior fit`` and attached on load
+        (see :meth:`on_load`), or None."""
+        held = getattr(self, "_fitted", ())
+        return held[0] if held else None
 
     def _device(self) -> torch.device:
-        buf = next(iter(self.buffers()), None)
-        return buf.device if buf is not None else torch.device("cpu")
+        t = next(iter(self.buffers()), None)
+        t = t if t is not None else next(iter(self.parameters()), None)
+        return t.device if t is not None else torch.device("cpu")

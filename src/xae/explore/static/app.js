@@ -192,7 +192,8 @@ class Panel {
     const items = [['preset', s.preset], ['β', fmt(s.beta)], ['rate', fmt(s.rate)],
       ['distortion', fmt(s.distortion)], ['−ELBO', fmt(s.neg_elbo)],
       ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)],
-      ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}, ${this.run.prior_kind} prior`]];
+      ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}, ${this.run.prior_kind} prior`],
+      ['samples', `from ${this.run.prior.about}`]];
     for (const [k, v] of items) {
       const dt = document.createElement('dt'), dd = document.createElement('dd');
       dt.textContent = k; dd.textContent = v ?? '–';
@@ -385,6 +386,7 @@ class Panel {
     for (let i = 0; i < k; i++) {
       this.painter.draw(ctx, x, i, (i % GRID) * size, Math.floor(i / GRID) * size, size - 1, size - 1);
     }
+    this.el.querySelector('.samples h3').textContent = `samples from ${this.run.prior.about}`;
     this.el.querySelector('.samples').hidden = false;
     this.frames.samples++;
     this.canvas.grid.dataset.frame = String(this.frames.samples);
