@@ -25,7 +25,7 @@ x in [0, 1], as the rest of xae, and conv_out emits θ. ``signed``: the layers a
 functions of images in [−1, 1], as Stable Diffusion's VAE was trained: the encoder feeds
 2x − 1 to conv_in and the decoder returns θ = (y + 1)/2 of conv_out's output y. Both maps sit
 outside the layers, so the weights are the same in either case; ``signed`` is how an imported
-AutoencoderKL computes exactly what diffusers does (the
+AutoencoderKL (:mod:`xae.import_diffusers`) computes exactly what diffusers does (the
 map 2x − 1 cannot be folded into conv_in's weights: its zero padding is not mapped).
 """
 from __future__ import annotations
