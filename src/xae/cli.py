@@ -15,13 +15,13 @@ from typing import Any, Callable
 
 from xae.errors import XaeError, positive_int
 from xae.fileio import output_file
-from xae.runfiles import DECODER_ONNX, ENCODER_ONNX, EVAL, EXPORT, EXPORT_META
+from xae.runfiles import DECODER_ONNX, DIFFUSERS_EXPORT, ENCODER_ONNX, EVAL, EXPORT, EXPORT_META
 
 log = logging.getLogger("xae")
 # Subcommands that live beside their code: each module has ``add_parser(subparsers)``, which
 # adds its parser and sets ``fn`` (a function of the parsed args returning the exit status).
 COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codeprior.cli",
-                                   "xae.explore.cli")
+                                   "xae.explore.cli", "xae.diffusers_cli")
 
 
 def _preset_and_file(args: argparse.Namespace) -> Any:
@@ -185,6 +185,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.format not in FORMATS:  # argparse's choices also catch this; kept for the API
         raise XaeError(f"--format {args.format} is unknown; use one of {', '.join(FORMATS)}")
+    if args.format == "diffusers":
+        from xae.diffusers_cli import cmd_export_diffusers
+
+        return cmd_export_diffusers(args, _load(args))
     model = _load(args)
     out = Path(args.out) if args.out else Path(args.run) / EXPORT
     meta = export_onnx(model, out, seed=args.seed, protect=[args.run])
@@ -271,7 +275,8 @@ def _parser() -> argparse.ArgumentParser:
                            ("sample", cmd_sample, "decode samples from the prior into a grid"),
                            ("reconstruct", cmd_reconstruct, "test images and reconstructions"),
                            ("info", cmd_info, "a run's config, size and final metrics"),
-                           ("export", cmd_export, "the decoder and encoder as ONNX graphs")]:
+                           ("export", cmd_export, "the decoder and encoder as ONNX graphs, "
+                            "or the model as a diffusers AutoencoderKL")]:
         s = sub.add_parser(name, help=text)
         s.add_argument("run", nargs="?" if name == "info" else None, help="a run folder")
         s.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -302,9 +307,12 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("-n", type=int, default=32, help="number of test images")
             s.add_argument("-o", "--output", default="reconstructions.png")
         if name == "export":
-            s.add_argument("--format", default="onnx", choices=["onnx"], help="onnx (the "
-                           "decoder z → mean of p(x|z) and the encoder x → latent mean)")
-            s.add_argument("--out", help=f"folder to write (default RUN/{EXPORT})")
+            s.add_argument("--format", default="onnx", choices=["onnx", "diffusers"],
+                           help="onnx (the decoder z → mean of p(x|z) and the encoder x → "
+                           "latent mean) or diffusers (an AutoencoderKL folder, for diffusers "
+                           "nets with a gaussian code)")
+            s.add_argument("--out", help=f"folder to write (default RUN/{EXPORT}, or "
+                           f"RUN/{DIFFUSERS_EXPORT} for diffusers)")
         if name == "info":
             s.add_argument("--keys", action="store_true", help="list every config section and key")
             s.add_argument("--presets", action="store_true", help="list the presets")

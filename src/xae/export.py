@@ -29,7 +29,7 @@ from xae.model import Autoencoder, inference
 from xae.runfiles import CONFIG, DECODER_ONNX, ENCODER_ONNX, EXPORT_META
 
 log = logging.getLogger(__name__)
-FORMATS = ("onnx",)
+FORMATS = ("onnx", "diffusers")  # diffusers: xae.export_diffusers
 OPSET = 17
 PARITY_BATCH = 7  # ≠ the batch traced at export, so the dynamic batch axis is exercised
 

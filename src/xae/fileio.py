@@ -66,9 +66,16 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 def save_safetensors(module: Any, path: str | Path, metadata: dict[str, str] | None = None) -> None:
     """Write a module's ``state_dict`` as a safetensors file (on the CPU), atomically, with the
     usual permissions (safetensors itself creates files readable by their owner only)."""
+    save_tensors(module.state_dict(), path, metadata)
+
+
+def save_tensors(tensors: dict[str, Any], path: str | Path,
+                 metadata: dict[str, str] | None = None) -> None:
+    """Write named tensors as a safetensors file (on the CPU), atomically, with the usual
+    permissions."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -115,7 +122,8 @@ def replaceable_folder(out_dir: str | Path, flag: str, marker: str, fmt: str,
     XaeError when that could lose files: something not a folder, a symbolic link, the current
     folder or one above it, one of ``runs`` or a folder above one, a run folder, or a
     non-empty folder that is not an earlier output of the same command (whose ``marker``
-    file, a JSON object, says ``"format": fmt``)."""
+    file, a JSON object, says ``"format": fmt``). An earlier output may hold a ``config.json``
+    (a diffusers export does) but never a run's weights or checkpoint."""
     out, where = Path(out_dir), f"{flag} {out_dir}"
     how = f"name a new or empty folder, e.g. {flag} {'site' if 'static' in flag else 'out'}/"
     try:
@@ -134,7 +142,8 @@ def replaceable_folder(out_dir: str | Path, flag: str, marker: str, fmt: str,
         if target == Path(run).resolve() or target in Path(run).resolve().parents:
             raise XaeError(f"{where} is the run {run} or a folder above it, which would be "
                            f"replaced whole; {how}")
-    if (out / CONFIG).exists():
+    weights = (out / WEIGHTS).exists() or (out / CHECKPOINT).exists()
+    if (out / CONFIG).exists() and (weights or not _marked(out, marker, fmt)):
         raise XaeError(f"{where} is a run folder (it has {CONFIG}), which would be "
                        f"replaced whole; {how}")
     try:

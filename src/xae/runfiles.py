@@ -1,7 +1,8 @@
 """The names of the files and folders of a run folder, in one place.
 
 ``xae train`` writes the first group; the commands run on a finished run add the others
-(``xae eval``, ``xae export``, ``xae prior fit``, ``xae check``, ``xae sweep``). Paths are
+(``xae eval``, ``xae export``, ``xae prior fit``, ``xae check``, ``xae sweep``), and
+``xae import diffusers`` writes a run folder of its own. Paths are
 built from these names, never from string literals of them.
 """
 from __future__ import annotations
@@ -59,6 +60,19 @@ DECODER_ONNX = "decoder.onnx"
 """In ``export/``: z → the mean of p(x|z)."""
 ENCODER_ONNX = "encoder.onnx"
 """In ``export/``: x → the latent mean."""
+DIFFUSERS_EXPORT = "diffusers"
+"""``xae export --format diffusers``: the folder ``AutoencoderKL.from_pretrained`` loads
+(unless ``--out`` names another)."""
+DIFFUSERS_CONFIG = "config.json"
+"""In a diffusers folder: the ``AutoencoderKL`` config (diffusers' file name)."""
+DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+"""In a diffusers folder: the ``AutoencoderKL`` weights (diffusers' file name)."""
+DIFFUSERS_META = "xae_export.json"
+"""In ``diffusers/``: the data conventions, the scaling factor and the parity with diffusers;
+marks the folder as an export."""
+IMPORTED = "imported.json"
+"""``xae import diffusers``: in the run folder, where the weights came from, the conventions
+chosen and the AutoencoderKL keys that were ignored."""
 CODE_PRIOR = "code_prior"
 """``xae prior fit``: the folder of the fitted code prior (its config, weights, metrics)."""
 DIFFUSION_PRIOR = "diffusion_prior"

@@ -19,6 +19,14 @@ A map shrinks by 2^(len(block_out_channels) − 1): 28×28 → 7×7 with three b
 Stable Diffusion's four blocks take 512×512 → 64×64. The settings keep diffusers' names and
 are shared by both nets (``model.diffusers``); ``model.latent_dim`` must be
 latent_channels·h·w.
+
+``pixel_range`` says which images the nets' layers see. ``unit`` (the default): the layers read
+x in [0, 1], as the rest of xae, and conv_out emits θ. ``signed``: the layers are diffusers'
+functions of images in [−1, 1], as Stable Diffusion's VAE was trained: the encoder feeds
+2x − 1 to conv_in and the decoder returns θ = (y + 1)/2 of conv_out's output y. Both maps sit
+outside the layers, so the weights are the same in either case; ``signed`` is how an imported
+AutoencoderKL (:mod:`xae.import_diffusers`) computes exactly what diffusers does (the
+map 2x − 1 cannot be folded into conv_in's weights: its zero padding is not mapped).
 """
 from __future__ import annotations
 
@@ -42,7 +50,10 @@ KEYS = {"block_out_channels": ("the width of each down block (up blocks in rever
                             "be C·h·w", C.POSITIVE),
         "norm_num_groups": ("groups of every GroupNorm; each width must be a multiple",
                             C.POSITIVE),
-        "mid_block_add_attention": ("self-attention in the mid blocks", None)}
+        "mid_block_add_attention": ("self-attention in the mid blocks", None),
+        "pixel_range": ("the images the layers see: unit, x in [0, 1] and θ from conv_out; "
+                        "signed, diffusers' [−1, 1] (the encoder reads 2x − 1, θ = (y + 1)/2 "
+                        "of conv_out's y)", C.one_of(("unit", "signed")))}
 """The settings of the diffusers-layout encoder and decoder (section ``model.diffusers``)."""
 
 
@@ -77,11 +88,11 @@ class DiffusersEncoder(MapEncoder):
     def __init__(self, data_shape: tuple[int, ...], *,
                  block_out_channels: list[int] = [32, 64, 64], layers_per_block: int = 1,
                  latent_channels: int = 4, norm_num_groups: int = 8,
-                 mid_block_add_attention: bool = True) -> None:
+                 mid_block_add_attention: bool = True, pixel_range: str = "unit") -> None:
         super().__init__()
         chans, self.grid = layout(data_shape, block_out_channels, norm_num_groups,
                                   mid_block_add_attention)
-        g = norm_num_groups
+        self.signed, g = pixel_range == "signed", norm_num_groups
         self.conv_in = nn.Conv2d(data_shape[0], chans[0], 3, padding=1)
         self.down_blocks = nn.ModuleList([
             DownBlock(chans[max(i - 1, 0)], c, layers_per_block, g, i < len(chans) - 1)
@@ -92,7 +103,7 @@ class DiffusersEncoder(MapEncoder):
         self.out_features = 2 * latent_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv_in(x)
+        x = self.conv_in(2 * x - 1 if self.signed else x)
         for block in self.down_blocks:
             x = block(x)
         x = self.mid_block(x)
@@ -109,11 +120,11 @@ class DiffusersDecoder(nn.Module):
                  out_channels_per_channel: int = 1, *,
                  block_out_channels: list[int] = [32, 64, 64], layers_per_block: int = 1,
                  latent_channels: int = 4, norm_num_groups: int = 8,
-                 mid_block_add_attention: bool = True) -> None:
+                 mid_block_add_attention: bool = True, pixel_range: str = "unit") -> None:
         super().__init__()
         chans, self.grid = layout(data_shape, block_out_channels, norm_num_groups,
                                   mid_block_add_attention)
-        h, w = self.grid
+        self.signed, (h, w) = pixel_range == "signed", self.grid
         if latent_dim != latent_channels * h * w:
             raise XaeError(f"the diffusers nets give a {latent_channels}×{h}×{w} code "
                            f"({SECTION}.latent_channels × the {h}×{w} grid of "
@@ -135,7 +146,8 @@ class DiffusersDecoder(nn.Module):
         x = self.mid_block(x)
         for block in self.up_blocks:
             x = block(x)
-        return self.conv_out(F.silu(self.conv_norm_out(x)))
+        y = self.conv_out(F.silu(self.conv_norm_out(x)))
+        return (y + 1) / 2 if self.signed else y
 
     @property
     def last_layer(self) -> torch.Tensor:
