@@ -191,8 +191,11 @@ def test_xae_eval_reports_the_fitted_priors_sample_fid_beside_the_own_one(tmp_pa
     assert main(["eval", str(run), "--k", "0", "--fid-samples", "100", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "fid_lenet " in out and "fid_lenet_fitted_prior" in out
-    assert "fid_lenet_fitted_prior: samples of the fitted diffusion prior" in out
-    assert "fid_lenet: samples of the model's own prior" in out
+    notes = {line.split(": ")[1]: line for line in out.splitlines()
+             if line.strip().startswith("(note: ")}
+    assert "samples of the fitted diffusion prior" in notes["fid_lenet_fitted_prior"]
+    assert "samples of the model's own prior" in notes["fid_lenet"]
+    assert all("NOT Inception FID" in notes[k] for k in ("fid_lenet", "fid_lenet_fitted_prior"))
 
 
 # ---- (5) an interrupted fit resumes exactly ------------------------------------------------
