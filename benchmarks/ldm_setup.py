@@ -43,7 +43,6 @@ from xae.diffprior.fit import encode_latents, fit_latents, save_diffusion_prior
 from xae.evaluate import fid
 from xae.evaluate.fid_nets import feature_net
 from xae.evaluate.images import reconstruction_quality
-from xae.model import inference
 from xae.runfiles import DIFFUSION_PRIOR
 
 STEPS = 1200
