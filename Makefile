@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test web bench bench-long clean
+.PHONY: demo test web bench bench-long bench-ldm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,12 @@ bench-long: $(VENV)/.bench
 	$(BIN)/python benchmarks/holes.py --epochs 20
 	$(BIN)/python benchmarks/codebooks.py --epochs 5 --threads 2
 	$(BIN)/python benchmarks/codebooks.py --only vq,fsq --prior-epochs 3 --threads 2
+
+# First stages of latent diffusion against VAEs, and the KL weight swept: Fashion-MNIST, each
+# script sized to fit 90 minutes on two CPU cores.
+bench-ldm: $(VENV)/.bench $(VENV)/.fashion-mnist
+	$(BIN)/python benchmarks/latent_diffusion.py --threads 2
+	$(BIN)/python benchmarks/kl_weight.py --threads 2
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache web/node_modules

@@ -17,7 +17,7 @@ from xae.config import DataConfig
 from xae.data import load
 from xae.evaluate.fid import (FEATURE_DIM, WEIGHTS_PATH, WEIGHTS_SHA256, accuracy, applicable,
                               features, fid_lenet, frechet_distance, load_classifier,
-                              sample_quality)
+                              recon_fid, sample_quality)
 from xae.evaluate.fid_nets import FEATURE_NETS, feature_net
 from xae.evaluate.fid_train import Recipe, save_classifier, train_classifier
 from xae.evaluate.report import full_report
@@ -194,6 +194,27 @@ def test_sample_quality_of_a_fresh_model_is_finite_and_seeded(mnist_test):
     assert got["sample_entropy"] <= got["sample_marginal_entropy"] + 1e-9  # concavity
     assert 0 <= got["recon_accuracy"] <= 1 and got["real_accuracy"] >= 0.98
     assert sample_quality(model, x, y, n=200, seed=3, batch_size=128) == got
+
+
+@needs_mnist
+def test_recon_fid_is_the_fid_of_the_reconstructions_and_zero_for_an_exact_copy(mnist_test):
+    x = mnist_test[0][:300]
+    cfg = xae.preset("vae", data="mnist", **{"model.mlp.hidden": [32], "model.latent_dim": 4})
+    torch.manual_seed(0)
+    model = xae.build(cfg)
+    net = load_classifier()
+    got = recon_fid(model, x, batch_size=128)
+    with torch.no_grad():
+        assert got == pytest.approx(fid_lenet(model.eval().reconstruct(x), x, net), rel=1e-9)
+    assert got > 0 and recon_fid(model, x) == got  # deterministic, whatever the batch
+    model.decode = lambda z: x[:z.shape[0]]  # a perfect "reconstruction" of one batch
+    assert recon_fid(model, x, batch_size=300) <= 1e-6 * torch.cov(features(x, net).T).trace()
+
+
+def test_recon_fid_refuses_other_data_shapes():
+    model = xae.build(xae.preset("vae", data="digits", **{"model.mlp.hidden": [16]}))
+    with pytest.raises(xae.XaeError, match=r"only to \(1, 28, 28\)"):
+        recon_fid(model, torch.zeros(4, 1, 8, 8))
 
 
 def test_sample_quality_refuses_other_data_shapes():

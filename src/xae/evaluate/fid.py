@@ -27,7 +27,7 @@ from xae.model import Autoencoder, inference
 
 __all__ = ["FEATURE_DIM", "INPUT_SHAPE", "LeNet", "WEIGHTS_PATH", "WEIGHTS_SHA256", "accuracy",
            "applicable", "features", "fid_lenet", "frechet_distance", "load_classifier",
-           "sample_quality"]
+           "recon_fid", "sample_quality"]
 
 #: The shipped MNIST classifier's weights and their SHA-256 (those of other data sets:
 #: :data:`~xae.evaluate.fid_nets.FEATURE_NETS`).
@@ -127,6 +127,28 @@ def fid_lenet(x_a: torch.Tensor, x_b: torch.Tensor, classifier: LeNet | None = N
     mu_a, cov_a = _mean_cov(features(x_a, classifier, batch_size))
     mu_b, cov_b = _mean_cov(features(x_b, classifier, batch_size))
     return frechet_distance(mu_a, cov_a, mu_b, cov_b)
+
+
+def recon_fid(model: Autoencoder, real_x: torch.Tensor, batch_size: int = 500,
+              classifier: LeNet | None = None) -> float:
+    """rFID: FID-LeNet between the reconstructions ``model.reconstruct(real_x)`` (the decoded
+    mode of q(z|x), clamped to [0, 1] as displayed) and ``real_x`` itself, on the feature net
+    of the model's data set (Fashion-MNIST's for ``fashion-mnist``, else MNIST's; see
+    :func:`~xae.evaluate.fid_nets.feature_net`). The reconstruction FID that latent-diffusion
+    papers report for their autoencoders, with a LeNet in the place of Inception: NOT
+    comparable with Inception rFID numbers. Deterministic (no sampling); compare values only
+    at equal set sizes."""
+    if not applicable(model.data_shape):
+        raise XaeError(f"recon_fid applies only to (1, 28, 28) MNIST-like data, this model has "
+                       f"data shape {model.data_shape}; skip this metric for it")
+    _check_images(real_x, "real_x")
+    classifier = classifier or load_classifier(device=next(model.parameters()).device,
+                                               data=feature_net(model.config.data.name).data)
+    with inference(model) as device:
+        recon = torch.cat([model.reconstruct(xb.to(device)).cpu()
+                           for xb in batches(real_x, batch_size)])
+    _check_images(recon, "the reconstructions")
+    return fid_lenet(recon, real_x, classifier, batch_size)
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
