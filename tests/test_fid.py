@@ -250,6 +250,8 @@ def test_a_fashion_model_is_measured_with_the_fashion_net_and_says_so(fashion_te
     notes = [n for n in rep.notes if n.startswith("fid_lenet:")]
     assert len(notes) == 1 and "fid_lenet_fashion.safetensors" in notes[0]
     assert "NOT Inception FID" in notes[0]
+    assert rep.metrics["rfid_lenet"] == pytest.approx(recon_fid(model, x), rel=1e-9)
+    assert any(n.startswith("rfid_lenet: reconstructions") for n in rep.notes)
 
 
 def test_training_for_fashion_uses_its_pixel_statistics():

@@ -103,6 +103,9 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
             rep.skipped["fid_lenet"] = "the test set has no labels"
         else:
             _sample_quality(rep, model, x, data.test_y, fid_samples, seed, progress)
+            rep.metrics["rfid_lenet"] = fid.recon_fid(model, x)
+            rep.term_notes["rfid_lenet"] = "reconstructions against the test images; " \
+                + feature_net(model.config.data.name).note
     return rep
 
 
