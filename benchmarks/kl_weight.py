@@ -37,11 +37,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
 import ldm_setup as L
 import xae
-from describe import architecture, machine, machine_line
+from describe import architecture
 from xae.errors import XaeError
 from xae.fileio import write_json
 
@@ -75,21 +74,12 @@ def _args() -> argparse.Namespace:
         ap.error(f"--betas must be comma-separated numbers, got {args.betas!r}")
     if any(b < 0 for b in args.betas):
         ap.error("--betas must be ≥ 0")
-    if min(args.steps, args.prior_steps, args.fid_samples, args.test_n, args.threads) < 1:
-        ap.error("--steps, --prior-steps, --fid-samples, --test-n and --threads must be ≥ 1")
-    args.sizes = L.Sizes.smoke() if args.smoke else L.Sizes(
-        steps=args.steps, prior_steps=args.prior_steps, fid_samples=args.fid_samples,
-        test_n=min(args.test_n, L.TEST_N))
-    args.run_dir = args.run_dir or args.results / "kl_weight_runs" / args.data
-    return args
+    return L.finish_args(ap, args, "kl_weight_runs")
 
 
 def main() -> None:
     args = _args()
-    start = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    mach = machine("cpu")
-    print(f"machine  {machine_line(mach)}")
+    start, mach = L.start(args.threads)
     data = L.data_set(args.data)
     results: dict[str, dict[str, Any]] = {}
     for beta in args.betas:

@@ -56,11 +56,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 
 import ldm_setup as L
 import xae
-from describe import architecture, machine, machine_line
+from describe import architecture
 from xae.codeprior import fit_code_prior
 from xae.errors import XaeError
 from xae.fileio import write_json
@@ -109,21 +108,12 @@ def _args() -> argparse.Namespace:
     unknown = [m for m in args.models if m not in MODELS]
     if unknown:
         ap.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    if min(args.steps, args.prior_steps, args.fid_samples, args.test_n, args.threads) < 1:
-        ap.error("--steps, --prior-steps, --fid-samples, --test-n and --threads must be ≥ 1")
-    args.sizes = L.Sizes.smoke() if args.smoke else L.Sizes(
-        steps=args.steps, prior_steps=args.prior_steps, fid_samples=args.fid_samples,
-        test_n=min(args.test_n, L.TEST_N))
-    args.run_dir = args.run_dir or args.results / "latent_diffusion_runs" / args.data
-    return args
+    return L.finish_args(ap, args, "latent_diffusion_runs")
 
 
 def main() -> None:
     args = _args()
-    start = time.perf_counter()
-    torch.set_num_threads(args.threads)
-    mach = machine("cpu")
-    print(f"machine  {machine_line(mach)}")
+    start, mach = L.start(args.threads)
     data = L.data_set(args.data)
     table = rows(args)
     cfgs = {m: L.config(*table[m], args.data, args.sizes, args.threads) for m in args.models}

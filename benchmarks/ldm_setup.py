@@ -35,6 +35,7 @@ from typing import Any
 import torch
 
 import xae
+from describe import machine, machine_line
 from xae.config import Config, apply
 from xae.data import Dataset, load as load_data
 from xae.diffprior import fit_diffusion_prior
@@ -223,3 +224,24 @@ def budget_line(start: float, minutes: float = BUDGET_MIN) -> dict[str, Any]:
     print(f"budget  {spent:.1f} of {minutes:g} minutes of wall time: "
           f"{'within' if spent <= minutes else 'OVER'} the budget")
     return {"wall_minutes": spent, "budget_minutes": minutes, "within": spent <= minutes}
+
+
+def finish_args(ap: Any, args: Any, runs: str) -> Any:
+    """The checks and derived values both scripts' arguments share: every count ≥ 1, the
+    sizes (``--smoke`` or the flags), the run folder (``<results>/<runs>/<data>``)."""
+    if min(args.steps, args.prior_steps, args.fid_samples, args.test_n, args.threads) < 1:
+        ap.error("--steps, --prior-steps, --fid-samples, --test-n and --threads must be ≥ 1")
+    args.sizes = Sizes.smoke() if args.smoke else Sizes(
+        steps=args.steps, prior_steps=args.prior_steps, fid_samples=args.fid_samples,
+        test_n=min(args.test_n, TEST_N))
+    args.run_dir = args.run_dir or args.results / runs / args.data
+    return args
+
+
+def start(threads: int) -> tuple[float, dict[str, Any]]:
+    """Set the threads and print the machine: the start time and the machine's record."""
+    begun = time.perf_counter()
+    torch.set_num_threads(threads)
+    mach = machine("cpu")
+    print(f"machine  {machine_line(mach)}")
+    return begun, mach
