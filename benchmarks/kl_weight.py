@@ -104,7 +104,7 @@ def main() -> None:
               f"{time.perf_counter() - t0:.0f} s in all", flush=True)
     _table(args, results)
     verdict = _verdict(results)
-    budget = L.budget_line(start)
+    budget = L.budget_line(start, results)
     if args.smoke:
         print("SMOKE SIZES: the figures above measure nothing; run without --smoke")
     name = "kl_weight.json" if args.data == "fashion-mnist" else f"kl_weight_{args.data}.json"

@@ -150,7 +150,7 @@ def main() -> None:
              L.ratio_goal("sample FID: VAE own prior ≥ 2× KL-AE full + diffusion prior",
                           _get(results, "kl-ae", "fid_fitted"), _get(results, "vae", "fid_own"),
                           2)]
-    budget = L.budget_line(start)
+    budget = L.budget_line(start, results)
     if args.smoke:
         print("SMOKE SIZES: the figures above measure nothing; run without --smoke")
     name = "latent_diffusion.json" if args.data == "fashion-mnist" else \
