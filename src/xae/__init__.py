@@ -20,11 +20,12 @@ from xae.train.checkpoint import load
 from xae.train.loop import train
 from xae.evaluate.diagnostics import evaluate as evaluate_model
 from xae.evaluate.likelihood import likelihood_report, log_likelihood
+from xae import attributes  # a callable package: xae.attributes(model, x, labels)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "LossOutput",
-    "PRESETS", "Term", "XaeError", "build", "configure_cpu", "evaluate_model", "likelihood_report", "load", "log_likelihood",
+    "PRESETS", "Term", "XaeError", "attributes", "build", "configure_cpu", "evaluate_model", "likelihood_report", "load", "log_likelihood",
     "preset", "train",
 ]
