@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ def add_parser(sub: Any) -> None:
         "with one row per image and one column per amount. Attributes: thickness and slant "
         "(measured from the pixels; top third vs bottom third), class=K (the data's labels), "
         "or a boolean column of a CSV file (--labels).")
+    # "--amounts -2,-1,0,1,2": a value starting with a minus and a digit is a value, not an
+    # option (argparse does so itself from Python 3.13; this parser has no such options)
+    p._negative_number_matcher = re.compile(r"^-\.?\d")
     p.add_argument("run", help="a run folder (with a continuous latent)")
     p.add_argument("images", nargs="?", help="a .npy/.npz file of images to learn from and "
                    "edit (default: the run's data set)")
