@@ -24,9 +24,9 @@ def edit_figure(blocks: list[tuple[str, torch.Tensor]], amounts: list[float],
                       pad=pad)
     rows = sum(e.shape[0] for _, e in blocks)
     scale = min(9.0 / grid.shape[0], 0.9 / (h + pad), 10.0 / grid.shape[1])  # inches per pixel
-    title = textwrap.fill(title, 70)
-    fig = new_figure(grid.shape[1] * scale + 1.6,
-                     grid.shape[0] * scale + 0.8 + 0.2 * len(title.splitlines()))
+    width = max(grid.shape[1] * scale + 1.6, 3.0)
+    title = textwrap.fill(title, int(width * 10))  # about 10 characters per inch at 10 pt
+    fig = new_figure(width, grid.shape[0] * scale + 0.8 + 0.2 * len(title.splitlines()))
     ax = fig.add_subplot()
     ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     ax.set_xticks([pad + (w + pad) * (j + 0.5) for j in range(len(amounts))],
