@@ -177,3 +177,22 @@ def test_csv_labels(tmp_path):
     bad.write_text("smiling\ntrue\nmaybe\n")
     with pytest.raises(xae.XaeError, match="column 'smiling', line 3: 'maybe' is not a boolean"):
         csv_labels(bad, "smiling", 2)
+
+
+def test_a_spatial_latent_is_learned_and_edited_as_one_flat_vector():
+    from xae.attributes import edit
+    from xae.data import load
+
+    model = xae.build(xae.preset("conv-vae", latent_dim=16)).eval()
+    x = load(model.config.data).test_x[:30]
+    labels = np.arange(30) % 3 == 0
+    a = xae.attributes(model, x, labels, name="every third")["every third"]
+    with torch.no_grad():
+        z = model.latent_mean(x)
+        want = z[labels].mean(0) - z[~labels].mean(0)
+        moved = model.decode(z[:3] + 1.5 * want)
+    assert model.latent_shape == (4, 2, 2) and a.direction.shape == (16,)
+    np.testing.assert_allclose(a.direction.numpy(), want.numpy(), atol=1e-5)
+    e = edit(model, x[:3], a.direction, [0.0, 1.5])
+    np.testing.assert_allclose(e[:, 0].numpy(), model.reconstruct(x[:3]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(e[:, 1].numpy(), moved.numpy(), atol=1e-5)

@@ -126,3 +126,23 @@ def test_a_discrete_run_cannot_be_edited(tmp_path, capsys):
     png = tmp_path / "e.png"
     _fails(["edit", str(run), "--attribute", "slant", "-o", str(png)], capsys,
            "need a continuous latent", "'fsq'", written=[png])
+
+
+def test_class_preservation_on_mnist_shaped_images():
+    """An edit by a zero direction changes nothing: every edit keeps the reconstruction's
+    class, and the measure, the same at every amount, has ρ = 0 with it; the LeNet behind it
+    reads MNIST's classes."""
+    from xae.attributes import Attribute
+    from xae.attributes.editing import log_probs
+
+    data = load(xae.preset("vae", data="mnist").data)
+    x, y = data.test_x[:300], data.test_y[:300]
+    assert (log_probs(x).argmax(-1) == y).double().mean() > 0.97
+    model = xae.build(xae.preset("vae", data="mnist", latent_dim=4))
+    still = Attribute("slant", torch.zeros(4), "mean", (1, 1), 0.5, "")
+    rep = edit_report(model, x[:20], still, [-1.0, 0.0, 1.0])
+    assert rep["class_preserved"] == 1.0 and rep["class_preserved_by_amount"] == [1.0] * 3
+    assert rep["spearman_rho"] == pytest.approx(0.0, abs=1e-12)
+    klass = Attribute("class=3", torch.zeros(4), "mean", (1, 1), 0.5, "")
+    rep = edit_report(model, x[:20], klass, [0.0, 1.0])
+    assert "class_preserved" not in rep and "log-probability of class 3" in rep["measure"]
