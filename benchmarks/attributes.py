@@ -2,7 +2,8 @@
 
 A VAE (the ``vae`` preset: an MLP 784-512-256-16 with ReLU, a Gaussian posterior, N(0, I)
 prior, Bernoulli likelihood on MNIST's grey levels, batch 100, Adam at lr 1e-3, seed 0) is
-trained for ``--epochs`` (default 20) epochs, or ``--run RUN`` measures a trained run with a
+trained for ``--epochs`` (default 20) epochs into ``results/attributes_run`` (reused when it
+is there and finished; ``--fresh`` retrains), or ``--run RUN`` measures a trained run with a
 continuous latent. Directions (:func:`xae.attributes.from_latents`) are learned from the latent
 means of the first ``--fit-n`` training images (default all 60,000) for:
 
@@ -37,6 +38,8 @@ trained run (``--run``). ≈ 5 minutes in all, far within 90. The wall time is p
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import tempfile
 import time
@@ -70,6 +73,7 @@ def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, help="measure this trained run instead of training")
     ap.add_argument("--epochs", type=int, default=20, help="training epochs (default 20)")
+    ap.add_argument("--fresh", action="store_true", help="retrain a finished run")
     ap.add_argument("--fit-n", type=int, default=60_000, help="training images the "
                     "directions are learned from (default all 60,000)")
     ap.add_argument("--edit-n", type=int, default=1000, help="test images edited (default 1000)")
@@ -93,15 +97,23 @@ def _args() -> argparse.Namespace:
 
 
 def trained_model(args: argparse.Namespace) -> tuple[xae.Autoencoder, dict[str, Any]]:
-    """The model to edit: ``--run`` as it is, or a VAE trained now (into the results
-    folder's ``attributes_run``, replaced each time)."""
+    """The model to edit: ``--run`` as it is, or the VAE in the results folder's
+    ``attributes_run``: reused when it finished the planned steps (``--fresh`` retrains),
+    else trained there now."""
     if args.run is not None:
         return xae.load(args.run), {"run": str(args.run), "trained_now": False}
+    run = args.results / "attributes_run"
+    steps = 40 if args.smoke else args.epochs * 60_000 // KEYS["train.batch_size"]
+    metrics = run / "metrics.json"
+    if not args.fresh and metrics.is_file() and \
+            json.loads(metrics.read_text()).get("step") == steps:
+        print(f"reusing {run} ({steps} steps; --fresh retrains)")
+        return xae.load(run), {"run": str(run), "trained_now": False}
+    shutil.rmtree(run, ignore_errors=True)
     cfg = apply(xae.preset("vae"), {**KEYS, "train.threads": args.threads,
-                                    "train.seed": args.seed})
-    apply(cfg, {"train.steps": 40} if args.smoke else {"train.epochs": args.epochs})
+                                    "train.seed": args.seed, "train.steps": steps})
     t0 = time.perf_counter()
-    run = xae.train(cfg, args.results / "attributes_run")
+    xae.train(cfg, run)
     return xae.load(run), {"run": str(run), "trained_now": True,
                            "train_s": time.perf_counter() - t0}
 
