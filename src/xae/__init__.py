@@ -5,7 +5,9 @@
 >>> model = xae.build(cfg)
 
 ``xae.evaluate_model`` measures a model on a test batch; ``xae.evaluate`` is the subpackage of
-every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …).
+every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …). ``xae.attributes(model,
+x, labels)`` learns attribute directions in the latent space; it is also the subpackage of
+edits along them (``xae.attributes.edit``, ``xae.attributes.thickness``, …).
 """
 from __future__ import annotations
 
