@@ -4,17 +4,17 @@ A VAE (the ``vae`` preset: an MLP 784-512-256-16 with ReLU, a Gaussian posterior
 prior, Bernoulli likelihood on MNIST's grey levels, batch 100, Adam at lr 1e-3, seed 0) is
 trained for ``--epochs`` (default 20) epochs into ``results/attributes_run`` (reused when it
 is there and finished; ``--fresh`` retrains), or ``--run RUN`` measures a trained run with a
-continuous latent. Directions (:func:`xae.attributes.from_latents`) are learned from the latent
+continuous latent. Directions (:func:`xae.edits.from_latents`) are learned from the latent
 means of the first ``--fit-n`` training images (default all 60,000) for:
 
 - ``thickness`` and ``slant`` measured from the pixels (top third against bottom third of the
-  measure; :mod:`xae.attributes.measures`),
+  measure; :mod:`xae.edits.measures`),
 - ``class=K`` for K in ``--classes`` (default 0, 1, 7; class K against the rest),
 
 each by both methods: ``mean`` (difference of the groups' mean latents) and ``probe`` (a
 logistic regression's normal at the mean difference's length). The first ``--edit-n`` test
 images (default 1000) are edited by the amounts −2, −1, 0, 1, 2 (lengths of the direction)
-and measured (:func:`xae.attributes.edit_report`): Spearman's ρ between the amount and the
+and measured (:func:`xae.edits.edit_report`): Spearman's ρ between the amount and the
 attribute measured on the decoded images (thickness, slant; for class=K the shipped MNIST
 LeNet's log-probability of class K), over all images × amounts; for thickness and slant the
 share of edits the LeNet puts in the same class as the unedited reconstruction (in all and
@@ -50,10 +50,10 @@ import torch
 
 import xae
 from describe import architecture, machine, machine_line
-from xae.attributes import edit, edit_report, from_latents
-from xae.attributes.directions import latents
-from xae.attributes.figure import edit_figure
-from xae.attributes.labels import built_in
+from xae.edits import edit, edit_report, from_latents
+from xae.edits.directions import latents
+from xae.edits.figure import edit_figure
+from xae.edits.labels import built_in
 from xae.config import apply
 from xae.data import load as load_data
 from xae.errors import XaeError

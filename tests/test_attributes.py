@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import xae
-from xae.attributes import from_latents, slant, spearman, thickness
-from xae.attributes.labels import attribute_labels, csv_labels
-from xae.attributes.measures import skeleton, skeleton_length
+from xae.edits import from_latents, slant, spearman, thickness
+from xae.edits.labels import attribute_labels, csv_labels
+from xae.edits.measures import skeleton, skeleton_length
 
 SUPER = 8  # subpixels per pixel side when drawing antialiased strokes
 
@@ -180,7 +180,7 @@ def test_csv_labels(tmp_path):
 
 
 def test_a_spatial_latent_is_learned_and_edited_as_one_flat_vector():
-    from xae.attributes import edit
+    from xae.edits import edit
     from xae.data import load
 
     model = xae.build(xae.preset("conv-vae", latent_dim=16)).eval()

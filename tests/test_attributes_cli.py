@@ -11,9 +11,9 @@ import torch
 from conftest import TINY
 
 import xae
-from xae.attributes import edit, edit_report, from_latents
-from xae.attributes.directions import latents
-from xae.attributes.labels import built_in
+from xae.edits import edit, edit_report, from_latents
+from xae.edits.directions import latents
+from xae.edits.labels import built_in
 from xae.cli import main
 from xae.data import load
 
@@ -132,8 +132,8 @@ def test_class_preservation_on_mnist_shaped_images():
     """An edit by a zero direction changes nothing: every edit keeps the reconstruction's
     class, and the measure, the same at every amount, has ρ = 0 with it; the LeNet behind it
     reads MNIST's classes."""
-    from xae.attributes import Attribute
-    from xae.attributes.editing import log_probs
+    from xae.edits import Attribute
+    from xae.edits.editing import log_probs
 
     data = load(xae.preset("vae", data="mnist").data)
     x, y = data.test_x[:300], data.test_y[:300]

@@ -9,7 +9,7 @@ import urllib.request
 import numpy as np
 import torch
 
-from xae.attributes.measures import slant
+from xae.edits.measures import slant
 from xae.data import load
 
 

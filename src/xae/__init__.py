@@ -6,8 +6,8 @@
 
 ``xae.evaluate_model`` measures a model on a test batch; ``xae.evaluate`` is the subpackage of
 every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …). ``xae.attributes(model,
-x, labels)`` learns attribute directions in the latent space; it is also the subpackage of
-edits along them (``xae.attributes.edit``, ``xae.attributes.thickness``, …).
+x, labels)`` learns attribute directions in the latent space; ``xae.edits`` is the subpackage of
+edits along them (``xae.edits.edit``, ``xae.edits.thickness``, …).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from xae.train.checkpoint import load
 from xae.train.loop import train
 from xae.evaluate.diagnostics import evaluate as evaluate_model
 from xae.evaluate.likelihood import likelihood_report, log_likelihood
-from xae import attributes  # a callable package: xae.attributes(model, x, labels)
+from xae.edits.directions import attributes
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ The map is the test set's latent means. Latents of one or two dimensions are dra
 for more, the map is the plane through the means' average spanned by their first two principal
 components, and a point (u, v) of the map stands for the latent ``mean + u·b1 + v·b2``.
 
-The attribute slider's directions (:mod:`xae.attributes.explorer`: thickness, slant, classes)
+The attribute slider's directions (:mod:`xae.edits.explorer`: thickness, slant, classes)
 are learned from the same test latents; the page adds amount · direction to the cursor's
 latent before decoding.
 """
@@ -85,7 +85,7 @@ class RunView:
     decoder_onnx: bytes
     stats: dict[str, Any]
     prior_about: str = "the model's own prior"  # which prior ``prior`` was drawn from
-    # the slider's directions (xae.attributes.explorer), and why there are none
+    # the slider's directions (xae.edits.explorer), and why there are none
     attributes: list[dict[str, Any]] = field(default_factory=list)
     attributes_missing: str | None = None
 
@@ -139,7 +139,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     draws come from the diffusion prior fitted by ``xae prior fit`` when the run has one, else
     from the model's own prior; the page says which."""
     import xae
-    from xae.attributes.explorer import explorer_attributes
+    from xae.edits.explorer import explorer_attributes
     from xae.data import load as load_data
     from xae.diffprior.choice import choose, describe
 

@@ -1,7 +1,7 @@
 """Where an attribute's labels come from, by name: a built-in measure, a class, or a CSV column.
 
 - ``thickness``, ``slant``: measured from the pixels of one-channel images
-  (:mod:`xae.attributes.measures`): float labels, top third against bottom third;
+  (:mod:`xae.edits.measures`): float labels, top third against bottom third;
 - ``class=K``: the data's class labels, class K against the rest;
 - a column of a CSV file (``--labels file.csv``): one row per image, in the images' order,
   with a header row; the column's values are booleans (``true``/``false``, ``1``/``0``,
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from xae.attributes.measures import MEASURES
+from xae.edits.measures import MEASURES
 from xae.errors import XaeError
 
 TRUE = frozenset({"true", "1", "yes", "t", "y"})

@@ -104,7 +104,7 @@ def images_of(args: argparse.Namespace, model: Any) -> tuple[torch.Tensor, Any, 
 
 
 def _check_args(args: argparse.Namespace) -> tuple[list[float], Path, Path | None]:
-    from xae.attributes.editing import evenly, parse_amounts
+    from xae.edits.editing import evenly, parse_amounts
     from xae.fileio import output_file
 
     positive_int(args.n, "-n")
@@ -128,10 +128,10 @@ def _check_args(args: argparse.Namespace) -> tuple[list[float], Path, Path | Non
 
 def cmd_edit(args: argparse.Namespace) -> int:
     import xae
-    from xae.attributes.directions import from_latents, latents
-    from xae.attributes.editing import edit, edit_report
-    from xae.attributes.figure import edit_figure
-    from xae.attributes.labels import attribute_labels
+    from xae.edits.directions import from_latents, latents
+    from xae.edits.editing import edit, edit_report
+    from xae.edits.figure import edit_figure
+    from xae.edits.labels import attribute_labels
     from xae.fileio import atomic_path
 
     amounts, output, save = _check_args(args)

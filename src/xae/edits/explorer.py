@@ -2,7 +2,7 @@
 
 For a run with a continuous code: ``thickness`` and ``slant`` for one-channel images and
 ``class=K`` for each class of labelled data, each the difference of the groups' mean latents
-(:mod:`xae.attributes.directions`) over the test set the explorer maps. A discrete code gets
+(:mod:`xae.edits.directions`) over the test set the explorer maps. A discrete code gets
 none (z + a·d is not a code), and the page says why.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from xae.attributes.directions import from_latents
-from xae.attributes.labels import available, built_in
+from xae.edits.directions import from_latents
+from xae.edits.labels import available, built_in
 from xae.errors import XaeError
 
 

@@ -8,7 +8,7 @@ say which group each image is in, and their dtype says how:
 - **bool** (N,): one attribute, ``True`` (the positive group) against ``False``;
 - **integer** (N,): class labels, one attribute per class present, ``class=K`` against the
   rest;
-- **float** (N,): a measured quantity (e.g. :func:`~xae.attributes.measures.thickness`): one
+- **float** (N,): a measured quantity (e.g. :func:`~xae.edits.measures.thickness`): one
   attribute, its top third against its bottom third (the middle third is left out, so the
   direction points from clearly low to clearly high values); NaN marks an unmeasured image.
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from xae.attributes.directions import Attribute, latents
-from xae.attributes.measures import MEASURES
+from xae.edits.directions import Attribute, latents
+from xae.edits.measures import MEASURES
 from xae.errors import XaeError
 from xae.evaluate.common import batches
 from xae.evaluate.fid_nets import INPUT_SHAPE, load_classifier
