@@ -5,7 +5,9 @@
 >>> model = xae.build(cfg)
 
 ``xae.evaluate_model`` measures a model on a test batch; ``xae.evaluate`` is the subpackage of
-every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …).
+every evaluation (``xae.evaluate.fid``, ``xae.evaluate.images``, …). ``xae.attributes(model,
+x, labels)`` learns attribute directions in the latent space; ``xae.edits`` is the subpackage of
+edits along them (``xae.edits.edit``, ``xae.edits.thickness``, …).
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ from xae.train.checkpoint import load
 from xae.train.loop import train
 from xae.evaluate.diagnostics import evaluate as evaluate_model
 from xae.evaluate.likelihood import likelihood_report, log_likelihood
+from xae.edits.directions import attributes
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AEOutput", "Autoencoder", "BottleneckOutput", "Config", "EvalResult", "LossOutput",
-    "PRESETS", "Term", "XaeError", "build", "configure_cpu", "evaluate_model", "likelihood_report", "load", "log_likelihood",
+    "PRESETS", "Term", "XaeError", "attributes", "build", "configure_cpu", "evaluate_model", "likelihood_report", "load", "log_likelihood",
     "preset", "train",
 ]

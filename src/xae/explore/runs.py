@@ -6,12 +6,16 @@ the server's decode endpoint), the ONNX decoder the page runs, and the arrays th
 The map is the test set's latent means. Latents of one or two dimensions are drawn as they are;
 for more, the map is the plane through the means' average spanned by their first two principal
 components, and a point (u, v) of the map stands for the latent ``mean + u·b1 + v·b2``.
+
+The attribute slider's directions (:mod:`xae.edits.explorer`: thickness, slant, classes)
+are learned from the same test latents; the page adds amount · direction to the cursor's
+latent before decoding.
 """
 from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,9 @@ class RunView:
     decoder_onnx: bytes
     stats: dict[str, Any]
     prior_about: str = "the model's own prior"  # which prior ``prior`` was drawn from
+    # the slider's directions (xae.edits.explorer), and why there are none
+    attributes: list[dict[str, Any]] = field(default_factory=list)
+    attributes_missing: str | None = None
 
     @property
     def latent_dim(self) -> int:
@@ -117,6 +124,7 @@ class RunView:
             "prior": {"file": f"run/{index}/prior.bin", "draws": int(len(self.prior)),
                       "about": self.prior_about},
             "decoder": f"run/{index}/decoder.onnx",
+            "attributes": self.attributes, "attributes_missing": self.attributes_missing,
         }
 
 
@@ -131,6 +139,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     draws come from the diffusion prior fitted by ``xae prior fit`` when the run has one, else
     from the model's own prior; the page says which."""
     import xae
+    from xae.edits.explorer import explorer_attributes
     from xae.data import load as load_data
     from xae.diffprior.choice import choose, describe
 
@@ -152,9 +161,11 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     plane = plane_of(z)
     coords = plane.project(z).astype(np.float32)
     labels = y.numpy().astype(np.int64) if y is not None else None
+    attributes, missing = explorer_attributes(model, x, y, z)
     return RunView(name=name, path=run, model=model, coords=coords, labels=labels,
                    plane=plane, prior=prior, decoder_onnx=_onnx_decoder(run, model),
-                   stats=run_stats(run, model), prior_about=describe(model, source))
+                   stats=run_stats(run, model), prior_about=describe(model, source),
+                   attributes=attributes, attributes_missing=missing)
 
 
 def unique_names(views: list[RunView]) -> None:

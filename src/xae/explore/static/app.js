@@ -180,6 +180,7 @@ class Panel {
       overlay: sizedCanvas(this.canvas.overlay, MAP_SIZE, MAP_SIZE),
       decoded: sizedCanvas(this.canvas.decoded, CELL, CELL) };
     this.fillLegend(q('.legend'));
+    this.attributes(q('.attribute'));
     this.resetView();
     this.listen();
     q('.sample').addEventListener('click', () => this.samples().catch(fail));
@@ -231,6 +232,36 @@ class Panel {
       span.innerHTML = `<i style="background:${PALETTE[l % PALETTE.length]}"></i>${l}`;
       el.append(span);
     }
+  }
+
+  // The attribute slider: the cursor's latent moves by amount · direction before decoding;
+  // moving the slider decodes the last cursor point again.
+  attributes(el) {
+    const attrs = this.run.attributes || [];
+    const select = el.querySelector('.attr-select'), range = el.querySelector('.attr-amount');
+    const shown = el.querySelector('.attr-value');
+    this.shift = { direction: null, amount: 0 };
+    el.querySelector('.attr-note').textContent = attrs.length
+      ? 'moves the cursor\'s latent along the direction from one group\'s mean latent to ' +
+        'the other\'s (amounts in lengths of that difference)'
+      : this.run.attributes_missing || 'no attribute directions';
+    select.disabled = range.disabled = !attrs.length;
+    attrs.forEach((a, i) => select.add(new Option(a.name, String(i))));
+    const update = () => {
+      const a = attrs[Number(select.value)];
+      this.shift = { direction: a ? a.direction : null, amount: Number(range.value) };
+      shown.textContent = range.value;
+      if (this.cursor) { this.pending = { ...this.cursor, t0: performance.now() }; this.pump(); }
+    };
+    select.addEventListener('change', update);
+    range.addEventListener('input', update);
+    update();
+  }
+
+  latentAt(u, v) { // the plane point, moved along the attribute direction
+    const z = latentOf(this.run.plane, u, v), { direction, amount } = this.shift;
+    if (direction && amount) for (let i = 0; i < z.length; i++) z[i] += amount * direction[i];
+    return z;
   }
 
   // view: screen = centre + (data − origin)·scale, with y up
@@ -325,6 +356,7 @@ class Panel {
   // The newest cursor position wins: while a decode runs, later moves replace each other.
   hover(sx, sy, t0) {
     const [u, v] = this.toData(sx, sy);
+    this.cursor = { u, v };
     this.pending = { u, v, t0 };
     this.drawOverlay([sx, sy]);
     this.pump();
@@ -335,7 +367,7 @@ class Panel {
     const { u, v, t0 } = this.pending;
     this.pending = null; this.busy = true;
     try {
-      const z = latentOf(this.run.plane, u, v);
+      const z = this.latentAt(u, v);
       const x = await this.decoder.decode(z, 1);
       this.painter.draw(this.ctx.decoded, x, 0, 0, 0, CELL, CELL);
       const t1 = performance.now();
