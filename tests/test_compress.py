@@ -195,3 +195,15 @@ def test_xae_imports_without_constriction_and_the_cli_says_how_to_install_it(ber
     assert p.returncode == 2, p.stderr
     assert "pip install 'xae[compress]'" in p.stderr and p.stderr.count("\n") == 1
     assert not (tmp_path / "o.xae").exists()
+
+
+def test_a_spatial_gaussian_code_of_a_conv_vae_round_trips(tmp_path):
+    """The conv-vae preset's code is a Gaussian at each position of a map (4×2×2 on the 8×8
+    digits): the posterior is read per position, the convolutions run in float64."""
+    cfg = xae.preset("conv-vae", **{"model.latent_dim": 16, "steps": 30, "progress": False,
+                                    "figures": False, "log_every": 30,
+                                    "data.binarize": "static"})
+    model = xae.load(xae.train(cfg, tmp_path / "conv"))
+    x = load_data(model.config.data).test_x[:40]
+    chain = bbans.encode(model, x, block=8)
+    assert torch.equal(bbans.decode(model, chain, (1, 8, 8)), x)
