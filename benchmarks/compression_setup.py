@@ -98,8 +98,9 @@ def figure(path: Path, model_points: list[dict], codec_curves: dict[str, list[di
         line = ax.plot([p["bpp"] for p in pts], [p["psnr"] for p in pts], marker + "--",
                        alpha=0.6, label=f"{fmt} (quality sweep)")
         m = [p for p in matched[fmt] if p["matched"]]
-        ax.plot([p["bpp"] for p in m], [p["psnr"] for p in m], marker, ms=10, mfc="none",
-                color=line[0].get_color(), label=f"{fmt} at the model's rates")
+        if m:  # none where the codec's lowest rate is above every one of the model's
+            ax.plot([p["bpp"] for p in m], [p["psnr"] for p in m], marker, ms=10, mfc="none",
+                    color=line[0].get_color(), label=f"{fmt} at the model's rates")
     ax.set_xscale("log")
     ax.set_xlabel("bits per pixel")
     ax.set_ylabel("PSNR (dB)")
