@@ -23,8 +23,9 @@ The model: a VAE of ``compression_setup.MODEL_KEYS`` (mnist_elbo.py's) trained h
 ``--minutes`` of training (at most ``--epochs``), the cosine decay ending there; or ``--run
 RUN``, any finished run xae can code losslessly (Bernoulli, Gaussian code, N(0, I) prior).
 
-Budget: training ``--minutes 50`` (mnist_elbo.py measured 3.8 s per epoch on 2 idle threads,
-so about 750 epochs; 12 s per epoch on 1 thread with the cores shared, about 240); the
+Budget: training at most ``--minutes 50`` (mnist_elbo.py measured 3.8 s per epoch on 2 idle
+threads, so the ``--epochs 600`` cap in about 38 minutes; at the 12 s per epoch measured on 1
+thread with the cores shared, about 240 epochs in the 50 minutes); the
 measurements about a minute (with ``--run`` on a 50-latent MNIST VAE, all 10,000 images, one
 thread, the cores shared: 53 s in all, BB-ANS encoding 1087 and decoding 1328 images/s).
 About 52 minutes in all.
