@@ -3,6 +3,7 @@ the .xae file and the command line."""
 from __future__ import annotations
 
 import math
+import re
 import shutil
 
 import numpy as np
@@ -207,3 +208,19 @@ def test_a_spatial_gaussian_code_of_a_conv_vae_round_trips(tmp_path):
     x = load_data(model.config.data).test_x[:40]
     chain = bbans.encode(model, x, block=8)
     assert torch.equal(bbans.decode(model, chain, (1, 8, 8)), x)
+
+
+def test_a_chain_that_derails_under_another_torch_says_which_torch_wrote_it(bern_run, tmp_path):
+    """A different torch build may round float64 differently and derail the decoder; the
+    error then names both versions (here the file claims torch 1.0.0 and one word is off)."""
+    from xae.compress.exact import weights_hash
+    from xae.compress.fileformat import read, write
+
+    _, model, test_x = bern_run
+    compress(model, test_x[:40], tmp_path / "t.xae")
+    meta, words = read(tmp_path / "t.xae", weights_hash(model))
+    words = words.copy()
+    words[len(words) // 2] ^= 0x00F0F0F0
+    write(tmp_path / "old.xae", weights_hash(model), {**meta, "torch": "1.0.0"}, words)
+    with pytest.raises(xae.XaeError, match=re.escape(f"torch 1.0.0 and this is torch {torch.__version__}")):
+        decompress(model, tmp_path / "old.xae")

@@ -127,14 +127,18 @@ def decode(model: torch.nn.Module, chain: Chain, shape: tuple[int, ...]) -> torc
     """The images (N, *shape) float32 0/1 that :func:`encode` coded into ``chain``."""
     coder = _Coder(model, chain.bits)
     stack, out = Stack(chain.words), []
-    with reproducible():
-        for m in reversed(blocks_of(chain.runs)):
-            idx = stack.pop_uniform(m * coder.dim, coder.k)
-            xb = stack.pop_bits(coder.pixels(idx, m)).astype(np.uint8).reshape(m, *shape)
-            stack.push_categorical(idx, coder.posterior(xb))
-            out.append(xb)
-    rest = stack.words(unseal=True)
+    derailed = XaeError("the coded data did not decode back to their start-up words: the file "
+                        "is damaged or was written by another version of xae's coder")
+    try:
+        with reproducible():
+            for m in reversed(blocks_of(chain.runs)):
+                idx = stack.pop_uniform(m * coder.dim, coder.k)
+                xb = stack.pop_bits(coder.pixels(idx, m)).astype(np.uint8).reshape(m, *shape)
+                stack.push_categorical(idx, coder.posterior(xb))
+                out.append(xb)
+        rest = stack.words(unseal=True)
+    except (AssertionError, ValueError, RuntimeError):  # constriction's checks of the stack
+        raise derailed from None
     if not np.array_equal(rest, seed_words(chain.seed)):
-        raise XaeError("the coded data did not decode back to their start-up words: the file "
-                       "is damaged or was written by another version of xae's coder")
+        raise derailed
     return torch.from_numpy(np.concatenate(out[::-1])).float()

@@ -58,7 +58,8 @@ def compress(model: torch.nn.Module, x: torch.Tensor, path: str | Path, *,
     the input's dtype and shape, kept so that a lossless decode gives back the same array."""
     check_shape(model, x, "the images")
     step = lossy.check_options(model, lossy_coding, step)
-    meta: dict[str, Any] = {"n": len(x), "data_shape": list(model.data_shape), "raw": raw}
+    meta: dict[str, Any] = {"n": len(x), "data_shape": list(model.data_shape), "raw": raw,
+                            "torch": torch.__version__}
     if not lossy_coding:
         chain = bbans.encode(model, x, bits=bits, block=block)
         meta.update(mode="lossless", bits=chain.bits, runs=chain.runs, seed=chain.seed)
@@ -85,7 +86,7 @@ def decompress(model: torch.nn.Module, path: str | Path) -> tuple[torch.Tensor, 
                                 int(meta["seed"]))
             if sum(bbans.blocks_of(chain.runs)) != n:
                 raise KeyError("runs")
-            return bbans.decode(model, chain, tuple(model.data_shape)), meta
+            return _decode_chain(model, chain, meta), meta
         code = lossy.LossyCode(words, meta["kind"], meta["prior"], float(meta["step"]), n)
     except (KeyError, TypeError, ValueError):
         raise XaeError(f"'{path}' has a damaged header; compress the images again") from None
@@ -93,6 +94,21 @@ def decompress(model: torch.nn.Module, path: str | Path) -> tuple[torch.Tensor, 
         else int(model.latent_dim)
     idx = lossy.decode_indices(model, code, dim)
     return lossy.reconstruct_codes(model, idx, code.step), meta
+
+
+def _decode_chain(model: torch.nn.Module, chain: bbans.Chain,
+                  meta: dict[str, Any]) -> torch.Tensor:
+    """The lossless decode; where it fails, say when the file came from another torch build,
+    whose float64 arithmetic may differ in the last bit and so derail the coder."""
+    try:
+        return bbans.decode(model, chain, tuple(model.data_shape))
+    except XaeError as e:
+        made = meta.get("torch")
+        if made and made != torch.__version__:
+            raise XaeError(f"{e}; it was written with torch {made} and this is torch "
+                           f"{torch.__version__}: decompress with the torch that compressed "
+                           f"it") from None
+        raise
 
 
 def as_raw(x: torch.Tensor, raw: dict[str, Any] | None) -> np.ndarray:
