@@ -21,7 +21,7 @@ log = logging.getLogger("xae")
 # Subcommands that live beside their code: each module has ``add_parser(subparsers)``, which
 # adds its parser and sets ``fn`` (a function of the parsed args returning the exit status).
 COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codeprior.cli",
-                                   "xae.explore.cli", "xae.diffusers_cli")
+                                   "xae.explore.cli", "xae.diffusers_cli", "xae.anomaly.cli")
 
 
 def _preset_and_file(args: argparse.Namespace) -> Any:
