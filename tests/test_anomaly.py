@@ -20,7 +20,7 @@ from xae.errors import XaeError
 from xae.evaluate.likelihood import log_likelihood
 
 N, K = 120, 8
-ALL = ["nll", "elbo", "recon", "llr", "complexity"]
+ALL = ["nll", "elbo", "recon", "sqerr", "llr", "complexity"]
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_every_score_ranks_noise_and_inverted_digits_above_digits(run, backgroun
     x = torch.cat([digits, _outliers(digits, kind)])
     y = np.r_[np.zeros(N), np.ones(N)]
     cols = score_samples(model, x, ALL, k=K, background=bg)
-    assert list(cols) == ["nll_nats", "neg_elbo_nats", "recon_nats", "llr_nats",
+    assert list(cols) == ["nll_nats", "neg_elbo_nats", "recon_nats", "sqerr_sum", "llr_nats",
                           "complexity_png_bits"]
     for name, values in cols.items():
         assert values.shape == (2 * N,)
@@ -167,3 +167,14 @@ def test_an_unknown_score_exits_2_and_writes_nothing(run, tmp_path, capsys):
         main(["score", str(run), "--score", "density", "-o", str(out)])
     assert e.value.code == 2 and "invalid choice: 'density'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_reconstruction_scores_are_at_the_posterior_mode(run, digits):
+    model, x = xae.load(run), digits[:10]
+    cols = score_samples(model, x, ["recon", "sqerr"])
+    with torch.no_grad():
+        theta = model.decode_params(model.latent_mean(x))
+        want_nll = -model.likelihood.log_prob(x, theta)
+        want_sq = ((x - model.reconstruct(x)) ** 2).flatten(1).sum(1)
+    np.testing.assert_allclose(cols["recon_nats"], want_nll.double().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(cols["sqerr_sum"], want_sq.double().numpy(), rtol=1e-6)

@@ -43,7 +43,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--anomalous-classes", help="the classes that are anomalous, e.g. 1,7 "
                    "(the data's class labels decide)")
     s.add_argument("--score", nargs="+", default=["nll"], choices=SCORES,
-                   help="nll (IW −log p(x)), elbo (−ELBO), recon (−log p(x|z=mode)), llr "
+                   help="nll (IW −log p(x)), elbo (−ELBO), recon (−log p(x|z=mode)), sqerr "
+                   "(‖x − x̂‖² of the reconstruction at z=mode), llr "
                    "(likelihood ratio against a background model), complexity (−log2 p(x) − "
                    "L(x)); default nll")
     s.add_argument("--k", type=int, default=DEFAULT_K,

@@ -4,6 +4,8 @@
 - ``elbo``: −ELBO, the mean of −log w_k over the same K draws (nats);
 - ``recon``: −log p(x | z = the posterior's mode), the reconstruction term alone (nats; for a
   Gaussian likelihood of fixed σ, ‖x − x̂‖²/2σ² plus a constant);
+- ``sqerr``: ‖x − x̂‖², the squared error of the reconstruction x̂ (the mean of p(x|z) at the
+  posterior's mode), summed over the values, whatever the likelihood;
 - ``llr``: −[log p(x) − log p_background(x)], the likelihood ratio of Ren et al. (2019)
   against a background model trained on perturbed inputs (:mod:`xae.anomaly.background`);
 - ``complexity``: −log₂ p(x) − L(x), the input-complexity correction of Serrà et al. (2020),
@@ -25,9 +27,10 @@ from xae.evaluate.common import batches
 from xae.evaluate.likelihood import likelihood_report, require_likelihood
 from xae.model import Autoencoder, inference
 
-SCORES: tuple[str, ...] = ("nll", "elbo", "recon", "llr", "complexity")
+SCORES: tuple[str, ...] = ("nll", "elbo", "recon", "sqerr", "llr", "complexity")
 LIKELIHOOD_SCORES = {"nll", "elbo", "llr", "complexity"}
-UNITS = {"nll": "nats", "elbo": "nats", "recon": "nats", "llr": "nats", "complexity": "bits"}
+UNITS = {"nll": "nats", "elbo": "nats", "recon": "nats", "sqerr": "sum", "llr": "nats",
+         "complexity": "bits"}
 DEFAULT_K = 100
 
 
@@ -64,14 +67,16 @@ def check_request(model: Autoencoder, scores: list[str], k: int, background: Aut
         check_compressor(compressor, tuple(model.data_shape))
 
 
-def reconstruction_nll(model: Autoencoder, x: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
-    """−log p(x | z = mode of q(z|x)) per sample, (N,)."""
-    out = []
+def reconstruction_errors(model: Autoencoder, x: torch.Tensor, batch_size: int = 100
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """−log p(x | z = mode of q(z|x)) and ‖x − x̂‖² per sample, (N,) each."""
+    nll, sq = [], []
     with inference(model):
         for xb in batches(x, batch_size):
             theta = model.decode_params(model.latent_mean(xb))
-            out.append(-model.likelihood.log_prob(xb, theta))
-    return torch.cat(out)
+            nll.append(-model.likelihood.log_prob(xb, theta))
+            sq.append((xb - model.likelihood.mean(theta)).pow(2).flatten(1).sum(1))
+    return torch.cat(nll), torch.cat(sq)
 
 
 def score_samples(model: Autoencoder, x: torch.Tensor, scores: list[str] | tuple[str, ...], *,
@@ -99,7 +104,7 @@ def score_samples(model: Autoencoder, x: torch.Tensor, scores: list[str] | tuple
         if "complexity" in scores:
             out[column("complexity", compressor)] = (
                 nll.double().cpu().numpy() / math.log(2) - code_length_bits(x, compressor))
-    if "recon" in scores:
-        out[column("recon")] = reconstruction_nll(model, x, batch_size)
+    if {"recon", "sqerr"} & set(scores):
+        out[column("recon")], out[column("sqerr")] = reconstruction_errors(model, x, batch_size)
     wanted = [column(s, compressor) for s in scores]
     return {c: np.asarray(torch.as_tensor(out[c]).double().cpu()) for c in wanted}
