@@ -178,3 +178,12 @@ def test_the_reconstruction_scores_are_at_the_posterior_mode(run, digits):
         want_sq = ((x - model.reconstruct(x)) ** 2).flatten(1).sum(1)
     np.testing.assert_allclose(cols["recon_nats"], want_nll.double().numpy(), rtol=1e-6)
     np.testing.assert_allclose(cols["sqerr_sum"], want_sq.double().numpy(), rtol=1e-6)
+
+
+def test_a_named_source_is_read_with_the_runs_settings(run, tmp_path):
+    out = tmp_path / "t.csv"
+    assert main(["score", str(run), "--data", "digits", "--split", "train", "--limit", "60",
+                 "--score", "sqerr", "--anomalous-classes", "3", "-o", str(out),
+                 "--no-progress"]) == 0
+    y = load(xae.load(run).config.data).train_y[:60].numpy()
+    assert [int(r["label"]) for r in _read(out)] == (y == 3).astype(int).tolist()

@@ -34,7 +34,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("run", help="a run folder")
     s.add_argument("--data", help="the normal data: a data set name as in `xae train --data`, "
                    "or a .npy/.npz file (default: the run's own data set)")
-    s.add_argument("--data-dir", help="the folder with the data files (mnist, fashion-mnist)")
+    s.add_argument("--data-dir", help="the folder with the files of --data (mnist, "
+                   "fashion-mnist); --anomalies are read from their usual place")
     s.add_argument("--split", default="test", choices=["test", "train"],
                    help="the split of a named data set (default test)")
     s.add_argument("--anomalies", help="a second data set (name or .npy/.npz file) scored "
@@ -97,8 +98,8 @@ def _samples(args: argparse.Namespace, model: Any) -> tuple[Any, np.ndarray | No
                      args.limit)
     labels = None
     if args.anomalies:
-        anomalies = D.first(D.load_source(model.config.data, args.anomalies, args.data_dir,
-                                          args.split), args.limit)
+        anomalies = D.first(D.load_source(model.config.data, args.anomalies, None, args.split),
+                            args.limit)
         normal, labels = D.with_anomalies(normal, anomalies)
     if tuple(normal.x.shape[1:]) != tuple(model.data_shape):
         raise XaeError(f"{normal.name} has samples of shape {tuple(normal.x.shape[1:])} but the "

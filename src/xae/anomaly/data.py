@@ -43,7 +43,9 @@ def load_source(run_data: object, source: str | None, data_dir: str | None,
 
     if split not in SPLITS:
         raise XaeError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    cfg = run_data if source is None else dataclasses.replace(run_data, name=source, path="")
+    cfg = run_data
+    if source is not None and source != run_data.name:  # another source: its usual place
+        cfg = dataclasses.replace(run_data, name=source, path="", data_dir="")
     if data_dir is not None:
         cfg = dataclasses.replace(cfg, data_dir=data_dir)
     ds = load(cfg)
