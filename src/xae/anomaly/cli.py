@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--labels", help="a .npy file of 0/1 labels (1 = anomalous), one per sample")
     s.add_argument("--anomalous-classes", help="the classes that are anomalous, e.g. 1,7 "
                    "(the data's class labels decide)")
-    s.add_argument("--score", nargs="+", default=["nll"], choices=SCORES,
+    s.add_argument("--score", nargs="+", default=["nll"], choices=SCORES, metavar="SCORE",
                    help="nll (IW −log p(x)), elbo (−ELBO), recon (−log p(x|z=mode)), sqerr "
                    "(‖x − x̂‖² of the reconstruction at z=mode), llr "
                    "(likelihood ratio against a background model), complexity (−log2 p(x) − "
