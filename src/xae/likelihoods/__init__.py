@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from xae.likelihoods.base import Likelihood
 from xae.likelihoods.bernoulli import Bernoulli
+from xae.likelihoods.discretized import DiscretizedLogistic
 from xae.likelihoods.location_scale import Gaussian, Laplace
 from xae.likelihoods.reconstruction import Reconstruction
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {
-    "bernoulli": Bernoulli, "gaussian": Gaussian, "laplace": Laplace,
-    "reconstruction": Reconstruction,
+    "bernoulli": Bernoulli, "discretized": DiscretizedLogistic, "gaussian": Gaussian,
+    "laplace": Laplace, "reconstruction": Reconstruction,
 }
 
-__all__ = ["Likelihood", "Bernoulli", "Gaussian", "Laplace", "Reconstruction", "LIKELIHOODS"]
+__all__ = ["Likelihood", "Bernoulli", "DiscretizedLogistic", "Gaussian", "Laplace",
+           "Reconstruction", "LIKELIHOODS"]

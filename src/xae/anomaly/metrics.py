@@ -1,0 +1,70 @@
+"""How well a score separates anomalies (label 1) from normal data (label 0), higher scores
+meaning "more anomalous": the area under the ROC curve, average precision (the area under the
+precision–recall curve as a step function) and the false-positive rate at 95% true positives.
+
+Tied scores form one threshold (one point of each curve), so AUROC equals the Mann–Whitney
+probability P(s₁ > s₀) + ½ P(s₁ = s₀) for an anomalous s₁ and a normal s₀.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from xae.errors import XaeError
+
+TPR_LEVEL = 0.95
+
+
+def check_labels(labels: np.ndarray, n: int, what: str = "the labels") -> np.ndarray:
+    """``labels`` as a bool array of length ``n``, or an XaeError saying what is wrong."""
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise XaeError(f"{what} have shape {y.shape} but there are {n} samples; give one "
+                       f"label per sample, 1 for anomalous and 0 for normal")
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        raise XaeError(f"{what} must be 0 (normal) or 1 (anomalous); got values "
+                       f"{np.unique(y)[:5].tolist()}")
+    return y.astype(bool)
+
+
+def _curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True and false positives counted at every distinct threshold, highest first."""
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or not np.isfinite(s).all():
+        raise XaeError("the scores must be one finite number per sample")
+    y = check_labels(labels, s.shape[0])
+    if y.all() or not y.any():
+        raise XaeError("the labels must hold both normal (0) and anomalous (1) samples for "
+                       "AUROC, AUPRC and FPR95")
+    order = np.argsort(-s, kind="mergesort")
+    s, y = s[order], y[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], s.shape[0] - 1]  # the end of each run of ties
+    tp = np.cumsum(y)[last]
+    return tp, (last + 1) - tp
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The area under the ROC curve (trapezoids: ties count a half)."""
+    tp, fp = _curve(scores, labels)
+    tpr, fpr = np.r_[0, tp] / tp[-1], np.r_[0, fp] / fp[-1]
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Σₙ (Rₙ − Rₙ₋₁) Pₙ over the thresholds: AUPRC as a step function (no interpolation)."""
+    tp, fp = _curve(scores, labels)
+    recall, precision = np.r_[0, tp] / tp[-1], tp / (tp + fp)
+    return float(np.sum(np.diff(recall) * precision))
+
+
+def fpr_at_tpr(scores: np.ndarray, labels: np.ndarray, level: float = TPR_LEVEL) -> float:
+    """The lowest false-positive rate of a threshold that catches at least ``level`` of the
+    anomalies."""
+    tp, fp = _curve(scores, labels)
+    reached = tp / tp[-1] >= level - 1e-12
+    return float(fp[reached].min() / fp[-1])
+
+
+def separation(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """AUROC, AUPRC and FPR at 95% TPR of one score."""
+    return {"auroc": auroc(scores, labels), "auprc": average_precision(scores, labels),
+            "fpr95": fpr_at_tpr(scores, labels)}
