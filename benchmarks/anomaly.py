@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -195,10 +196,16 @@ def main() -> None:
             out["svdd"] = svdd(args, Path(work))
         if args.part in ("ood", "both"):
             out["ood"] = ood(args, Path(work))
-    out["budget"] = L.budget_line(begun)
+    budget = L.budget_line(begun)
     if args.smoke:
         print("SMOKE SIZES: the figures above measure nothing; run without --smoke")
-    write_json(args.results / "anomaly.json", out)
+    path = args.results / "anomaly.json"
+    kept = json.loads(path.read_text()) if args.part != "both" and path.is_file() else {}
+    for part in ("svdd", "ood"):  # one part run alone keeps the other's figures
+        if part not in out and part in kept:
+            out[part] = kept[part]
+    out["budget"] = {**kept.get("budget", {}), args.part: budget}
+    write_json(path, out)
     print(f"wrote {args.results / 'anomaly.json'}")
 
 

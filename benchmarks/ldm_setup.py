@@ -218,7 +218,7 @@ def ratio_goal(name: str, better: float | None, worse: float | None, factor: flo
     return {"goal": name, "ratio": ratio, "factor": factor, "met": met}
 
 
-def budget_line(start: float, results: dict[str, dict[str, Any]],
+def budget_line(start: float, results: dict[str, dict[str, Any]] | None = None,
                 minutes: float = BUDGET_MIN) -> dict[str, Any]:
     """Print and return the time spent against the budget: this invocation's wall time, and
     the whole table's cost, the sum over its rows of the recorded training, prior-fit and
@@ -226,10 +226,11 @@ def budget_line(start: float, results: dict[str, dict[str, Any]],
     The budget is judged on the larger of the two."""
     spent = (time.perf_counter() - start) / 60
     table = sum(r.get("train_s", 0.0) + (r.get("prior_fit") or {}).get("time_s", 0.0)
-                + r.get("eval_s", 0.0) for r in results.values()) / 60
+                + r.get("eval_s", 0.0) for r in (results or {}).values()) / 60
     worst = max(spent, table)
-    print(f"budget  {spent:.1f} minutes of wall time now; the whole table cost {table:.1f} "
-          f"minutes of training, prior fits and evaluation: "
+    cost = (f"; the whole table cost {table:.1f} minutes of training, prior fits and "
+            f"evaluation" if results else "")
+    print(f"budget  {spent:.1f} minutes of wall time now{cost}: "
           f"{'within' if worst <= minutes else 'OVER'} the {minutes:g}-minute budget")
     return {"wall_minutes": spent, "table_minutes": table, "budget_minutes": minutes,
             "within": worst <= minutes}
