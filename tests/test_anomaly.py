@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 import xae
 from xae.anomaly import fit_background, score_samples, separation
@@ -25,11 +26,28 @@ ALL = ["nll", "elbo", "recon", "sqerr", "llr", "complexity"]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A VAE with the discretized likelihood, 300 steps on the digits (about 2 s)."""
+    """A VAE with the discretized likelihood, 300 steps on the digits quantized to 8 bits
+    (its grid, k/255) and stored as an arrays file (about 2 s)."""
+    folder = tmp_path_factory.mktemp("anomaly")
+    digits = load_digits()
+    x = np.round(digits.data / 16 * 255).astype(np.float32).reshape(-1, 1, 8, 8) / 255
+    np.savez(folder / "digits8.npz", x=x, y=digits.target)
     cfg = xae.preset("vae", **{"model.mlp.hidden": [64], "latent_dim": 4, "steps": 300,
                                "train.seed": 0, "progress": False, "figures": False,
-                               "log_every": 100, "model.likelihood": "discretized"})
-    return xae.train(cfg, tmp_path_factory.mktemp("anomaly") / "run")
+                               "log_every": 100, "model.likelihood": "discretized",
+                               "data.name": "arrays", "data.path": str(folder / "digits8.npz")})
+    return xae.train(cfg, folder / "run")
+
+
+def test_the_discretized_likelihood_refuses_data_off_the_8_bit_grid(run, tmp_path):
+    """The raw digits have 17 levels (k/16): training and scoring refuse them, naming the fix."""
+    cfg = xae.preset("vae", **{"steps": 2, "progress": False, "figures": False,
+                               "model.likelihood": "discretized"})
+    with pytest.raises(XaeError, match=r"8-bit data.*round\(255·x\)/255"):
+        xae.train(cfg, tmp_path / "never")
+    assert not (tmp_path / "never" / "model.safetensors").exists()
+    with pytest.raises(XaeError, match="off that grid"):
+        score_samples(xae.load(run), torch.full((2, 1, 8, 8), 0.5), ["nll"], k=2)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +64,7 @@ def _outliers(digits: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "inverted":
         return 1 - digits
     g = torch.Generator().manual_seed(1)
-    return torch.randint(0, 17, digits.shape, generator=g).float() / 16  # the digits' 17 levels
+    return torch.randint(0, 256, digits.shape, generator=g).float() / 255  # on the 8-bit grid
 
 
 @pytest.mark.parametrize("kind", ["noise", "inverted"])
@@ -180,9 +198,9 @@ def test_the_reconstruction_scores_are_at_the_posterior_mode(run, digits):
     np.testing.assert_allclose(cols["sqerr_sum"], want_sq.double().numpy(), rtol=1e-6)
 
 
-def test_a_named_source_is_read_with_the_runs_settings(run, tmp_path):
+def test_the_runs_own_source_is_read_with_its_settings(run, tmp_path):
     out = tmp_path / "t.csv"
-    assert main(["score", str(run), "--data", "digits", "--split", "train", "--limit", "60",
+    assert main(["score", str(run), "--split", "train", "--limit", "60",
                  "--score", "sqerr", "--anomalous-classes", "3", "-o", str(out),
                  "--no-progress"]) == 0
     y = load(xae.load(run).config.data).train_y[:60].numpy()

@@ -25,6 +25,7 @@ from xae.anomaly.complexity import check_compressor, code_length_bits
 from xae.errors import XaeError, positive_int
 from xae.evaluate.common import batches
 from xae.evaluate.likelihood import likelihood_report, require_likelihood
+from xae.likelihoods.discretized import check_on_grid
 from xae.model import Autoencoder, inference
 
 SCORES: tuple[str, ...] = ("nll", "elbo", "recon", "sqerr", "llr", "complexity")
@@ -91,6 +92,8 @@ def score_samples(model: Autoencoder, x: torch.Tensor, scores: list[str] | tuple
     if tuple(x.shape[1:]) != tuple(model.data_shape):
         raise XaeError(f"the data has samples of shape {tuple(x.shape[1:])} but the run was "
                        f"trained on {tuple(model.data_shape)}; score data of the run's shape")
+    if model.config.model.likelihood == "discretized":
+        check_on_grid(x, "the data to score")
     x = x.to(next(model.parameters()).device)
     out: dict[str, torch.Tensor | np.ndarray] = {}
     if LIKELIHOOD_SCORES & set(scores):

@@ -9,8 +9,9 @@ with the first bin widened to −∞ and the last to +∞, so that the 256 proba
 sum to 1 exactly. −log₂ p(x) is then a code length in bits that a lossless compressor of the
 same 8-bit image can be compared with (the input-complexity score of :mod:`xae.anomaly`). The
 decoder gives the location μ of every pixel; the scale s is one learned value per pixel
-(started at ``INIT_SCALE``). Data off the 8-bit grid (e.g. the 17-level digits) still get
-values, but these are the probabilities of their nearest bins only when they lie on it.
+(started at ``INIT_SCALE``). Data must lie on the 8-bit grid k/255 (:func:`check_on_grid`:
+training and scoring refuse other data, e.g. the 17-level digits, rather than give numbers that
+are no probabilities; quantize with round(255·x)/255 first).
 """
 from __future__ import annotations
 
@@ -20,11 +21,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from xae.errors import XaeError
 from xae.likelihoods.base import Likelihood
 
 LEVELS = 256
 HALF_BIN = 0.5 / (LEVELS - 1)
 INIT_SCALE = 0.1
+
+
+def check_on_grid(x: torch.Tensor, what: str) -> None:
+    """Refuse data that are not 8-bit grey levels k/255 in [0, 1] (within 1e-4 of a level)."""
+    off = (x * (LEVELS - 1) - torch.round(x * (LEVELS - 1))).abs() > (LEVELS - 1) * 1e-4
+    if x.numel() and (bool(off.any()) or float(x.min()) < 0 or float(x.max()) > 1):
+        raise XaeError(f"the discretized likelihood needs 8-bit data, values k/255 in [0, 1], "
+                       f"but {what} has {int(off.sum())} values off that grid (range "
+                       f"[{float(x.min()):.3g}, {float(x.max()):.3g}]); quantize them with "
+                       f"round(255·x)/255, or use model.likelihood=gaussian")
 
 
 def log_bin_probability(x: torch.Tensor, mu: torch.Tensor, log_s: torch.Tensor) -> torch.Tensor:

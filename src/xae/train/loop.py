@@ -26,6 +26,7 @@ from xae.errors import XaeError
 from xae.evaluate.codes import code_counts, usage_metrics
 from xae.evaluate.diagnostics import active_unit_counts, evaluate, rate_distortion
 from xae.fileio import write_json, write_text
+from xae.likelihoods.discretized import check_on_grid
 from xae.model import Autoencoder
 from xae.optim import MODEL, OptimizerSpec, build_optimizers
 from xae.outputs import LossOutput
@@ -54,6 +55,8 @@ def _check_compatible(cfg: Config, data: Dataset) -> None:
         if lo < 0 or hi > 1:
             raise XaeError(f"the bernoulli likelihood needs data in [0, 1], but this data spans "
                            f"[{lo:.3g}, {hi:.3g}]; use model.likelihood=gaussian (or laplace)")
+    if cfg.model.likelihood == "discretized":
+        check_on_grid(data.train_x, f"the {cfg.data.name} training data")
 
 
 def _permutation(n: int, seed: int, epoch: int, device: torch.device) -> torch.Tensor:
