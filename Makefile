@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test web bench bench-long bench-ldm clean
+.PHONY: demo test web bench bench-long bench-ldm bench-apps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +100,13 @@ bench-long: $(VENV)/.bench
 bench-ldm: $(VENV)/.bench $(VENV)/.fashion-mnist
 	$(BIN)/python benchmarks/latent_diffusion.py --threads 2
 	$(BIN)/python benchmarks/kl_weight.py --threads 2
+
+# Applications on MNIST and Fashion-MNIST: anomaly scores, compression, attribute edits; each
+# script sized to fit 90 minutes on two CPU cores.
+bench-apps: $(VENV)/.bench $(VENV)/.fashion-mnist
+	$(BIN)/python benchmarks/anomaly.py --part both --threads 2
+	$(BIN)/python benchmarks/compression.py --threads 2
+	$(BIN)/python benchmarks/attributes.py --threads 2
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache web/node_modules
