@@ -48,10 +48,15 @@ class DataConfig:
     test_fraction: float = key(0.2, "the test split's share (sources without a fixed split)",
                                C.FRACTION)
     seed: int = key(0, "seed of the split and of static binarization", C.SEED)
-    n: int = key(2000, "linear-gaussian: number of samples", C.between(2, C.INT_MAX))
+    n: int = key(2000, "linear-gaussian, dsprites: number of training samples (the test "
+                 "split adds round(n · test_fraction))", C.between(2, C.INT_MAX))
     dim: int = key(20, "linear-gaussian: data dimension", C.POSITIVE)
     true_latent_dim: int = key(2, "linear-gaussian: the true latent dimension", C.POSITIVE)
     noise_std: float = key(0.5, "linear-gaussian: the observation noise σ", C.POSITIVE_FLOAT)
+    factor_grid: list = key([3, 6, 40, 32, 32], "dsprites: values of shape (≤ 3), scale, "
+                            "orientation, x, y (dSprites' grid; e.g. [3, 2, 4, 8, 8] for tests)",
+                            C.each(C.POSITIVE))
+    image_size: int = key(64, "dsprites: image height and width in pixels", C.between(8, 4096))
 
 
 def _choice(kind: str, default: str, help: str) -> Any:

@@ -58,6 +58,8 @@ def data_shape(cfg: Config) -> tuple[int, ...]:
         return KNOWN_SHAPES[cfg.data.name]
     if cfg.data.name == "linear-gaussian":
         return (cfg.data.dim,)
+    if cfg.data.name == "dsprites":
+        return (1, cfg.data.image_size, cfg.data.image_size)
     from xae.data import load  # only user arrays need a look at the data itself
 
     return tuple(load(cfg.data).shape)

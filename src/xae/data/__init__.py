@@ -2,8 +2,9 @@
 
 Sources: ``digits`` (scikit-learn's bundled 8x8 digits), ``mnist`` and ``fashion-mnist`` (IDX
 files; the latter from Debian's ``dataset-fashion-mnist``), ``arrays``
-(a user's ``.npy``/``.npz``) and ``linear-gaussian`` (synthetic pPCA data with known
-parameters). ``binarize`` draws Bernoulli pixels, statically (once, seeded) or dynamically
+(a user's ``.npy``/``.npz``), ``linear-gaussian`` (synthetic pPCA data with known
+parameters) and ``dsprites`` (dSprites-like shapes drawn on a factor grid, with their factors).
+``binarize`` draws Bernoulli pixels, statically (once, seeded) or dynamically
 (a new draw per batch, by the trainer; Salakhutdinov & Murray 2008, Burda et al. 2016).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from xae.config import DataConfig
 from xae.data.arrays import load_arrays
 from xae.data.dataset import Dataset
 from xae.data.digits import load_digits
+from xae.data.dsprites import load_dsprites
 from xae.data.fashion import load_fashion_mnist
 from xae.data.mnist import load_mnist
 from xae.data.split import check_fraction, validate
@@ -33,6 +35,7 @@ SOURCES: dict[str, Callable[[DataConfig], Dataset]] = {
     "fashion-mnist": load_fashion_mnist,
     "arrays": load_arrays,
     "linear-gaussian": load_linear_gaussian,
+    "dsprites": load_dsprites,
 }
 
 #: Valid values of ``DataConfig.binarize``.
