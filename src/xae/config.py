@@ -47,15 +47,16 @@ class DataConfig:
                         table("xae.data", "BINARIZE_MODES"))
     test_fraction: float = key(0.2, "the test split's share (sources without a fixed split)",
                                C.FRACTION)
-    seed: int = key(0, "seed of the split and of static binarization", C.SEED)
+    seed: int = key(0, "seed of the split (dsprites: of the sample) and of static "
+                    "binarization", C.SEED)
     n: int = key(2000, "linear-gaussian, dsprites: number of training samples (the test "
                  "split adds round(n · test_fraction))", C.between(2, C.INT_MAX))
     dim: int = key(20, "linear-gaussian: data dimension", C.POSITIVE)
     true_latent_dim: int = key(2, "linear-gaussian: the true latent dimension", C.POSITIVE)
     noise_std: float = key(0.5, "linear-gaussian: the observation noise σ", C.POSITIVE_FLOAT)
-    factor_grid: list = key([3, 6, 40, 32, 32], "dsprites: values of shape (≤ 3), scale, "
-                            "orientation, x, y (dSprites' grid; e.g. [3, 2, 4, 8, 8] for tests)",
-                            C.each(C.POSITIVE))
+    factor_grid: list = key([3, 6, 40, 32, 32], "dsprites: how many values of shape (≤ 3), "
+                            "scale, orientation, x, y, each ≥ 2 (dSprites' grid; a coarser one "
+                            "for tests, e.g. [3, 2, 4, 8, 8])", C.each(C.POSITIVE))
     image_size: int = key(64, "dsprites: image height and width in pixels", C.between(8, 4096))
 
 

@@ -21,14 +21,15 @@ class Dataset:
     ----------
     name : str
         The source's name (``digits``, ``mnist``, ``fashion-mnist``, ``arrays``,
-        ``linear-gaussian``).
+        ``linear-gaussian``, ``dsprites``).
     train_x, test_x : torch.Tensor
         float32 samples, ``(N, C, H, W)`` for images and ``(N, D)`` for vectors.
     train_y, test_y : torch.Tensor or None
         int64 labels of shape ``(N,)``, or ``None`` when the source has none.
     info : dict
         Extra facts about the data, e.g. the true pPCA parameters (tensors) of the
-        ``linear-gaussian`` source, or the folder MNIST was read from.
+        ``linear-gaussian`` source, the folder MNIST was read from, or the factors of
+        ``dsprites`` (:mod:`xae.data.factors`).
     """
 
     name: str
