@@ -188,3 +188,13 @@ def test_the_report_scores_a_trained_model_on_its_posterior_means(trained) -> No
     assert np.array(a["normalized_mi"]).shape == (2, 2)  # 2 latents × 2 factors
     assert all(0 <= v <= 1 for k, v in a["metrics"].items() if "active_dims" not in k)
 
+
+def test_eval_disentanglement_on_data_without_factors_exits_2(trained, capsys) -> None:
+    from xae.cli import main
+
+    before = (trained / "eval.json").read_bytes() if (trained / "eval.json").exists() else None
+    assert main(["eval", str(trained), "--disentanglement", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--disentanglement needs data with known factors" in err
+    after = (trained / "eval.json").read_bytes() if (trained / "eval.json").exists() else None
+    assert before == after
