@@ -15,6 +15,7 @@ from xae.evaluate.disentanglement import (PREFIX, dci_of, dci_score, disentangle
                                           disentanglement_scores, factor_vae_score, mig_of,
                                           mig_score, sap_score)
 from xae.evaluate.disentanglement.mig import histogram_discretize
+from xae.evaluate.report import HIGHER_IS_BETTER
 
 SMALL = dict(batch_size=16, num_train=300, num_eval=200, num_variance_estimate=300)
 # a rotation of R⁴ whose every entry is ±1/2: each code dimension carries every factor equally
@@ -187,6 +188,9 @@ def test_the_report_scores_a_trained_model_on_its_posterior_means(trained) -> No
     assert a["factor_names"] == ["row", "intensity"]
     assert np.array(a["normalized_mi"]).shape == (2, 2)  # 2 latents × 2 factors
     assert all(0 <= v <= 1 for k, v in a["metrics"].items() if "active_dims" not in k)
+    # every score but the count of active dimensions ranks sweeps as more-is-better
+    assert {k for k in HIGHER_IS_BETTER if k.startswith(PREFIX)} \
+        == set(a["metrics"]) - {PREFIX + "factor_vae_active_dims"}
 
 
 def test_eval_disentanglement_on_data_without_factors_exits_2(trained, capsys) -> None:
