@@ -113,6 +113,8 @@ def _load(args: argparse.Namespace) -> Any:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from xae.data import load
+    from xae.data.factors import factor_source
+    from xae.evaluate.disentanglement import add_to_report
     from xae.evaluate.report import full_report
     from xae.fileio import write_json
     from xae.schedules import value_at
@@ -125,12 +127,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model = _load(args)
     run = Path(args.run)
     data = load(model.config.data)
+    if args.disentanglement:  # before anything is computed: the data must have factors
+        factor_source(data.info, "--disentanglement")
     final = read_metrics(run)
     steps = final["step"] if final is not None else 0
     rep = full_report(model, data, beta=value_at(model.config.beta, steps), k=args.k,
                       seed=args.seed, images=not args.no_images, fid_samples=args.fid_samples,
                       progress=not args.no_progress)
-    write_json(run / EVAL, {**rep.to_json(), "k": args.k, "seed": args.seed})
+    extra = add_to_report(rep.metrics, model, data, args.seed) if args.disentanglement else {}
+    write_json(run / EVAL, {**rep.to_json(), "k": args.k, "seed": args.seed, **extra})
     if args.json:
         print(json.dumps(rep.metrics, indent=2))
     else:
@@ -291,6 +296,8 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--fid-samples", type=int, default=10_000,
                            help="prior samples for FID-LeNet (1x28x28 data only)")
             s.add_argument("--json", action="store_true", help="print the metrics as JSON")
+            s.add_argument("--disentanglement", action="store_true", help="add the BetaVAE "
+                           "and FactorVAE scores, MIG, DCI and SAP (data with known factors)")
             s.add_argument("--no-progress", action="store_true", help="hide the progress bars "
                            "(shown on stderr by default, with rate and ETA)")
         if name == "sample":

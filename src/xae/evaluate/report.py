@@ -28,6 +28,10 @@ HIGHER_IS_BETTER = frozenset({
     "psnr", "ssim",  # images: reconstruction quality
     "recon_accuracy", "real_accuracy", "sample_marginal_entropy",  # fid: classifier-based
     "sample_marginal_entropy_fitted_prior",  # the same, for the fitted diffusion prior
+    *(f"disentanglement/{m}" for m in (  # xae.evaluate.disentanglement: scores and accuracies
+        "beta_vae", "beta_vae_train", "factor_vae", "factor_vae_train", "mig", "sap",
+        "dci_disentanglement", "dci_completeness", "dci_informativeness_train",
+        "dci_informativeness_test")),
 })
 #: The sample-quality metrics that ``xae eval`` also reports for a fitted diffusion prior,
 #: with the suffix ``_fitted_prior``.
