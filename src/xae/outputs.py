@@ -69,7 +69,8 @@ class Term:
     kind : ``distortion`` (enters the loss as is), ``rate`` (weighed by β) or ``aux``.
     weight : the term's own weight inside its kind (e.g. FactorVAE's γ on its TC estimate).
     per_dim : (B, d) the term split over latent dimensions, where it splits.
-    clipped : the value the loss uses when free bits clip this term (else ``value``).
+    clipped : the value the loss uses in place of ``value`` where the regularizer says so
+        (free bits' clip; the annealed capacity's γ·|KL − C|); None: ``value``.
     note : how the value was computed (e.g. ``KL, analytic``), shown by ``xae eval``.
     """
 

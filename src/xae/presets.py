@@ -24,7 +24,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ae": {"model.bottleneck": "deterministic", "model.regularizer": "none"},
     # VAE (Kingma & Welling 2014): diagonal Gaussian posterior, N(0, I) prior, analytic KL.
     "vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl"},
-    # β-VAE (Higgins et al. 2017): the VAE with the KL weighed by β > 1 (β = 4 in their Fig. 1).
+    # β-VAE (Higgins et al. 2017): the VAE with the KL weighed by β > 1 (β = 4 in their Fig. 1,
+    # their dSprites setting, there with 10 latents: model.latent_dim=10).
     "beta-vae": {"model.bottleneck": "gaussian", "model.regularizer": "kl", "beta.value": 4.0},
     # Linear VAE (Lucas et al. 2019): linear encoder and decoder, Gaussian likelihood with a
     # learned scalar σ; its optimum is probabilistic PCA (Tipping & Bishop 1999).
@@ -72,7 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # FactorVAE (Kim & Mnih 2018): the VAE plus γ times a discriminator's density-ratio
     # estimate of the total correlation, the discriminator (six layers of 1000 units, leaky
     # ReLU) trained alongside by its own Adam (lr 1e-4, β = (0.5, 0.9)); γ = 6.4, their 3D
-    # Shapes value, 10 latents.
+    # Shapes value, 10 latents (on dSprites they used γ = 35: model.factor.gamma=35).
     "factor-vae": {"model.bottleneck": "gaussian", "model.regularizer": "factor",
                    "model.factor.gamma": 6.4, "model.latent_dim": 10},
     # DIP-VAE-I (Kumar et al. 2018): the VAE plus λ_od·Σ_{i≠j} C_ij² + λ_d·Σ_i (C_ii − 1)² on
