@@ -13,7 +13,8 @@ import xae
 from xae.data import load as load_data
 from xae.evaluate.report import full_report
 
-PRESETS = ["iwae", "mog-vae", "vamp-vae", "flow-prior-vae", "wae-mmd", "info-vae", "beta-tcvae"]
+PRESETS = ["iwae", "mog-vae", "vamp-vae", "flow-prior-vae", "wae-mmd", "info-vae", "beta-tcvae",
+           "dip-vae-i", "dip-vae-ii", "annealed-vae"]
 
 
 @pytest.fixture(scope="module")
