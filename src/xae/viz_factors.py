@@ -105,7 +105,7 @@ def traversals(model: Autoencoder, x: torch.Tensor, path: str | Path, *, span: f
     ax.set_yticks([cell_h * (r + 0.5) for r in range(len(order))],
                   [f"z{j}: {float(kl[j]):.2f} nats" for j in order])
     ax.set_xticks([cell_w * (c + 0.5) for c in (0, steps // 2, steps - 1)],
-                  [f"{float(values[c]):+g}" for c in (0, steps // 2, steps - 1)])
+                  [f"{round(float(values[c]), 6):+g}" for c in (0, steps // 2, steps - 1)])
     ax.tick_params(length=0, labelsize=8)
     return Traversal(save_figure(fig, path), order, kl.tolist(), values.tolist(), grid)
 
