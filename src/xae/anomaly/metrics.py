@@ -3,7 +3,8 @@ meaning "more anomalous": the area under the ROC curve, average precision (the a
 precision–recall curve as a step function) and the false-positive rate at 95% true positives.
 
 Tied scores form one threshold (one point of each curve), so AUROC equals the Mann–Whitney
-probability P(s₁ > s₀) + ½ P(s₁ = s₀) for an anomalous s₁ and a normal s₀.
+probability P(s₁ > s₀) + ½ P(s₁ = s₀) for an anomalous s₁ and a normal s₀. The curves are
+scikit-learn's (``sklearn.metrics``); this module checks the inputs and reads FPR95 off them.
 """
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def check_labels(labels: np.ndarray, n: int, what: str = "the labels") -> np.nda
     return y.astype(bool)
 
 
-def _curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """True and false positives counted at every distinct threshold, highest first."""
+def _checked(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scores as float64 and the labels as bool, with both classes present."""
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 1 or not np.isfinite(s).all():
         raise XaeError("the scores must be one finite number per sample")
@@ -35,33 +36,34 @@ def _curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     if y.all() or not y.any():
         raise XaeError("the labels must hold both normal (0) and anomalous (1) samples for "
                        "AUROC, AUPRC and FPR95")
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last = np.r_[np.nonzero(np.diff(s))[0], s.shape[0] - 1]  # the end of each run of ties
-    tp = np.cumsum(y)[last]
-    return tp, (last + 1) - tp
+    return s, y
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The area under the ROC curve (trapezoids: ties count a half)."""
-    tp, fp = _curve(scores, labels)
-    tpr, fpr = np.r_[0, tp] / tp[-1], np.r_[0, fp] / fp[-1]
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    """The area under the ROC curve (trapezoids: ties count a half), scikit-learn's."""
+    from sklearn.metrics import roc_auc_score
+
+    s, y = _checked(scores, labels)
+    return float(roc_auc_score(y, s))
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Σₙ (Rₙ − Rₙ₋₁) Pₙ over the thresholds: AUPRC as a step function (no interpolation)."""
-    tp, fp = _curve(scores, labels)
-    recall, precision = np.r_[0, tp] / tp[-1], tp / (tp + fp)
-    return float(np.sum(np.diff(recall) * precision))
+    """Σₙ (Rₙ − Rₙ₋₁) Pₙ over the thresholds: AUPRC as a step function (no interpolation),
+    scikit-learn's."""
+    from sklearn.metrics import average_precision_score
+
+    s, y = _checked(scores, labels)
+    return float(average_precision_score(y, s))
 
 
 def fpr_at_tpr(scores: np.ndarray, labels: np.ndarray, level: float = TPR_LEVEL) -> float:
     """The lowest false-positive rate of a threshold that catches at least ``level`` of the
-    anomalies."""
-    tp, fp = _curve(scores, labels)
-    reached = tp / tp[-1] >= level - 1e-12
-    return float(fp[reached].min() / fp[-1])
+    anomalies (on scikit-learn's ROC curve, every threshold kept)."""
+    from sklearn.metrics import roc_curve
+
+    s, y = _checked(scores, labels)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    return float(fpr[tpr >= level - 1e-12].min())
 
 
 def separation(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
