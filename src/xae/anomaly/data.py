@@ -4,7 +4,6 @@ a ``.npy``/``.npz`` file (all its samples), optionally a second source of anomal
 labels from a file, from anomalous classes, or from which source a sample came."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +38,11 @@ def load_source(run_data: object, source: str | None, data_dir: str | None,
         x = to_samples(raw, path)
         return Samples(x, None if labels is None else to_labels(labels, x.shape[0], path),
                        path.name)
-    from xae.data import load
+    from xae.data import load, source_config
 
     if split not in SPLITS:
         raise XaeError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
-    cfg = run_data
-    if source is not None and source != run_data.name:  # another source: its usual place
-        cfg = dataclasses.replace(run_data, name=source, path="", data_dir="")
-    if data_dir is not None:
-        cfg = dataclasses.replace(cfg, data_dir=data_dir)
-    ds = load(cfg)
+    ds = load(source_config(run_data, source, data_dir))
     return Samples(getattr(ds, f"{split}_x"), getattr(ds, f"{split}_y"), f"{ds.name} {split}")
 
 

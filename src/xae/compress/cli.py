@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
 
 def read_images(model: Any, source: str, split: str | None) -> tuple[torch.Tensor, dict | None]:
     """The images of a .npy/.npz file (with its dtype and shape) or of a data set's split."""
-    from xae.data import SOURCES, load
+    from xae.data import SOURCES, load, source_config
     from xae.data.arrays import SUFFIXES, read_arrays, to_samples
 
     path = Path(source)
@@ -70,12 +70,7 @@ def read_images(model: Any, source: str, split: str | None) -> tuple[torch.Tenso
                        f"{', '.join(SOURCES)})")
     if split is None:
         raise XaeError(f"say which split of '{source}' to code: --split test or --split train")
-    cfg = model.config.data
-    if cfg.name != source:
-        import dataclasses
-
-        cfg = dataclasses.replace(cfg, name=source)
-    return getattr(load(cfg), f"{split}_x"), None
+    return getattr(load(source_config(model.config.data, source)), f"{split}_x"), None
 
 
 def cmd_compress(args: argparse.Namespace) -> int:

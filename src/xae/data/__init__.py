@@ -94,6 +94,20 @@ def _apply_binarize(ds: Dataset, mode: str, seed: int) -> Dataset:
     return dataclasses.replace(ds, train_x=train_x, test_x=test_x)
 
 
+def source_config(run: DataConfig, name: str | None = None,
+                  data_dir: str | None = None) -> DataConfig:
+    """The data settings for reading the source ``name`` beside a run trained on ``run``:
+    the run's own settings (binarization, split, seed), with another source read from its
+    usual place (the run's ``path`` and ``data_dir`` belong to the run's source) unless
+    ``data_dir`` says where."""
+    cfg = run
+    if name is not None and name != run.name:
+        cfg = dataclasses.replace(run, name=name, path="", data_dir="")
+    if data_dir is not None:
+        cfg = dataclasses.replace(cfg, data_dir=data_dir)
+    return cfg
+
+
 def load(cfg: DataConfig) -> Dataset:
     """Load the data set ``cfg.name``, validate it and apply ``cfg.binarize``.
 

@@ -14,7 +14,6 @@ from, in their order.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,7 @@ def _file_images(path: str) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def images_of(args: argparse.Namespace, model: Any) -> tuple[torch.Tensor, Any, torch.Tensor]:
     """(images to learn from, their class labels or None, images to edit)."""
-    from xae.data import load
+    from xae.data import load, source_config
 
     if args.images is not None:
         if args.data or args.data_dir:
@@ -87,11 +86,7 @@ def images_of(args: argparse.Namespace, model: Any) -> tuple[torch.Tensor, Any, 
         x, y = _file_images(args.images)
         fit, show = (x, y), x
     else:
-        cfg = model.config.data
-        if args.data or args.data_dir:
-            cfg = dataclasses.replace(cfg, name=args.data or cfg.name,
-                                      data_dir=args.data_dir or cfg.data_dir)
-        data = load(cfg)
+        data = load(source_config(model.config.data, args.data, args.data_dir))
         fit, show = (data.train_x, data.train_y), data.test_x
         if args.fit_n is not None:
             fit = (fit[0][:args.fit_n], None if fit[1] is None else fit[1][:args.fit_n])
