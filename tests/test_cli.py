@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 
 RUN_FILES = {"config.json", "model.safetensors", "checkpoint", "metrics.jsonl", "metrics.json",
              "held_out.jsonl", "best.safetensors"}
-FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png", "holes.png"}
+FIGURES = {"reconstructions.png", "samples.png", "latent_map.png", "curves.png", "holes.png",
+           "traversals.png"}
 
 
 @pytest.fixture(scope="module")

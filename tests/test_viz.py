@@ -17,7 +17,8 @@ from xae.data import Dataset
 from xae.errors import XaeError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-FIGURES = ["reconstructions", "samples", "latent_map", "holes", "curves"]  # holes: 2-D latents
+FIGURES = ["reconstructions", "samples", "latent_map", "holes", "traversals",
+           "curves"]  # holes: 2-D latents; traversals: flat Gaussian codes
 
 
 def check_png(path: Path, lo: int = 150, hi: int = 1200) -> np.ndarray:
@@ -92,7 +93,8 @@ def test_holes_figure_only_for_two_dimensional_gaussian_latents(digits: Dataset,
 def test_write_figures_without_a_log_skips_curves(tmp_path: Path, digits: Dataset,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     paths = viz.write_figures(tmp_path, build("vae", digits), digits, n=10)
-    assert [p.name for p in paths] == ["reconstructions.png", "samples.png", "latent_map.png"]
+    assert [p.name for p in paths] == ["reconstructions.png", "samples.png", "latent_map.png",
+                                       "traversals.png"]
     assert "metrics.jsonl" in caplog.text
 
 

@@ -44,6 +44,12 @@ posterior and the rest from the prior."""
 RATE_GROUPS_PNG = "rate_groups.png"
 """In ``figures/``, for a hierarchy: the KL of each latent group over training, with the total
 (from the ``rate/<group>`` columns of :data:`LOG`)."""
+TRAVERSALS_PNG = "traversals.png"
+"""In ``figures/``, for a flat Gaussian code of images: latent traversals of the first test image,
+the rows (at most ten) sorted by the KL of each dimension (:func:`xae.viz_factors.traversals`)."""
+FACTOR_MI_PNG = "factor_mi.png"
+"""In ``figures/``, written by ``xae eval --disentanglement``: the factor × latent normalised
+mutual information as a heat map (:func:`xae.viz_factors.mi_heatmap`)."""
 TEMPERATURES_PNG = "temperatures.png"
 """In ``figures/``, for a hierarchy whose prior has a temperature: rows of samples at
 temperatures 1, 0.8, 0.6 and 0.4, from the same noise."""

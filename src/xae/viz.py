@@ -31,6 +31,7 @@ __all__ = ["write_figures", "image_grid", "save_grid", "reconstructions", "sampl
 DPI, MAX_LATENT_POINTS = 100, 2000  # dots per inch; test points on the latent map
 # what a log line holds besides its values: never a curve of its own
 NOT_CURVES = ("step", "epoch", "lr", "samples_per_s", "split")
+TRAVERSAL_KL_N = 1000  # test images over which the run figures average the KL of each dimension
 LABELS = {"loss": "loss (nats)", "distortion": "distortion −log p(x|z) (nats)",
           "rate": "rate, all terms (nats)", "beta": "β"}
 
@@ -381,7 +382,8 @@ def curves(metrics_jsonl: str | Path, path: str | Path,
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
                   n: int = 64) -> list[Path]:
     """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png`` (and
-    ``holes.png`` for 2-D stochastic latents; for a hierarchy ``levels.png``,
+    ``holes.png`` for 2-D stochastic latents; ``traversals.png`` for a flat Gaussian code of
+    images, its KL per dimension over the first 1000 test images; for a hierarchy ``levels.png``,
     ``temperatures.png`` and ``rate_groups.png``: see :mod:`xae.viz_levels`); return them.
 
     Reconstructions of the first ``n`` test samples, ``n`` prior samples, the latent map of
@@ -398,6 +400,11 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
         run = read_metrics(run_dir)
         paths.append(holes_map(model, data.test_x, out / RF.HOLES_PNG,
                                metrics=run["test"] if run else None))
+    from xae.viz_factors import traversable, traversals
+
+    if traversable(model, data.test_x):
+        paths.append(traversals(model, data.test_x[:TRAVERSAL_KL_N], out / RF.TRAVERSALS_PNG,
+                                top=10).path)
     if model.hierarchical:
         from xae.viz_levels import hierarchy_figures
 

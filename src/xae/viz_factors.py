@@ -20,7 +20,8 @@ from xae.errors import XaeError
 from xae.model import Autoencoder, inference
 from xae.viz import _show_grid, image_grid, new_figure, save_figure
 
-__all__ = ["Traversal", "dimension_kl", "traversals", "mi_heatmap", "ANNOTATE_CELLS"]
+__all__ = ["Traversal", "dimension_kl", "traversals", "mi_heatmap", "ANNOTATE_CELLS",
+           "traversable", "flat_gaussian_posterior"]
 ANNOTATE_CELLS = 120  # the MI heat map writes its values in the cells up to this many cells
 
 
@@ -37,11 +38,25 @@ class Traversal:
     grid: np.ndarray
 
 
-def _flat_gaussian_posterior(model: Autoencoder, x: torch.Tensor) -> DiagonalGaussian:
-    """q(z|x) of a model with one flat vector of Gaussian latents; an XaeError otherwise."""
-    kind = ("discrete" if model.discrete else "a hierarchy of groups" if model.hierarchical
+def _not_flat(model: Autoencoder) -> str | None:
+    """What keeps ``model``'s code from being one flat vector of latents (None when it is)."""
+    return ("discrete" if model.discrete else "a hierarchy of groups" if model.hierarchical
             else "deterministic" if not model.stochastic
             else "a spatial map" if len(model.latent_shape) != 1 else None)
+
+
+def traversable(model: Autoencoder, x: torch.Tensor) -> bool:
+    """Whether :func:`traversals` can draw ``model``: images, and a flat code whose posterior
+    on ``x[:1]`` is a diagonal Gaussian (the run figures draw them only then)."""
+    if _not_flat(model) or len(model.data_shape) != 3:
+        return False
+    with inference(model) as device:
+        return isinstance(model.posterior_of(x[:1].to(device)), DiagonalGaussian)
+
+
+def flat_gaussian_posterior(model: Autoencoder, x: torch.Tensor) -> DiagonalGaussian:
+    """q(z|x) of a model with one flat vector of Gaussian latents; an XaeError otherwise."""
+    kind = _not_flat(model)
     if kind:
         raise XaeError(f"traversals need a flat continuous latent (one vector of Gaussian "
                        f"latents); this model's code is {kind}, shape "
@@ -65,7 +80,8 @@ def dimension_kl(q: DiagonalGaussian) -> torch.Tensor:
 
 
 def traversals(model: Autoencoder, x: torch.Tensor, path: str | Path, *, span: float = 3.0,
-               steps: int = 11, dims: list[int] | None = None, images: int = 1) -> Traversal:
+               steps: int = 11, dims: list[int] | None = None, images: int = 1,
+               top: int | None = None) -> Traversal:
     """Latent traversals of the first ``images`` images of ``x``, one row per dimension.
 
     Each image is encoded to its posterior mean; in row r, dimension ``order[r]`` takes
@@ -73,21 +89,22 @@ def traversals(model: Autoencoder, x: torch.Tensor, path: str | Path, *, span: f
     and each code is decoded to the mean of p(x|z); an image's ``steps`` tiles sit side by
     side, the images one after the other. Rows are sorted by the dimension's KL against
     N(0, 1) averaged over all of ``x`` (:func:`dimension_kl`), largest first, and labelled
-    with it. ``dims``: only these dimensions (still sorted). Flat Gaussian latents only.
+    with it. ``dims``: only these dimensions (still sorted); ``top``: only the first ``top``
+    rows after sorting. Flat Gaussian latents only.
     """
-    if not (span > 0 and steps >= 2 and images >= 1):
-        raise XaeError(f"traversals need span > 0, steps ≥ 2 and images ≥ 1; got span={span}, "
-                       f"steps={steps}, images={images}")
+    if not (span > 0 and steps >= 2 and images >= 1 and (top is None or top >= 1)):
+        raise XaeError(f"traversals need span > 0, steps ≥ 2, images ≥ 1 and top ≥ 1; got "
+                       f"span={span}, steps={steps}, images={images}, top={top}")
     if x.shape[0] < images:
         raise XaeError(f"traversals of {images} images need at least that many, got "
                        f"{x.shape[0]}")
-    q = _flat_gaussian_posterior(model, x)
+    q = flat_gaussian_posterior(model, x)
     d = q.mean.shape[1]
     chosen = list(range(d)) if dims is None else list(dims)
     if not chosen or any(not 0 <= j < d for j in chosen) or len(set(chosen)) != len(chosen):
         raise XaeError(f"dims must be distinct latent dimensions in 0 … {d - 1}, got {dims}")
     kl = dimension_kl(q)
-    order = sorted(chosen, key=lambda j: -float(kl[j]))
+    order = sorted(chosen, key=lambda j: -float(kl[j]))[:top]
     values = torch.linspace(-span, span, steps, dtype=torch.float64)
     base = q.mean[:images]
     z = base.view(1, images, 1, d).repeat(len(order), 1, steps, 1)  # (rows, images, steps, D)

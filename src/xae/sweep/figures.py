@@ -102,7 +102,7 @@ def rate_distortion(results: list[Result], keys: list[str], path: str | Path) ->
     return save_figure(fig, path)
 
 
-def _picks(results: list[Result], keys: list[str]) -> list[tuple[Result, str]]:
+def picks(results: list[Result], keys: list[str]) -> list[tuple[Result, str]]:
     """The runs to map, with captions: the smallest, a middle and the largest β (other swept
     values as in the first finished run), or else up to eight runs, evenly spaced."""
     done = [r for r in results if r.ok]
@@ -128,11 +128,11 @@ def latent_maps(results: list[Result], keys: list[str], path: str | Path) -> Pat
     import xae
     from xae.data import load
 
-    picks = _picks(results, keys)
-    fig = new_figure(3.3 * len(picks) + 0.9, 3.9)
-    axes = fig.subplots(1, len(picks), squeeze=False)[0]
+    chosen = picks(results, keys)
+    fig = new_figure(3.3 * len(chosen) + 0.9, 3.9)
+    axes = fig.subplots(1, len(chosen), squeeze=False)[0]
     data: dict[str, Any] = {}
-    for ax, (r, caption) in zip(axes, picks):
+    for ax, (r, caption) in zip(axes, chosen):
         model = xae.load(r.path)
         key = json.dumps(dataclasses.asdict(model.config.data), sort_keys=True)
         if key not in data:  # runs that share a data config share its tensors

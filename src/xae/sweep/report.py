@@ -129,9 +129,11 @@ def write_report(out: Path, results: list[Result], keys: list[str], *, kind: str
     """Write ``sweep.json``, ``table.md``, ``table.csv`` and (if a run finished) the figures.
 
     Returns the ``sweep.json`` record. The figures are ``rate_distortion.png`` and
-    ``latent_maps.png`` (see :mod:`xae.sweep.figures`).
+    ``latent_maps.png`` (see :mod:`xae.sweep.figures`), and on data with known factors
+    ``factor_structure.png`` (:mod:`xae.sweep.factor_figure`).
     """
     from xae.sweep import figures
+    from xae.sweep.factor_figure import factor_structure
 
     top = best(results, metric, how)
     done = [r for r in results if r.ok]
@@ -146,5 +148,6 @@ def write_report(out: Path, results: list[Result], keys: list[str], *, kind: str
     if done:
         figures.rate_distortion(results, keys, out / "rate_distortion.png")
         figures.latent_maps(results, keys, out / "latent_maps.png")
+        factor_structure(results, keys, out / "factor_structure.png")
     write_json(out / "sweep.json", record)
     return record

@@ -9,11 +9,13 @@ trained model and its data set (``xae eval RUN --disentanglement``).
 """
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from xae.data.factors import FactorSource, factor_source
+from xae.evaluate.disentanglement.counts import resolve
 from xae.evaluate.disentanglement.intervention import beta_vae_score, factor_vae_score
 from xae.evaluate.disentanglement.mig import NUM_BINS, mig_of, mig_score
 from xae.evaluate.disentanglement.predictors import dci_of, dci_score, sap_score
@@ -29,25 +31,32 @@ PREFIX = "disentanglement/"
 def disentanglement_scores(source: FactorSource, represent: Representation, *, seed: int = 0,
                            batch_size: int = 64, num_train: int = 10_000,
                            num_eval: int = 5_000, num_variance_estimate: int = 10_000,
-                           num_bins: int = NUM_BINS) -> dict[str, Any]:
+                           num_bins: int = NUM_BINS,
+                           counts: Mapping[str, Sequence[int]] | None = None) -> dict[str, Any]:
     """All five metrics with disentanglement_lib's defaults (``num_train`` training points
-    and ``num_eval`` evaluation/test points for each; ``batch_size`` images per point of the
-    BetaVAE and FactorVAE scores). Returns ``metrics`` (flat, ``disentanglement/…``),
+    and ``num_eval`` evaluation/test points for each, unless ``counts`` gives a metric its
+    own, e.g. ``{"dci": (2000, 1000), "mig": (10000,)}``; ``batch_size`` images per point of
+    the BetaVAE and FactorVAE scores). Returns ``metrics`` (flat, ``disentanglement/…``),
     ``normalized_mi`` (the MIG matrix, code dimension × factor), ``factor_names``,
-    ``sklearn_version`` and ``settings``."""
+    ``sklearn_version`` and ``settings`` (with each metric's counts)."""
     import sklearn
 
     check_grid(source)
+    n = resolve(num_train, num_eval, counts)
     beta, factor, mig, dci, sap = (np.random.default_rng(s)
                                    for s in np.random.SeedSequence(seed).spawn(5))
     scores = {"beta_vae": beta_vae_score(source, represent, beta, batch_size=batch_size,
-                                         num_train=num_train, num_eval=num_eval),
+                                         num_train=n["beta_vae"][0],
+                                         num_eval=n["beta_vae"][1]),
               "factor_vae": factor_vae_score(source, represent, factor, batch_size=batch_size,
-                                             num_train=num_train, num_eval=num_eval,
+                                             num_train=n["factor_vae"][0],
+                                             num_eval=n["factor_vae"][1],
                                              num_variance_estimate=num_variance_estimate),
-              "mig": mig_score(source, represent, mig, num_train=num_train, num_bins=num_bins),
-              "dci": dci_score(source, represent, dci, num_train=num_train, num_test=num_eval),
-              "sap": sap_score(source, represent, sap, num_train=num_train, num_test=num_eval)}
+              "mig": mig_score(source, represent, mig, num_train=n["mig"][0], num_bins=num_bins),
+              "dci": dci_score(source, represent, dci, num_train=n["dci"][0],
+                               num_test=n["dci"][1]),
+              "sap": sap_score(source, represent, sap, num_train=n["sap"][0],
+                               num_test=n["sap"][1])}
     metrics = {
         "beta_vae": scores["beta_vae"]["eval_accuracy"],
         "beta_vae_train": scores["beta_vae"]["train_accuracy"],
@@ -60,23 +69,32 @@ def disentanglement_scores(source: FactorSource, represent: Representation, *, s
     return {"metrics": {PREFIX + k: v for k, v in metrics.items()},
             "normalized_mi": scores["mig"]["normalized_mi"],
             "factor_names": list(source.names), "sklearn_version": sklearn.__version__,
-            "settings": {"seed": seed, "batch_size": batch_size, "num_train": num_train,
-                         "num_eval": num_eval, "num_variance_estimate": num_variance_estimate,
+            "settings": {"seed": seed, "batch_size": batch_size,
+                         "counts": {k: list(v) for k, v in n.items()},
+                         "num_variance_estimate": num_variance_estimate,
                          "num_bins": num_bins, "sap_factors": "discrete (linear SVM)"}}
 
 
 def disentanglement_report(model: Any, ds: Any, *, seed: int = 0,
-                           **counts: int) -> dict[str, Any]:
+                           **settings: Any) -> dict[str, Any]:
     """:func:`disentanglement_scores` of ``model``'s posterior means on the factor grid of the
-    data set ``ds`` (an XaeError when it has no factors); ``counts`` as there."""
+    data set ``ds`` (an XaeError when it has no factors); ``settings`` (counts) as there."""
     source = factor_source(ds.info, "the disentanglement metrics")
-    return disentanglement_scores(source, model_representation(model), seed=seed, **counts)
+    return disentanglement_scores(source, model_representation(model), seed=seed, **settings)
 
 
-def add_to_report(metrics: dict[str, float], model: Any, ds: Any, seed: int) -> dict[str, Any]:
-    """``xae eval --disentanglement``: the scores with the default counts added to
-    ``metrics``; returns what ``eval.json`` keeps besides (``sklearn_version`` and the
-    ``disentanglement`` details: the MI matrix, factor names, settings)."""
-    details = disentanglement_report(model, ds, seed=seed)
+def add_to_report(metrics: dict[str, float], model: Any, ds: Any, seed: int,
+                  counts: Mapping[str, Sequence[int]] | None = None,
+                  figure: Path | None = None) -> dict[str, Any]:
+    """``xae eval --disentanglement``: the scores (disentanglement_lib's counts unless
+    ``counts`` lowers some) added to ``metrics``; with ``figure``, the factor × latent MI heat
+    map drawn there. Returns what ``eval.json`` keeps besides (``sklearn_version`` and the
+    ``disentanglement`` details: the MI matrix, factor names, settings, the figure's path)."""
+    details = disentanglement_report(model, ds, seed=seed, counts=counts)
     metrics.update(details.pop("metrics"))
+    if figure is not None:
+        from xae.viz_factors import mi_heatmap
+
+        details["figure"] = str(mi_heatmap(details["normalized_mi"], details["factor_names"],
+                                           figure)[0])
     return {"sklearn_version": details.pop("sklearn_version"), "disentanglement": details}
