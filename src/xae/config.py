@@ -58,6 +58,11 @@ class DataConfig:
                             "scale, orientation, x, y, each ≥ 2 (dSprites' grid; a coarser one "
                             "for tests, e.g. [3, 2, 4, 8, 8])", C.each(C.POSITIVE))
     image_size: int = key(64, "dsprites: image height and width in pixels", C.between(8, 4096))
+    vocab_size: int = key(10_002, "ptb, text: token ids in all, the 4 special tokens <pad> "
+                          "<unk> <bos> <eos> included (10002 keeps PTB's 10k whole)",
+                          C.POSITIVE)
+    max_len: int = key(50, "ptb, text: words kept per sentence (longer ones are cut, with a "
+                       "warning); a sentence is max_len + 1 ids with its <eos>", C.POSITIVE)
 
 
 def _choice(kind: str, default: str, help: str) -> Any:

@@ -60,6 +60,8 @@ def data_shape(cfg: Config) -> tuple[int, ...]:
         return (cfg.data.dim,)
     if cfg.data.name == "dsprites":
         return (1, cfg.data.image_size, cfg.data.image_size)
+    if cfg.data.name in ("ptb", "text"):  # words and <eos>, padded
+        return (cfg.data.max_len + 1,)
     from xae.data import load  # only user arrays need a look at the data itself
 
     return tuple(load(cfg.data).shape)

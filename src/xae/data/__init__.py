@@ -3,7 +3,8 @@
 Sources: ``digits`` (scikit-learn's bundled 8x8 digits), ``mnist`` and ``fashion-mnist`` (IDX
 files; the latter from Debian's ``dataset-fashion-mnist``), ``arrays``
 (a user's ``.npy``/``.npz``), ``linear-gaussian`` (synthetic pPCA data with known
-parameters) and ``dsprites`` (dSprites-like shapes drawn on a factor grid, with their factors).
+parameters), ``dsprites`` (dSprites-like shapes drawn on a factor grid, with their factors),
+``ptb`` and ``text`` (sentences as padded token ids: :mod:`xae.data.text`).
 ``binarize`` draws Bernoulli pixels, statically (once, seeded) or dynamically
 (a new draw per batch, by the trainer; Salakhutdinov & Murray 2008, Burda et al. 2016).
 """
@@ -24,6 +25,7 @@ from xae.data.fashion import load_fashion_mnist
 from xae.data.mnist import load_mnist
 from xae.data.split import check_fraction, validate
 from xae.data.synthetic import load_linear_gaussian
+from xae.data.text import load_ptb, load_text
 from xae.errors import XaeError
 
 __all__ = ["BINARIZE_MODES", "SOURCES", "Dataset", "binarize", "load"]
@@ -36,6 +38,8 @@ SOURCES: dict[str, Callable[[DataConfig], Dataset]] = {
     "arrays": load_arrays,
     "linear-gaussian": load_linear_gaussian,
     "dsprites": load_dsprites,
+    "ptb": load_ptb,
+    "text": load_text,
 }
 
 #: Valid values of ``DataConfig.binarize``.
@@ -138,6 +142,9 @@ def load(cfg: DataConfig) -> Dataset:
         raise XaeError(f"data.binarize must be one of {', '.join(BINARIZE_MODES)}, "
                        f"got {cfg.binarize!r}")
     check_fraction(cfg.test_fraction)
+    if cfg.binarize != "none" and cfg.name in ("ptb", "text"):
+        raise XaeError(f"data.binarize={cfg.binarize} draws pixels, but {cfg.name} is text "
+                       f"(token ids); leave data.binarize=none")
     ds = validate(source(cfg))
     ds.info["binarize"] = cfg.binarize
     return _apply_binarize(ds, cfg.binarize, cfg.seed)

@@ -21,9 +21,10 @@ class Dataset:
     ----------
     name : str
         The source's name (``digits``, ``mnist``, ``fashion-mnist``, ``arrays``,
-        ``linear-gaussian``, ``dsprites``).
+        ``linear-gaussian``, ``dsprites``, ``ptb``, ``text``).
     train_x, test_x : torch.Tensor
-        float32 samples, ``(N, C, H, W)`` for images and ``(N, D)`` for vectors.
+        float32 samples, ``(N, C, H, W)`` for images and ``(N, D)`` for vectors; for
+        sentences int64 token ids ``(N, L)``, padded with 0 (:mod:`xae.data.text`).
     train_y, test_y : torch.Tensor or None
         int64 labels of shape ``(N,)``, or ``None`` when the source has none.
     info : dict

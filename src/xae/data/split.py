@@ -83,6 +83,9 @@ def _check_split(ds: Dataset, split: str) -> None:
     x: torch.Tensor = getattr(ds, f"{split}_x")
     y: torch.Tensor | None = getattr(ds, f"{split}_y")
     where = f"data set '{ds.name}'"
+    if "vocab" in ds.info:  # sentences: token ids, checked against the vocabulary
+        _check_tokens(x, len(ds.info["vocab"]), f"{where}: {split}_x")
+        return
     if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.ndim < 2:
         got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise XaeError(f"{where}: {split}_x must be a float32 tensor of shape (N, ...), "
@@ -101,6 +104,17 @@ def _check_split(ds: Dataset, split: str) -> None:
     if y is not None and (y.dtype != torch.int64 or tuple(y.shape) != (n,)):
         raise XaeError(f"{where}: {split}_y must be int64 labels of shape ({n},), got "
                        f"{y.dtype} {tuple(y.shape)}")
+
+
+def _check_tokens(x: torch.Tensor, vocab_size: int, where: str) -> None:
+    """Token data: an int64 ``(N, L)`` tensor of ids in [0, vocab_size), N ≥ 2."""
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.int64 or x.ndim != 2:
+        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise XaeError(f"{where} must be int64 token ids of shape (N, L), got {got}")
+    if x.shape[0] < 2:
+        raise XaeError(f"{where} has {x.shape[0]} sentence(s) but each split needs at least 2")
+    if x.numel() and not (0 <= int(x.min()) and int(x.max()) < vocab_size):
+        raise XaeError(f"{where} holds ids outside the vocabulary's 0 … {vocab_size - 1}")
 
 
 def validate(ds: Dataset) -> Dataset:

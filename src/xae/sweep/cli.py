@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--config", help="a TOML or JSON config file (applied over the preset)")
     s.add_argument("--set", nargs="+", metavar="KEY=VALUE", help="overrides for every run")
     s.add_argument("--data", help="digits (default), mnist, fashion-mnist, arrays, "
-                                   "linear-gaussian, dsprites")
+                                   "linear-gaussian, dsprites, ptb, text")
     s.add_argument("--data-dir", help="folder with the data files (mnist, fashion-mnist)")
     s.add_argument("--beta", metavar="LIST", help="β values, e.g. 0.1,1,8 (shorthand for "
                    "--grid beta.value=LIST)")
