@@ -10,7 +10,8 @@ import torch
 
 from xae.config import DataConfig
 from xae.data import load
-from xae.data.text import BOS, EOS, PAD, SPECIALS, UNK, Vocabulary, encode
+from xae.data.text import Vocabulary, encode
+from xae.tokens import BOS, EOS, PAD, SPECIALS, UNK
 from xae.errors import XaeError
 
 CORPUS = ["the cat sat on the mat", "the dog sat", "a cat ran", "the end"]
@@ -24,9 +25,11 @@ def test_the_vocabulary_keeps_the_most_frequent_words_after_the_specials() -> No
     vocab = Vocabulary.build(_split(CORPUS), size=7)
     # the: 4, cat: 2, sat: 2 (ties alphabetical), then a, dog, end, mat, on, ran (1 each)
     assert vocab.tokens == (*SPECIALS, "the", "cat", "sat")
-    assert len(Vocabulary.build(_split(CORPUS), size=100)) == len(SPECIALS) + 9  # all words
+    assert len(Vocabulary.build(_split(CORPUS), size=13)) == len(SPECIALS) + 9  # all words
+    with pytest.raises(XaeError, match="only 9 distinct words.*data.vocab_size=13 or less"):
+        Vocabulary.build(_split(CORPUS), size=14)
     # the word <unk> in a corpus is the special token, not a word of its own
-    assert Vocabulary.build([["<unk>", "x", "<unk>"]], 10).tokens == (*SPECIALS, "x")
+    assert Vocabulary.build([["<unk>", "x", "<unk>"]], 5).tokens == (*SPECIALS, "x")
 
 
 def test_encoding_ends_with_eos_pads_and_counts_cuts(caplog) -> None:
@@ -47,20 +50,23 @@ def test_a_text_file_is_split_and_its_vocabulary_built_from_train(tmp_path: Path
     lines = [f"w{i} w{i % 3} common" for i in range(40)]
     path = tmp_path / "s.txt"
     path.write_text("\n".join(lines[:20]) + "\n\n  \n" + "\n".join(lines[20:]) + "\n")
-    cfg = DataConfig(name="text", path=str(path), test_fraction=0.25, max_len=3)
+    cfg = DataConfig(name="text", path=str(path), test_fraction=0.25, max_len=3, vocab_size=20)
     ds = load(cfg)
     assert ds.train_x.shape == (30, 4) and ds.test_x.shape == (10, 4)
     assert ds.shape == (4,) and ds.info["truncated"] == {"train": 0, "test": 0}
-    cut = load(DataConfig(name="text", path=str(path), test_fraction=0.25, max_len=2))
+    cut = load(DataConfig(name="text", path=str(path), test_fraction=0.25, max_len=2,
+                          vocab_size=20))
     assert cut.shape == (3,) and cut.info["truncated"] == {"train": 30, "test": 10}
     vocab = ds.info["vocab"]
     train_words = {w for row in ds.train_x for w in vocab.decode(row).split()}
     test_words = {w for row in ds.test_x for w in vocab.decode(row).split()}
-    assert set(vocab.tokens[len(SPECIALS):]) == train_words - {"<unk>"}
+    assert set(vocab.tokens[len(SPECIALS):]) <= train_words - {"<unk>"}
+    assert len(vocab) == 20
     assert "<unk>" in test_words  # the test split's own w-numbers are unknown words
     again = load(cfg)
     assert torch.equal(again.test_x, ds.test_x)  # seeded
-    other = load(DataConfig(name="text", path=str(path), test_fraction=0.25, seed=1))
+    other = load(DataConfig(name="text", path=str(path), test_fraction=0.25, seed=1,
+                            vocab_size=20))
     assert not torch.equal(other.test_x[:, :1], ds.test_x[:, :1])
 
 

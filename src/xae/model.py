@@ -92,12 +92,28 @@ class Autoencoder(nn.Module):
         for bottlenecks with a schedule)."""
         return self.bottleneck(self.features(x), step=step)
 
-    def decode_params(self, z: torch.Tensor) -> torch.Tensor:
-        """θ = decoder(z), the likelihood's parameters (e.g. Bernoulli logits)."""
-        return self.decoder(z)
+    @property
+    def conditional(self) -> bool:
+        """Whether the decoder's θ also depends on x itself (an autoregressive decoder reads
+        the true tokens before each one: teacher forcing)."""
+        return getattr(self.decoder, "conditional", False)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """The mean of p(x|z), in data space."""
+    def decode_params(self, z: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
+        """θ = decoder(z), the likelihood's parameters (e.g. Bernoulli logits); a conditional
+        decoder needs the data ``x`` it scores, θ = decoder(z, x)."""
+        if not self.conditional:
+            return self.decoder(z)
+        if x is None:
+            raise XaeError("this model's decoder is autoregressive: its parameters depend on "
+                           "the data scored; pass x, or decode z with decode()")
+        return self.decoder(z, x)
+
+    def decode(self, z: torch.Tensor, greedy: bool = True,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """The mean of p(x|z), in data space; for an autoregressive decoder the sequence it
+        writes from z alone, greedily (or sampled, ``greedy=False``)."""
+        if self.conditional:
+            return self.decoder.generate(z, greedy=greedy, generator=generator)
         return self.likelihood.mean(self.decode_params(z))
 
     def forward(self, x: torch.Tensor, beta: float = 1.0, step: int | None = None) -> LossOutput:
@@ -106,7 +122,7 @@ class Autoencoder(nn.Module):
         if self.objective.importance_weighted:
             return self._forward_samples(x, beta, step)
         out = self.encode(x, step)
-        theta = self.decode_params(out.z) if out.theta is None else out.theta
+        theta = self.decode_params(out.z, x) if out.theta is None else out.theta
         terms = {"distortion": Term(-self.likelihood.log_prob(x, theta), "distortion")}
         rate = self.regularizer(out, self.prior, step)
         terms.update(rate.terms)
@@ -142,7 +158,8 @@ class Autoencoder(nn.Module):
         ``theta``, their decoder parameters (K, B, *), is given): the (K, B) log-likelihoods
         and the decoder's parameters."""
         if theta is None:
-            theta = self.decode_params(z.flatten(0, 1))
+            seen = x.expand(z.shape[0], *x.shape).flatten(0, 1) if self.conditional else None
+            theta = self.decode_params(z.flatten(0, 1), seen)
             theta = theta.view(*z.shape[:2], *theta.shape[1:])
         return self.likelihood.log_prob_samples(x, theta), theta
 

@@ -91,6 +91,16 @@ PRESETS: dict[str, dict[str, Any]] = {
     "annealed-vae": {"model.bottleneck": "gaussian", "model.regularizer": "capacity",
                      "model.capacity.gamma": 1000.0, "model.capacity.c_max": 25.0,
                      "model.capacity.ramp_steps": 100_000, "model.latent_dim": 10},
+    # Sentence VAE (Bowman et al. 2016) on the Penn Treebank: an LSTM encoder and an
+    # autoregressive LSTM decoder that sees z at every step, with their two remedies for
+    # posterior collapse, the KL weight annealed from 0 by a sigmoid and word dropout
+    # (here half of the decoder's input words become <unk>); 16 latents, widths of 256.
+    "sentence-vae": {"data.name": "ptb", "model.encoder": "rnn", "model.decoder": "rnn",
+                     "model.likelihood": "categorical", "model.bottleneck": "gaussian",
+                     "model.regularizer": "kl", "model.rnn.cell": "lstm",
+                     "model.rnn.word_dropout": 0.5, "model.latent_dim": 16,
+                     "beta.kind": "sigmoid", "beta.start": 0.0, "beta.value": 1.0,
+                     "beta.warmup": 2000, "train.batch_size": 32},
     # Ladder VAE (Sønderby et al. 2016, MNIST model): five Gaussian groups 64-32-16-8-4 from
     # the bottom (listed top first), each posterior the precision-weighted merge of a
     # bottom-up estimate and the top-down prior, batch norm in the deterministic layers, and

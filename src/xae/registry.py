@@ -13,6 +13,7 @@ from typing import Any
 from xae.bottlenecks.positionwise import Positionwise
 from xae.config import Config, validate
 from xae.errors import XaeError
+from xae.tokens import TEXT_SOURCES
 from xae.model import Autoencoder
 from xae.nets import MapEncoder
 from xae.pieces import SECTIONS, TABLES
@@ -50,6 +51,23 @@ def _piece(model: Any, kind: str, *structural: Any) -> Any:
     return lookup(kind, name)(*structural, **section_values(model, kind, name))
 
 
+def _vocab(cfg: Config, kind: str) -> tuple[int, ...]:
+    """The structural vocabulary size for a piece that reads token ids (``needs_vocab``), on
+    text data; an error for a token piece on other data or another piece on text."""
+    name = getattr(cfg.model, kind)
+    reads = getattr(lookup(kind, name), "needs_vocab", False)
+    text = cfg.data.name in TEXT_SOURCES
+    if reads and not text:
+        raise XaeError(f"model.{kind} '{name}' reads sentences (token ids); train it on "
+                       f"--data ptb or --data text")
+    if text and not reads:
+        raise XaeError(f"--data {cfg.data.name} is sentences (token ids), but model.{kind} "
+                       f"'{name}' reads images or vectors; use model.encoder=rnn, "
+                       f"model.decoder=rnn and model.likelihood=categorical (or the "
+                       f"sentence-vae preset)")
+    return (cfg.data.vocab_size,) if reads else ()
+
+
 def data_shape(cfg: Config) -> tuple[int, ...]:
     """The per-sample data shape: from the config when recorded there, else from the data."""
     if cfg.model.data_shape:
@@ -60,7 +78,7 @@ def data_shape(cfg: Config) -> tuple[int, ...]:
         return (cfg.data.dim,)
     if cfg.data.name == "dsprites":
         return (1, cfg.data.image_size, cfg.data.image_size)
-    if cfg.data.name in ("ptb", "text"):  # words and <eos>, padded
+    if cfg.data.name in TEXT_SOURCES:  # words and <eos>, padded
         return (cfg.data.max_len + 1,)
     from xae.data import load  # only user arrays need a look at the data itself
 
@@ -109,11 +127,11 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     if m.critic != "none" and objective.importance_weighted:
         raise XaeError(f"model.critic '{m.critic}' judges one reconstruction per datum; "
                        f"model.objective '{m.objective}' draws K: use model.objective=elbo")
-    likelihood = _piece(m, "likelihood", shape)
+    likelihood = _piece(m, "likelihood", shape, *_vocab(cfg, "likelihood"))
     critic = _piece(m, "critic", shape)
-    encoder = _piece(m, "encoder", shape)
+    encoder = _piece(m, "encoder", shape, *_vocab(cfg, "encoder"))
     decoder = _piece(m, "decoder", shape, m.latent_dim,
-                     likelihood.params_per_channel)
+                     likelihood.params_per_channel, *_vocab(cfg, "decoder"))
     bottleneck, latent_shape = _bottleneck(m, bottleneck_cls, encoder)
     if prior.needs_posterior and (not bottleneck_cls.stochastic
                                                      or bottleneck_cls.hierarchical):

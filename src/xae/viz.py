@@ -383,7 +383,8 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
                   n: int = 64) -> list[Path]:
     """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png`` (and
     ``holes.png`` for 2-D stochastic latents; ``traversals.png`` for a flat Gaussian code of
-    images, its KL per dimension over the first 1000 test images; for a hierarchy ``levels.png``,
+    images, its KL per dimension over the first 1000 test images; for sentences
+    ``reconstructions.txt`` and ``samples.txt`` in place of the two images; for a hierarchy ``levels.png``,
     ``temperatures.png`` and ``rate_groups.png``: see :mod:`xae.viz_levels`); return them.
 
     Reconstructions of the first ``n`` test samples, ``n`` prior samples, the latent map of
@@ -391,9 +392,14 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
     the run has no log).
     """
     out, metrics = Path(run_dir) / RF.FIGURES, Path(run_dir) / RF.LOG
-    paths = [reconstructions(model, data.test_x[:n], out / RF.RECONSTRUCTIONS_PNG),
-             samples(model, n, out / RF.SAMPLES_PNG),
-             latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG)]
+    if "vocab" in data.info:  # sentences: reconstructions and samples as text
+        from xae.viz_text import text_figures
+
+        paths = text_figures(Path(run_dir), model, data.test_x, data.info["vocab"], n=16)
+    else:
+        paths = [reconstructions(model, data.test_x[:n], out / RF.RECONSTRUCTIONS_PNG),
+                 samples(model, n, out / RF.SAMPLES_PNG)]
+    paths.append(latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG))
     if model.latent_dim == 2 and model.stochastic:  # titled with the run's metrics.json
         from xae.train.checkpoint import read_metrics
 

@@ -26,6 +26,7 @@ from xae.data.mnist import load_mnist
 from xae.data.split import check_fraction, validate
 from xae.data.synthetic import load_linear_gaussian
 from xae.data.text import load_ptb, load_text
+from xae.tokens import TEXT_SOURCES
 from xae.errors import XaeError
 
 __all__ = ["BINARIZE_MODES", "SOURCES", "Dataset", "binarize", "load"]
@@ -142,7 +143,7 @@ def load(cfg: DataConfig) -> Dataset:
         raise XaeError(f"data.binarize must be one of {', '.join(BINARIZE_MODES)}, "
                        f"got {cfg.binarize!r}")
     check_fraction(cfg.test_fraction)
-    if cfg.binarize != "none" and cfg.name in ("ptb", "text"):
+    if cfg.binarize != "none" and cfg.name in TEXT_SOURCES:
         raise XaeError(f"data.binarize={cfg.binarize} draws pixels, but {cfg.name} is text "
                        f"(token ids); leave data.binarize=none")
     ds = validate(source(cfg))

@@ -4,7 +4,9 @@ one sentence per line (``--data text --data.path FILE``).
 A sentence is its whitespace-separated words. The vocabulary (:class:`Vocabulary`) is built
 from the training split alone: the four special tokens ``<pad>`` (0), ``<unk>`` (1), ``<bos>``
 (2) and ``<eos>`` (3), then the most frequent words (ties in alphabetical order) up to
-``data.vocab_size`` tokens in all; other words become ``<unk>`` (as does the word ``<unk>``
+``data.vocab_size`` tokens in all, exactly (the model's output size: fewer distinct words
+than that is an error that names the largest size the data allow); other words become
+``<unk>`` (as does the word ``<unk>``
 itself, which the PTB text already uses). A sentence is stored as the ids of its first
 ``data.max_len`` words, then ``<eos>``, then ``<pad>`` up to ``max_len + 1`` columns, int64;
 ``x != 0`` is its mask, and every per-sentence term sums over the real tokens (the words and
@@ -32,11 +34,10 @@ from xae.config import DataConfig
 from xae.data.dataset import Dataset
 from xae.data.split import check_fraction
 from xae.errors import XaeError
+from xae.tokens import BOS, EOS, PAD, SPECIALS, UNK
 
 logger = logging.getLogger(__name__)
 
-SPECIALS: tuple[str, ...] = ("<pad>", "<unk>", "<bos>", "<eos>")
-PAD, UNK, BOS, EOS = range(len(SPECIALS))
 PTB_SIZES = {"train": 42_068, "valid": 3_370, "test": 3_761}
 
 
@@ -54,6 +55,11 @@ class Vocabulary:
                            f"({' '.join(SPECIALS)}) take {len(SPECIALS)} ids: choose more than "
                            f"{len(SPECIALS)}, e.g. 10002")
         counts = Counter(w for s in sentences for w in s if w not in SPECIALS)
+        if len(counts) < size - len(SPECIALS):
+            raise XaeError(f"data.vocab_size is {size}, but the training split has only "
+                           f"{len(counts)} distinct words: the vocabulary is exactly "
+                           f"data.vocab_size tokens (the model's output size), so set "
+                           f"data.vocab_size={len(counts) + len(SPECIALS)} or less")
         ranked = sorted(counts, key=lambda w: (-counts[w], w))
         return cls(SPECIALS + tuple(ranked[:size - len(SPECIALS)]))
 

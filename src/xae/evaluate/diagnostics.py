@@ -20,6 +20,7 @@ from xae.evaluate.common import batches, progress_bar, seeded
 from xae.evaluate.holes import Holes, holes
 from xae.model import Autoencoder, inference
 from xae.outputs import EvalResult, LatentGroup
+from xae.tokens import PAD
 
 log = logging.getLogger(__name__)
 ACTIVE_VARIANCE = 0.01   # Burda et al. (2016): Var_x E_q[z_j|x] above this is an active unit
@@ -189,7 +190,8 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
 
     Metrics (nats per sample): loss (at ``beta``), distortion, rate, neg_elbo = distortion +
     KL (the negative ELBO; absent for a deterministic continuous code such as the plain AE,
-    which has none: see :func:`_kl`), bits_per_dim of it, active_units, ess (the mean
+    which has none: see :func:`_kl`), bits_per_dim of it (for sentences instead perplexity,
+    exp(−ELBO / real tokens), tokens counting each word and the <eos>), active_units, ess (the mean
     effective sample size, for a K-sample objective such as IWAE), code_usage,
     code_perplexity and code_bits_per_image for discrete codes (see
     :mod:`xae.evaluate.codes`) and code_prior_bits_per_image, −log2 p(codes) under a fitted
@@ -210,7 +212,10 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
         if not model.regularizer.is_kl:
             m["kl"] = kl
         m["neg_elbo"] = m["distortion"] + kl
-        m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
+        if getattr(model.likelihood, "needs_vocab", False):  # sentences: per real token
+            m["perplexity"] = math.exp(m["neg_elbo"] * len(x) / float((x != PAD).sum()))
+        else:
+            m["bits_per_dim"] = m["neg_elbo"] / (math.prod(model.data_shape) * math.log(2))
     m.update(active_unit_counts(rd))
     if rd.ess is not None:
         m["ess"] = float(rd.ess.double().mean())

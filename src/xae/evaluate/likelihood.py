@@ -11,6 +11,7 @@ the decoder makes about ``PASS_BYTES`` of tensors at most, whatever K and the mo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,7 @@ from xae.errors import XaeError, positive_int
 from xae.evaluate.common import batches, progress_bar, seeded
 from xae.model import Autoencoder, inference
 from xae.regularizers import NoRegularizer
+from xae.tokens import PAD
 
 PASS_BYTES = 512 * 2**20  # the tensors one decoding pass makes, about, at most
 MAX_ROWS = 10_000         # decoded draws per pass: large products, little to gain beyond
@@ -30,29 +32,36 @@ class LikelihoodReport:
     """Per-datum IW estimate and ELBO (nats) with their test-set summary.
 
     ``log_likelihood`` and ``elbo`` are (N,) tensors; :meth:`summary` gives means, standard
-    errors over the data (std / √N), the gap, and bits per dimension.
+    errors over the data (std / √N), the gap, and bits per dimension (for sentences the
+    perplexity per real token, exp(NLL / mean tokens), instead).
     """
 
     log_likelihood: torch.Tensor
     elbo: torch.Tensor
     k: int
     dims: int
+    tokens: float | None = None  # sentences: the mean real tokens per sentence
 
     def summary(self) -> dict[str, float]:
         n, to_bits = self.elbo.numel(), 1.0 / (self.dims * math.log(2))
-        gap = self.log_likelihood - self.elbo
 
         def se(v: torch.Tensor) -> float:
             return float(v.double().std() / math.sqrt(n)) if n > 1 else float("nan")
 
         nll = -float(self.log_likelihood.double().mean())
+        if self.tokens is not None:  # sentences: perplexity per token, not bits per position
+            return {**self._bounds(nll, se), "perplexity_iw": math.exp(nll / self.tokens)}
+        return {**self._bounds(nll, se),
+                "bits_per_dim_iw": nll * to_bits,
+                "bits_per_dim_iw_se": se(self.log_likelihood) * to_bits}
+
+    def _bounds(self, nll: float, se: Callable[[torch.Tensor], float]) -> dict[str, float]:
+        n, gap = self.elbo.numel(), self.log_likelihood - self.elbo
         return {
             "k": self.k, "n": n,
             "nll_iw": nll, "nll_iw_se": se(self.log_likelihood),
             "neg_elbo_k": -float(self.elbo.double().mean()), "neg_elbo_k_se": se(self.elbo),
-            "gap": float(gap.double().mean()), "gap_se": se(gap),
-            "bits_per_dim_iw": nll * to_bits, "bits_per_dim_iw_se": se(self.log_likelihood) * to_bits,
-        }
+            "gap": float(gap.double().mean()), "gap_se": se(gap)}
 
 
 def unavailable(model: Autoencoder) -> str | None:
@@ -173,7 +182,10 @@ def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
                 logw = _log_weights(model, xb, k, chunk, bar)
                 ll.append(torch.logsumexp(logw, 0) - math.log(k))
                 elbo.append(logw.mean(0))
-    return LikelihoodReport(torch.cat(ll), torch.cat(elbo), k, math.prod(model.data_shape))
+    tokens = (float((x != PAD).sum()) / len(x)
+              if getattr(model.likelihood, "needs_vocab", False) else None)
+    return LikelihoodReport(torch.cat(ll), torch.cat(elbo), k, math.prod(model.data_shape),
+                            tokens)
 
 
 def log_likelihood(model: Autoencoder, x: torch.Tensor, k: int = 1000, batch_size: int = 100,

@@ -98,7 +98,9 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
     if k:
         ll = likelihood_report(model, x, k, seed=seed, progress=progress)
         rep.metrics.update(ll.summary())
-    if images:
+    if images and "vocab" in data.info:
+        rep.skipped["images"] = "sentences: MSE, PSNR, SSIM and FID are image metrics"
+    elif images:
         rep.metrics.update(reconstruction_quality(model, x, progress=progress))
         if not fid.applicable(model.data_shape):
             rep.skipped["fid_lenet"] = (f"FID-LeNet needs 1×28×28 images; the data shape is "

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from xae.likelihoods.base import Likelihood
 from xae.likelihoods.bernoulli import Bernoulli
+from xae.likelihoods.categorical import Categorical
 from xae.likelihoods.discretized import DiscretizedLogistic
 from xae.likelihoods.location_scale import Gaussian, Laplace
 from xae.likelihoods.reconstruction import Reconstruction
 
 LIKELIHOODS: dict[str, type[Likelihood]] = {
-    "bernoulli": Bernoulli, "discretized": DiscretizedLogistic, "gaussian": Gaussian,
+    "bernoulli": Bernoulli, "categorical": Categorical, "discretized": DiscretizedLogistic, "gaussian": Gaussian,
     "laplace": Laplace, "reconstruction": Reconstruction,
 }
 
-__all__ = ["Likelihood", "Bernoulli", "DiscretizedLogistic", "Gaussian", "Laplace",
+__all__ = ["Likelihood", "Bernoulli", "Categorical", "DiscretizedLogistic", "Gaussian", "Laplace",
            "Reconstruction", "LIKELIHOODS"]

@@ -10,12 +10,14 @@ from xae.nets.conv_map import ConvMapDecoder, ConvMapEncoder, MapEncoder
 from xae.nets.diffusers_nets import DiffusersDecoder, DiffusersEncoder
 from xae.nets.hvae import HVAEDecoder, HVAEEncoder
 from xae.nets.mlp import MLPDecoder, MLPEncoder
+from xae.nets.rnn import RNNDecoder, RNNEncoder
 
 ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "conv_map": ConvMapEncoder,
-            "hvae": HVAEEncoder, "diffusers": DiffusersEncoder}
+            "hvae": HVAEEncoder, "diffusers": DiffusersEncoder, "rnn": RNNEncoder}
 DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "conv_map": ConvMapDecoder,
-            "hvae": HVAEDecoder, "diffusers": DiffusersDecoder}
+            "hvae": HVAEDecoder, "diffusers": DiffusersDecoder, "rnn": RNNDecoder}
 
 __all__ = ["MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "ConvMapEncoder",
            "ConvMapDecoder", "MapEncoder", "HVAEEncoder", "HVAEDecoder",
-           "DiffusersEncoder", "DiffusersDecoder", "ENCODERS", "DECODERS"]
+           "DiffusersEncoder", "DiffusersDecoder", "RNNEncoder", "RNNDecoder", "ENCODERS",
+           "DECODERS"]
