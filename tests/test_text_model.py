@@ -112,12 +112,19 @@ TINY_TEXT = ["data.vocab_size=24", "data.max_len=8", "model.rnn.hidden=32", "mod
              "model.latent_dim=4", "beta.warmup=100", "train.log_every=25", "train.lr=3e-3"]
 
 
-def test_a_sentence_vae_trains_and_writes_text_figures(tmp_path: Path) -> None:
-    corpus = _corpus(tmp_path / "s.txt")
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("text")
+    corpus = _corpus(tmp / "s.txt")
+    out = tmp / "run"
     assert main(["train", "--preset", "sentence-vae", "--data", "text", "--steps", "200",
                  "--no-progress", "--set", f"data.path={corpus}", *TINY_TEXT,
                  "--out", str(out)]) == 0
+    return out
+
+
+def test_a_sentence_vae_trains_and_writes_text_figures(text_run: Path) -> None:
+    out = text_run
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["loss"] < 0.8 * log[0]["loss"]
     test = json.loads((out / "metrics.json").read_text())["test"]
@@ -168,3 +175,46 @@ def test_text_pieces_on_images_are_refused(capsys, tmp_path: Path) -> None:
     err = capsys.readouterr().err
     assert code == 2 and "reads sentences" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_sample_reconstruct_and_interpolate_print_sentences(text_run: Path, capsys) -> None:
+    capsys.readouterr()
+    assert main(["sample", str(text_run), "-n", "3", "--decode", "sample"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all(w.startswith(tuple("abcd")) for ln in lines
+                                   for w in ln.split())
+    assert main(["reconstruct", str(text_run), "-n", "2"]) == 0
+    pairs = [ln for ln in capsys.readouterr().out.splitlines() if ln]
+    assert [ln[:3] for ln in pairs] == ["x: ", "x̂:", "x: ", "x̂:"]
+    a, b = "a0 a1 a2 a3", "d4 d3 d2"
+    assert main(["interpolate", str(text_run), a, b, "--steps", "5"]) == 0
+    homotopy = capsys.readouterr().out.strip().splitlines()
+    assert [ln.split()[0] for ln in homotopy] == ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    # the ends are the greedy reconstructions of A and B
+    model = xae.load(text_run)
+    from xae.data import load
+    from xae.text_cli import encode_sentence
+
+    vocab = load(model.config.data).info["vocab"]
+    for line, sentence in ((homotopy[0], a), (homotopy[-1], b)):
+        row, unknown = encode_sentence(sentence, vocab, model.data_shape[0])
+        assert not unknown
+        with torch.no_grad():
+            want = vocab.decode(model.decode(model.latent_mean(row))[0])
+        assert line.split(None, 1)[1:] == ([want] if want else [])
+
+
+def test_text_options_on_the_wrong_run_exit_2(text_run: Path, trained: Path, capsys,
+                                              tmp_path: Path) -> None:
+    for argv, needle in ((["sample", str(trained), "--decode", "sample"], "not text"),
+                         (["sample", str(text_run), "-o", str(tmp_path / "s.png")], ".txt"),
+                         (["interpolate", str(text_run), "a0", "a1", "--steps", "1"],
+                          "at least 2"),
+                         (["interpolate", str(trained), "0", "x"], "indices of the test set"),
+                         (["interpolate", str(text_run), " ", "a1"], "empty")):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err, (argv, err)
+    assert main(["interpolate", str(trained), "0", "3", "-o", str(tmp_path / "l.png"),
+                 "--steps", "4"]) == 0
+    assert (tmp_path / "l.png").stat().st_size > 500

@@ -23,7 +23,7 @@ log = logging.getLogger("xae")
 # adds its parser and sets ``fn`` (a function of the parsed args returning the exit status).
 COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codeprior.cli",
                                    "xae.explore.cli", "xae.diffusers_cli", "xae.edits.cli",
-                                   "xae.compress.cli", "xae.anomaly.cli")
+                                   "xae.compress.cli", "xae.anomaly.cli", "xae.text_cli")
 
 
 def _preset_and_file(args: argparse.Namespace) -> Any:
@@ -165,8 +165,13 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from xae.viz import save_grid
 
     positive_int(args.n, "-n")
-    output = output_file(args.output, ".png", "-o")
     model = _load(args)
+    if model.conditional:  # sentences: printed (or -o FILE.txt)
+        from xae import text_cli
+
+        return text_cli.sample(args, model)
+    _images_only(args)
+    output = output_file(args.output or "samples.png", ".png", "-o")
     source = choose(model, args.prior)
     if args.sample_steps is not None:
         if source != "fitted":
@@ -188,12 +193,23 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from xae.viz import reconstructions
 
     positive_int(args.n, "-n")
-    output = output_file(args.output, ".png", "-o")
     model = _load(args)
+    if model.conditional:  # sentences: printed (or -o FILE.txt)
+        from xae import text_cli
+
+        return text_cli.reconstruct(args, model)
+    _images_only(args)
+    output = output_file(args.output or "reconstructions.png", ".png", "-o")
     data = load(model.config.data).to(args.device)
     path = reconstructions(model, data.test_x[: args.n], output)
     print(f"wrote {path}")
     return 0
+
+
+def _images_only(args: argparse.Namespace) -> None:
+    if args.decode is not None:
+        raise XaeError("--decode chooses how sentences are written; this run's data are not "
+                       "text")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -316,7 +332,8 @@ def _parser() -> argparse.ArgumentParser:
                            "(shown on stderr by default, with rate and ETA)")
         if name == "sample":
             s.add_argument("-n", type=int, default=64, help="number of samples")
-            s.add_argument("-o", "--output", default="samples.png", help="PNG to write")
+            s.add_argument("-o", "--output", help="PNG to write (default samples.png); for "
+                           "sentences a .txt (default: printed)")
             s.add_argument("--temperature", type=float, default=1.0, help="scale every "
                            "spread of a Gaussian prior (< 1: NVAE's sharper samples)")
             s.add_argument("--prior", default="auto", choices=["auto", "own", "fitted"],
@@ -327,7 +344,11 @@ def _parser() -> argparse.ArgumentParser:
                            "sampler (default: the value it was fitted with)")
         if name == "reconstruct":
             s.add_argument("-n", type=int, default=32, help="number of test images")
-            s.add_argument("-o", "--output", default="reconstructions.png")
+            s.add_argument("-o", "--output", help="PNG to write (default "
+                           "reconstructions.png); for sentences a .txt (default: printed)")
+        if name in ("sample", "reconstruct"):
+            s.add_argument("--decode", choices=["greedy", "sample"], help="sentences: the "
+                           "most likely word at each step (default) or a draw")
         if name == "export":
             s.add_argument("--format", default="onnx", choices=["onnx", "diffusers"],
                            help="onnx (the decoder z → mean of p(x|z) and the encoder x → "
