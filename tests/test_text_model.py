@@ -17,6 +17,7 @@ from xae.config import apply
 from xae.errors import XaeError
 from xae.likelihoods.categorical import Categorical
 from xae.nets.rnn import RNNDecoder
+from xae.nets.transformer import TransformerDecoder
 from xae.presets import preset
 from xae.registry import build
 from xae.tokens import BOS, EOS, PAD, UNK
@@ -49,14 +50,18 @@ def test_categorical_log_prob_is_torchs_over_the_real_tokens() -> None:
     torch.testing.assert_close(lik.log_prob_samples(x, other), want)
 
 
-def _decoder(word_dropout: float = 0.0) -> RNNDecoder:
+def _decoder(word_dropout: float = 0.0, kind: str = "rnn") -> torch.nn.Module:
     torch.manual_seed(0)
+    if kind == "transformer":
+        return TransformerDecoder((L,), 3, V, V, width=16, layers=2, heads=2,
+                                  word_dropout=word_dropout).double()
     return RNNDecoder((L,), 3, V, V, cell="gru", embed=8, hidden=16,
                       word_dropout=word_dropout).double()
 
 
-def test_teacher_forcing_is_causal() -> None:
-    dec, x, z = _decoder().eval(), _sentences(4), torch.randn(4, 3, dtype=torch.float64)
+@pytest.mark.parametrize("kind", ["rnn", "transformer"])
+def test_teacher_forcing_is_causal(kind: str) -> None:
+    dec, x, z = _decoder(kind=kind).eval(), _sentences(4), torch.randn(4, 3, dtype=torch.float64)
     theta = dec(z, x)
     changed = x.clone()
     changed[:, 2] = 4 + (changed[:, 2] - 3) % (V - 4)  # another word at position 2
@@ -78,8 +83,9 @@ def test_word_dropout_replaces_words_in_training_only() -> None:
     assert 0.3 < float((half == UNK).double().mean()) < 0.7
 
 
-def test_greedy_generation_is_the_argmax_of_its_own_teacher_forcing() -> None:
-    dec, z = _decoder().eval(), torch.randn(6, 3, dtype=torch.float64)
+@pytest.mark.parametrize("kind", ["rnn", "transformer"])
+def test_greedy_generation_is_the_argmax_of_its_own_teacher_forcing(kind: str) -> None:
+    dec, z = _decoder(kind=kind).eval(), torch.randn(6, 3, dtype=torch.float64)
     out = dec.generate(z)
     assert out.shape == (6, L) and torch.equal(out, dec.generate(z))
     for row in out:  # one <eos>, then padding only

@@ -11,12 +11,15 @@ which makes the decoder lean on z.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from xae import checks as C
-from xae.tokens import BOS, EOS, PAD, UNK
 from xae.errors import XaeError
+from xae.nets.text_common import check_tokens, generate, shifted_inputs
+from xae.tokens import PAD
 
 KEYS = {"cell": ("the recurrent cell: gru or lstm", C.one_of(("gru", "lstm"))),
         "embed": ("width of the word embeddings", C.POSITIVE),
@@ -31,15 +34,6 @@ CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
 def lengths(x: torch.Tensor) -> torch.Tensor:
     """The real tokens of each padded sentence (its words and ``<eos>``), on the CPU."""
     return (x != PAD).sum(1).clamp(min=1).cpu()
-
-
-def _check_tokens(x: torch.Tensor, vocab_size: int) -> None:
-    if x.dtype != torch.int64 or x.ndim != 2:
-        raise XaeError(f"the rnn nets read token ids (batch, length) of type int64, got "
-                       f"{x.dtype} {tuple(x.shape)}: train them on --data ptb or text")
-    if x.numel() and int(x.max()) >= vocab_size:
-        raise XaeError(f"token id {int(x.max())} is outside the model's vocabulary of "
-                       f"{vocab_size}")
 
 
 class RNNEncoder(nn.Module):
@@ -57,7 +51,7 @@ class RNNEncoder(nn.Module):
         self.out_features = hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_tokens(x, self.vocab_size)
+        check_tokens(x, self.vocab_size, "rnn encoder")
         packed = nn.utils.rnn.pack_padded_sequence(self.embedding(x), lengths(x),
                                                    batch_first=True, enforce_sorted=False)
         _, state = self.rnn(packed)
@@ -98,16 +92,11 @@ class RNNDecoder(nn.Module):
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         """The decoder's input words: ``<bos>`` then x shifted right, with word dropout in
         training (padding and ``<bos>`` are never dropped)."""
-        prev = torch.cat([torch.full_like(x[:, :1], BOS), x[:, :-1]], dim=1)
-        if self.training and self.word_dropout > 0:
-            drop = torch.rand(prev.shape, device=prev.device) < self.word_dropout
-            drop[:, 0] = False
-            prev = torch.where(drop & (prev != PAD), torch.full_like(prev, UNK), prev)
-        return prev
+        return shifted_inputs(x, self.word_dropout, self.training)
 
     def forward(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """θ: logits (B, L, V) of each token given z and the true tokens before it."""
-        _check_tokens(x, self.vocab_size)
+        check_tokens(x, self.vocab_size, "rnn decoder")
         if x.shape[0] != z.shape[0]:
             raise XaeError(f"{z.shape[0]} codes for {x.shape[0]} sentences")
         emb = self.embedding(self.inputs(x))
@@ -118,27 +107,12 @@ class RNNDecoder(nn.Module):
     @torch.no_grad()
     def generate(self, z: torch.Tensor, greedy: bool = True,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """Sentences (B, L) written from z alone, one word at a time: the most likely word
-        (``greedy``) or a draw from the softmax; ``<pad>`` after each sentence's ``<eos>``."""
-        b = z.shape[0]
-        out = torch.full((b, self.length), PAD, dtype=torch.int64, device=z.device)
-        word = torch.full((b, 1), BOS, dtype=torch.int64, device=z.device)
-        state, done = self._state(z), torch.zeros(b, dtype=torch.bool, device=z.device)
-        for t in range(self.length):
-            step = torch.cat([self.embedding(word), z.unsqueeze(1)], dim=-1)
+        """Sentences (B, L) written from z alone (:func:`~xae.nets.text_common.generate`):
+        each step feeds the last word beside z and carries the recurrent state."""
+        def next_logits(prefix: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+            step = torch.cat([self.embedding(prefix[:, -1:]), z.unsqueeze(1)], dim=-1)
             h, state = self.rnn(step, state)
-            logits = self.out(h[:, -1])
-            logits[:, PAD] = -torch.inf  # never emit padding; BOS cannot follow either
-            logits[:, BOS] = -torch.inf
-            if t == self.length - 1:  # the last column is always the end
-                nxt = torch.full((b,), EOS, dtype=torch.int64, device=z.device)
-            elif greedy:
-                nxt = logits.argmax(-1)
-            else:
-                nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
-            out[:, t] = torch.where(done, torch.full_like(nxt, PAD), nxt)
-            done |= nxt == EOS
-            if bool(done.all()):
-                break
-            word = nxt.unsqueeze(1)
-        return out
+            return self.out(h[:, -1]), state
+
+        return generate(next_logits, self._state(z), z.shape[0], self.length, z.device,
+                        greedy, generator)
