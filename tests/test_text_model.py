@@ -224,3 +224,9 @@ def test_text_options_on_the_wrong_run_exit_2(text_run: Path, trained: Path, cap
     assert main(["interpolate", str(trained), "0", "3", "-o", str(tmp_path / "l.png"),
                  "--steps", "4"]) == 0
     assert (tmp_path / "l.png").stat().st_size > 500
+
+
+def test_word_dropout_of_a_decoder_the_model_lacks_is_refused() -> None:
+    with pytest.raises(XaeError, match="set model.transformer.word_dropout instead"):
+        build(preset("sentence-vae", **{"data.name": "text", "data.path": "x.txt",
+                                        "model.decoder": "transformer"}))

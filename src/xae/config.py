@@ -396,6 +396,11 @@ def validate(cfg: Config) -> Config:
     if "conv" in (m.encoder, m.decoder) and not m.conv.channels:
         raise XaeError("model.conv.channels is empty, but a conv encoder or decoder needs at "
                        "least one layer, e.g. model.conv.channels=[32, 64]")
+    if m.rnn.word_dropout and m.decoder != "rnn":
+        raise XaeError(f"model.rnn.word_dropout drops the inputs of the rnn decoder; this "
+                       f"model's decoder is '{m.decoder}'"
+                       + (": set model.transformer.word_dropout instead"
+                          if m.decoder == "transformer" else ""))
     if free_bits_on(m.kl.free_bits) and m.regularizer != "kl":
         raise XaeError(f"model.kl.free_bits clips the KL of model.regularizer=kl per latent "
                        f"dimension or group; model.regularizer '{m.regularizer}' does not "
