@@ -230,3 +230,23 @@ def test_word_dropout_of_a_decoder_the_model_lacks_is_refused() -> None:
     with pytest.raises(XaeError, match="set model.transformer.word_dropout instead"):
         build(preset("sentence-vae", **{"data.name": "text", "data.path": "x.txt",
                                         "model.decoder": "transformer"}))
+
+
+def test_the_language_model_is_the_empty_code_limit(tmp_path: Path) -> None:
+    corpus = _corpus(tmp_path / "s.txt")
+    out = tmp_path / "lm"
+    tiny = [k for k in TINY_TEXT if not k.startswith("beta.")]
+    assert main(["train", "--preset", "lstm-lm", "--data", "text", "--steps", "150",
+                 "--no-progress", "--set", f"data.path={corpus}", *tiny,
+                 "--out", str(out)]) == 0
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    assert test["rate"] == 0 and test["neg_elbo"] == test["distortion"]
+    assert "holes_mmd" not in test and test["active_units"] == 0
+    model = xae.load(out)
+    from xae.data import load
+
+    x = load(model.config.data).test_x[:4]
+    z = model.latent_mean(x)
+    assert torch.equal(z, torch.zeros_like(z))  # the decoder never sees the sentence
+    log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert log[-1]["loss"] < 0.8 * log[0]["loss"]

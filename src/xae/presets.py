@@ -101,6 +101,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "model.rnn.word_dropout": 0.5, "model.latent_dim": 16,
                      "beta.kind": "sigmoid", "beta.start": 0.0, "beta.value": 1.0,
                      "beta.warmup": 2000, "train.batch_size": 32},
+    # The KL = 0 limit of the sentence VAE: its decoder with no code (z = 0), an LSTM
+    # language model of the same size; the baseline a sentence VAE's NLL is compared with.
+    "lstm-lm": {"data.name": "ptb", "model.encoder": "rnn", "model.decoder": "rnn",
+                "model.likelihood": "categorical", "model.bottleneck": "none",
+                "model.regularizer": "none", "model.rnn.cell": "lstm", "model.latent_dim": 16,
+                "train.batch_size": 32},
     # Ladder VAE (Sønderby et al. 2016, MNIST model): five Gaussian groups 64-32-16-8-4 from
     # the bottom (listed top first), each posterior the precision-weighted merge of a
     # bottom-up estimate and the top-down prior, batch norm in the deterministic layers, and

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from xae.bottlenecks.base import Bottleneck
 from xae.bottlenecks.deterministic import Deterministic
+from xae.bottlenecks.empty import Empty
 from xae.bottlenecks.fsq import FSQ
 from xae.bottlenecks.gaussian import Gaussian
 from xae.bottlenecks.gumbel import GumbelSoftmax
@@ -18,8 +19,8 @@ from xae.bottlenecks.vq import VQ
 BOTTLENECKS: dict[str, type[Bottleneck]] = {
     "deterministic": Deterministic, "gaussian": Gaussian, "fsq": FSQ, "lfq": LFQ,
     "gumbel": GumbelSoftmax, "vq": VQ, "rvq": ResidualVQ, "topdown": TopDown,
-    "ladder": Ladder, "hvae": HVAE,
+    "ladder": Ladder, "hvae": HVAE, "none": Empty,
 }
 
-__all__ = ["Bottleneck", "Deterministic", "FSQ", "Gaussian", "GumbelSoftmax", "HVAE", "LFQ", "Ladder",
+__all__ = ["Bottleneck", "Deterministic", "Empty", "FSQ", "Gaussian", "GumbelSoftmax", "HVAE", "LFQ", "Ladder",
            "Positionwise", "Quantized", "Quantizer", "ResidualVQ", "TopDown", "VQ", "BOTTLENECKS"]

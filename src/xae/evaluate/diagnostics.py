@@ -159,6 +159,8 @@ def _kl(model: Autoencoder, rd: RateDistortion) -> float | None:
     so such a model has no ELBO (see :func:`xae.evaluate.likelihood.unavailable`)."""
     if model.regularizer.is_kl:
         return float(rd.rate.double().mean())
+    if getattr(model.bottleneck, "empty", False):  # no code: nothing to pay for
+        return 0.0
     if rd.posterior is not None:
         with inference(model):
             log_q = rd.posterior.log_prob(rd.codes)
@@ -225,7 +227,7 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
             # a deterministic quantizer's KL is already this −log p(codes)
             nll = kl if not model.bottleneck.has_posterior else code_nll(model, rd.indices)
             m["code_prior_bits_per_image"] = nll / math.log(2)
-    if hole_metrics:
+    if hole_metrics and not getattr(model.bottleneck, "empty", False):  # no code, no holes
         h = holes_of(model, rd, seed)
         m["holes_mmd"] = h.mmd
         if h.fraction is not None:

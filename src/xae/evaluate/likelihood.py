@@ -77,6 +77,9 @@ def unavailable(model: Autoencoder) -> str | None:
                 "bits_per_dim")
     if model.stochastic:
         return None
+    if getattr(model.bottleneck, "empty", False):
+        return ("the code is empty (model.bottleneck=none): log p(x) = log p(x | z = 0) "
+                "exactly, so neg_elbo (= distortion) is the exact NLL")
     if model.discrete:
         return ("discrete codes: the importance-weighted estimate needs a Gaussian posterior; "
                 "neg_elbo (distortion + KL to the code prior) bounds −log p(x)")
