@@ -1,0 +1,115 @@
+"""Posterior collapse under an autoregressive decoder, shown and fixed, on the Penn Treebank.
+
+A VAE whose decoder can model p(x) alone learns to ignore z: the KL goes to 0. This trains the
+arms of :mod:`text_setup` (plain; KL annealing; annealing + word dropout; free bits; cyclical
+annealing; a causal transformer decoder plain and with free bits) and an LSTM language model
+of the decoder's size (the KL = 0 limit) with the same steps, batch and learning rate, as
+one-thread workers side by side, and reports each arm's KL, active units, reconstruction, the
+IW bound on the test NLL per sentence and its perplexity per word (words and <eos>) beside
+the LM's.
+
+Goals: the plain VAE collapses (KL < 0.1 nat), and at least two remedies keep KL ≥ 2 nats
+(Bowman et al. 2016 reported about 2) with a perplexity no worse than the LM's by more than 2%.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/text_collapse.py
+    PYTHONPATH=src .venv/bin/python benchmarks/text_collapse.py --smoke --results /tmp/tc
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import text_setup as T
+from describe import machine, machine_line
+from pool import run_jobs
+from xae.errors import XaeError
+from xae.fileio import write_json
+
+HERE = Path(__file__).resolve().parent
+BUDGET_MIN = 90.0
+COLLAPSED_KL, KEPT_KL, PPL_SLACK = 0.1, 2.0, 0.02
+
+
+def _args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arms", default=",".join(T.ARMS), help="comma-separated arms")
+    ap.add_argument("--steps", type=int, default=T.STEPS, help="training steps per arm")
+    ap.add_argument("--workers", type=int, default=2, help="one-thread worker processes")
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    ap.add_argument("--smoke", action="store_true", help="30 steps, K = 2 on 100 test "
+                    "sentences: checks the script, measures nothing")
+    args = ap.parse_args()
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in args.arms if a not in T.ARMS]
+    if unknown:
+        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(T.ARMS)}")
+    if args.steps < 1 or args.workers < 1:
+        ap.error("--steps and --workers must be ≥ 1")
+    return args
+
+
+def main() -> None:
+    args = _args()
+    start = time.perf_counter()
+    mach = {**machine("cpu"), "threads": 1, "workers": args.workers}
+    print(f"machine  {machine_line(mach)}; {args.workers} one-thread workers", flush=True)
+    steps, k, test_n = (30, 2, 100) if args.smoke else (args.steps, T.K_IW, None)
+    runs = args.results / ("text_collapse_runs" if not args.smoke else "text_collapse_smoke")
+    jobs = [T.Job(arm, steps, str(runs / arm), k, test_n) for arm in args.arms]
+
+    def report(done: int, total: int, r: dict[str, Any]) -> None:
+        print(f"[{done}/{total}] {r['arm']}: {'reused' if r['reused'] else 'trained'}, KL "
+              f"{r['kl']:.3f}, perplexity {r['perplexity']:.1f}; "
+              f"{(time.perf_counter() - start) / 60:.1f} min", flush=True)
+
+    rows = {r["arm"]: r for r in run_jobs(T.work, jobs, args.workers, report)}
+    goals = _table(rows, steps)
+    spent = (time.perf_counter() - start) / 60
+    print(f"budget  {spent:.1f} minutes of wall time: "
+          f"{'within' if spent <= BUDGET_MIN else 'OVER'} the {BUDGET_MIN:g}-minute budget")
+    if args.smoke:
+        print("SMOKE SIZES: the figures above measure nothing; run without --smoke")
+    write_json(args.results / ("text_collapse.json" if not args.smoke
+                               else "text_collapse_smoke.json"), {
+        "arms": [rows[a] for a in args.arms if a in rows], "goals": goals,
+        "sizes": {"steps": steps, "hidden": T.HIDDEN, "embed": T.EMBED, "max_len": T.MAX_LEN,
+                  "batch": T.BATCH, "lr": T.LR, "k_iw": k, "warmup": T.WARMUP},
+        "wall_minutes": spent, "budget_minutes": BUDGET_MIN,
+        "within_budget": spent <= BUDGET_MIN, "machine": mach, "smoke": args.smoke})
+
+
+def _table(rows: dict[str, dict[str, Any]], steps: int) -> dict[str, Any]:
+    lm = rows.get("lm")
+    print(f"\nPTB (Mikolov's split, 10k vocabulary, sentences cut at {T.MAX_LEN} words), "
+          f"{steps} steps of batch {T.BATCH}; NLL per sentence (IW bound, K = "
+          f"{next(iter(rows.values()))['k']}; exact for the LM), perplexity per word and <eos>")
+    print("| arm | KL (nats) | active units | recon | −ELBO | NLL | perplexity | vs LM |")
+    print("|---|---|---|---|---|---|---|---|")
+    for arm, r in rows.items():
+        rel = (f"{r['perplexity'] / lm['perplexity'] - 1:+.1%}" if lm and arm != "lm"
+               else "")
+        print(f"| {arm} | {r['kl']:.3f} | {r['active_units']} | {r['recon']:.2f} | "
+              f"{r['neg_elbo']:.2f} | {r['nll']:.2f} | {r['perplexity']:.2f} | {rel} |")
+    out: dict[str, Any] = {}
+    if "plain" in rows:
+        out["plain_collapses"] = rows["plain"]["kl"] < COLLAPSED_KL
+        print(f"goal  the plain VAE collapses (KL {rows['plain']['kl']:.3f} < {COLLAPSED_KL}): "
+              f"{'met' if out['plain_collapses'] else 'NOT met'}")
+    if lm:
+        kept = [a for a, r in rows.items() if a not in ("plain", "lm") and r["kl"] >= KEPT_KL
+                and r["perplexity"] <= lm["perplexity"] * (1 + PPL_SLACK)]
+        out["remedies_kept"] = kept
+        out["two_remedies"] = len(kept) >= 2
+        print(f"goal  ≥ 2 remedies keep KL ≥ {KEPT_KL} with perplexity ≤ LM + "
+              f"{PPL_SLACK:.0%}: {kept or 'none'}: {'met' if out['two_remedies'] else 'NOT met'}")
+    return out
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except XaeError as e:
+        sys.exit(f"text_collapse.py: error: {e}")
