@@ -217,7 +217,8 @@ def test_text_options_on_the_wrong_run_exit_2(text_run: Path, trained: Path, cap
                          (["interpolate", str(text_run), "a0", "a1", "--steps", "1"],
                           "at least 2"),
                          (["interpolate", str(trained), "0", "x"], "indices of the test set"),
-                         (["interpolate", str(text_run), " ", "a1"], "empty")):
+                         (["interpolate", str(text_run), " ", "a1"], "empty"),
+                         (["export", str(text_run)], "decoder is autoregressive")):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err, (argv, err)

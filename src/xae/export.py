@@ -86,6 +86,12 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
     ``export.json`` holds.
     """
     require_onnx()
+    if model.conditional:
+        raise XaeError("this run's decoder is autoregressive (it writes a sentence word by "
+                       "word, reading the words before each one), and the ONNX export covers "
+                       "decoders z → x in one pass, so neither `xae export` nor the explorer "
+                       "(which runs the export in the page) applies to it; use `xae sample`, "
+                       "`xae reconstruct` and `xae interpolate`")
     out_dir = replaceable_folder(out_dir, "--out", EXPORT_META, "onnx", protect)
     model = model.cpu()
     shape, d = tuple(model.data_shape), model.latent_dim
