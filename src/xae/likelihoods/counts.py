@@ -1,0 +1,130 @@
+"""Count likelihoods in scVI's parametrization (Lopez et al. 2018): Poisson, negative binomial
+and zero-inflated negative binomial over a cell's gene counts x (B, G).
+
+The decoder emits ρ as logits over the genes (ρ = softmax, the cell's expression
+proportions); the mean count is μ = ℓ·ρ with ℓ the cell's observed library size, Σ_g x_g
+(which the likelihood reads from x itself). The negative binomial's inverse dispersion r
+(scVI's θ) is one learned value per gene (``dispersion=gene``) or decoded for each cell and
+gene (``dispersion=cell``, one more block of decoder outputs); the zero-inflated model also
+decodes dropout logits ψ, an extra probability σ(ψ) of a zero. Decoder outputs per gene, in
+order: ρ logits, then ψ (zinb), then log r (``cell``).
+
+    NB(x; μ, r) = Γ(x + r) / (Γ(r) x!) · (r / (r + μ))^r · (μ / (r + μ))^x
+    ZINB(0) = σ(ψ) + σ(−ψ)·NB(0),   ZINB(x > 0) = σ(−ψ)·NB(x)
+
+:meth:`mean` is the expected count at a library size of ``REFERENCE_LIBRARY`` = 10⁴ counts,
+ρ·10⁴, scVI's normalized expression (the zero inflation left out, as there); :meth:`sample`
+draws counts at that library size.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xae import checks as C
+from xae.errors import XaeError
+from xae.likelihoods.base import Likelihood
+
+REFERENCE_LIBRARY = 1e4
+DISPERSIONS = ("gene", "cell")
+
+
+def log_mean(x: torch.Tensor, rho_logits: torch.Tensor) -> torch.Tensor:
+    """log μ = log ℓ + log softmax(ρ logits), ℓ = Σ_g x_g (the observed library size)."""
+    library = x.sum(-1, keepdim=True)
+    if bool((library <= 0).any()):
+        raise XaeError("a cell has no counts (library size 0); remove empty cells first")
+    return torch.log(library) + rho_logits.log_softmax(-1)
+
+
+def nb_log_prob(x: torch.Tensor, log_mu: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
+    """log NB(x; μ, r) elementwise, from log μ and log r (stable for large and small r)."""
+    r = log_r.exp()
+    log_r_mu = torch.logaddexp(log_r, log_mu)
+    return (torch.lgamma(x + r) - torch.lgamma(r) - torch.lgamma(x + 1)
+            + r * (log_r - log_r_mu) + x * (log_mu - log_r_mu))
+
+
+class Poisson(Likelihood):
+    """log Poisson(x; μ) = x log μ − μ − log x!, μ = ℓ·ρ."""
+
+    def __init__(self, data_shape: tuple[int, ...]) -> None:
+        super().__init__(data_shape)
+        _check_vectors(data_shape, "poisson")
+
+    def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        log_mu = log_mean(x, theta)
+        return x * log_mu - log_mu.exp() - torch.lgamma(x + 1)
+
+    def mean(self, theta: torch.Tensor) -> torch.Tensor:
+        return REFERENCE_LIBRARY * theta.softmax(-1)
+
+    def sample(self, theta: torch.Tensor) -> torch.Tensor:
+        return torch.poisson(self.mean(theta))
+
+
+class NegativeBinomial(Likelihood):
+    """The negative binomial with mean μ = ℓ·ρ and inverse dispersion r, per gene or cell."""
+
+    KEYS = {"dispersion": ("the inverse dispersion r: one learned value per gene, or decoded "
+                           "per cell and gene", C.one_of(DISPERSIONS))}
+    inflated = False
+
+    def __init__(self, data_shape: tuple[int, ...], *, dispersion: str = "gene") -> None:
+        super().__init__(data_shape)
+        genes = _check_vectors(data_shape, type(self).__name__)
+        if dispersion not in DISPERSIONS:
+            raise XaeError(f"the dispersion '{dispersion}' is unknown; use gene or cell")
+        self.dispersion = dispersion
+        self.params_per_channel = 1 + int(self.inflated) + int(dispersion == "cell")
+        if dispersion == "gene":
+            self.log_r = nn.Parameter(torch.zeros(genes))
+
+    def parts(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None,
+                                                  torch.Tensor]:
+        """ρ logits, dropout logits ψ (None without zero inflation) and log r, each (…, G)."""
+        blocks = theta.chunk(self.params_per_channel, dim=-1)
+        rho, psi = blocks[0], blocks[1] if self.inflated else None
+        log_r = blocks[-1] if self.dispersion == "cell" else self.log_r.expand_as(rho)
+        return rho, psi, log_r
+
+    def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        rho, _, log_r = self.parts(theta)
+        return nb_log_prob(x, log_mean(x, rho), log_r)
+
+    def mean(self, theta: torch.Tensor) -> torch.Tensor:
+        return REFERENCE_LIBRARY * self.parts(theta)[0].softmax(-1)
+
+    def sample(self, theta: torch.Tensor) -> torch.Tensor:
+        _, psi, log_r = self.parts(theta)
+        mu, r = self.mean(theta), log_r.exp()
+        counts = torch.poisson(torch.distributions.Gamma(r, r / mu).sample())
+        if psi is not None:
+            counts = torch.where(torch.rand_like(counts) < torch.sigmoid(psi),
+                                 torch.zeros_like(counts), counts)
+        return counts
+
+
+class ZeroInflatedNB(NegativeBinomial):
+    """The negative binomial with an extra zero of probability σ(ψ), ψ decoded per cell and
+    gene: log p(0) = softplus(log NB(0) − ψ) − softplus(−ψ), log p(x > 0) = −ψ − softplus(−ψ)
+    + log NB(x) (scVI's stable form)."""
+
+    inflated = True
+
+    def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        rho, psi, log_r = self.parts(theta)
+        log_mu = log_mean(x, rho)
+        nb = nb_log_prob(x, log_mu, log_r)
+        zero_nb = log_r.exp() * (log_r - torch.logaddexp(log_r, log_mu))
+        at_zero = F.softplus(zero_nb - psi) - F.softplus(-psi)
+        above = -psi - F.softplus(-psi) + nb
+        return torch.where(x == 0, at_zero, above)
+
+
+def _check_vectors(data_shape: tuple[int, ...], name: str) -> int:
+    if len(data_shape) != 1:
+        raise XaeError(f"the {name} likelihood models count vectors (cells × genes), but the "
+                       f"data's samples have shape {tuple(data_shape)}")
+    return data_shape[0]
