@@ -103,7 +103,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "beta.warmup": 2000, "train.batch_size": 32},
     # The KL = 0 limit of the sentence VAE: its decoder with no code (z = 0), an LSTM
     # language model of the same size; the baseline a sentence VAE's NLL is compared with.
-    "lstm-lm": {"data.name": "ptb", "model.encoder": "rnn", "model.decoder": "rnn",
+    "lstm-lm": {"data.name": "ptb", "model.encoder": "none", "model.decoder": "rnn",
                 "model.likelihood": "categorical", "model.bottleneck": "none",
                 "model.regularizer": "none", "model.rnn.cell": "lstm", "model.latent_dim": 16,
                 "train.batch_size": 32},

@@ -55,7 +55,10 @@ def _vocab(cfg: Config, kind: str) -> tuple[int, ...]:
     """The structural vocabulary size for a piece that reads token ids (``needs_vocab``), on
     text data; an error for a token piece on other data or another piece on text."""
     name = getattr(cfg.model, kind)
-    reads = getattr(lookup(kind, name), "needs_vocab", False)
+    cls = lookup(kind, name)
+    if getattr(cls, "any_data", False):
+        return ()
+    reads = getattr(cls, "needs_vocab", False)
     text = cfg.data.name in TEXT_SOURCES
     if reads and not text:
         raise XaeError(f"model.{kind} '{name}' reads sentences (token ids); train it on "
@@ -116,6 +119,10 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         raise XaeError(f"model.bottleneck '{m.bottleneck}' gives latent groups with a KL each; "
                        f"model.regularizer '{m.regularizer}' reads one posterior: use "
                        f"model.regularizer=kl")
+    if (m.bottleneck == "none") != (m.encoder == "none"):
+        raise XaeError("model.bottleneck=none (no code) never reads the encoder, and "
+                       "model.encoder=none gives no code to read: set both to none (a model "
+                       "of p(x) alone, such as the lstm-lm preset) or neither")
     objective = _piece(m, "objective")
     if objective.importance_weighted and not (bottleneck_cls.stochastic and m.regularizer == "kl"):
         raise XaeError(f"model.objective '{m.objective}' weighs K posterior samples by "

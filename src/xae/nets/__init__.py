@@ -10,16 +10,18 @@ from xae.nets.conv_map import ConvMapDecoder, ConvMapEncoder, MapEncoder
 from xae.nets.diffusers_nets import DiffusersDecoder, DiffusersEncoder
 from xae.nets.hvae import HVAEDecoder, HVAEEncoder
 from xae.nets.mlp import MLPDecoder, MLPEncoder
+from xae.nets.none import NoEncoder
 from xae.nets.rnn import RNNDecoder, RNNEncoder
 from xae.nets.transformer import TransformerDecoder
 
 ENCODERS = {"mlp": MLPEncoder, "conv": ConvEncoder, "conv_map": ConvMapEncoder,
-            "hvae": HVAEEncoder, "diffusers": DiffusersEncoder, "rnn": RNNEncoder}
+            "hvae": HVAEEncoder, "diffusers": DiffusersEncoder, "rnn": RNNEncoder,
+            "none": NoEncoder}
 DECODERS = {"mlp": MLPDecoder, "conv": ConvDecoder, "conv_map": ConvMapDecoder,
             "hvae": HVAEDecoder, "diffusers": DiffusersDecoder, "rnn": RNNDecoder,
             "transformer": TransformerDecoder}
 
 __all__ = ["MLPEncoder", "MLPDecoder", "ConvEncoder", "ConvDecoder", "ConvMapEncoder",
            "ConvMapDecoder", "MapEncoder", "HVAEEncoder", "HVAEDecoder",
-           "DiffusersEncoder", "DiffusersDecoder", "RNNEncoder", "RNNDecoder", "TransformerDecoder", "ENCODERS",
+           "DiffusersEncoder", "DiffusersDecoder", "NoEncoder", "RNNEncoder", "RNNDecoder", "TransformerDecoder", "ENCODERS",
            "DECODERS"]
