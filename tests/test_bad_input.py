@@ -41,7 +41,7 @@ def _copy(run: Path, tmp_path: Path) -> Path:
     (["--set", "model.mlp.hidden=64"], ["'model.mlp.hidden' expects a list"]),
     (["--set", "model.hidden=[64]"], ["'model.hidden' moved to model.mlp.hidden"]),
     (["--set", "model.latent_dim"], ["not of the form key=value"]),
-    (["--set", "model.likelihood=poisson"], ["'model.likelihood' 'poisson' is unknown", "choices: bernoulli"]),
+    (["--set", "model.likelihood=poison"], ["'model.likelihood' 'poison' is unknown", "choices: bernoulli"]),
     (["--set", "model.bottleneck=deterministic"], ["needs a posterior", "model.bottleneck=gaussian"]),
     (["--set", "beta.kind=exponential"], ["'beta.kind' 'exponential' is unknown"]),
     (["--data", "cifar"], ["unknown", "cifar"]),

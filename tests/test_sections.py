@@ -65,8 +65,10 @@ def test_every_section_is_in_the_model_config_under_its_registry_name():
         assert isinstance(getattr(model, name), sec)
     assert {"mlp", "conv", "conv_map", "diffusers", "vq", "rvq", "fsq", "lfq", "gumbel", "topdown", "ladder", "hvae", "mog",
             "vamp", "flow", "kl", "mmd", "tc", "factor", "dip", "capacity", "gaussian", "laplace",
-            "iwae", "patchgan", "reconstruction"} == set(SECTIONS)
-    assert not {"normal", "codes", "elbo", "none", "bernoulli", "deterministic"} & set(SECTIONS)
+            "iwae", "patchgan", "reconstruction", "rnn", "transformer", "nb", "zinb"} \
+        == set(SECTIONS)
+    assert not {"normal", "codes", "elbo", "none", "bernoulli", "deterministic", "categorical",
+                "poisson"} & set(SECTIONS)
 
 
 @pytest.mark.parametrize("name", ["mlp", "conv", "conv_map", "diffusers"])
