@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test web bench bench-long bench-ldm bench-apps clean
+.PHONY: demo test web bench bench-long bench-ldm bench-apps bench-factors bench-text clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,15 @@ bench-apps: $(VENV)/.bench $(VENV)/.fashion-mnist
 	$(BIN)/python benchmarks/anomaly.py --part both --threads 2
 	$(BIN)/python benchmarks/compression.py --threads 2
 	$(BIN)/python benchmarks/attributes.py --threads 2
+
+# The β-VAE family on dSprites-like factor data (six models × 3 seeds × 2 settings, the five
+# metrics), sized to fit 90 minutes as two one-thread workers side by side.
+bench-factors: $(VENV)/.bench
+	$(BIN)/python benchmarks/disentanglement.py --workers 2
+
+# Posterior collapse under autoregressive decoders on the Penn Treebank, and its remedies.
+bench-text: $(VENV)/.bench
+	$(BIN)/python benchmarks/text_collapse.py --workers 2
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache web/node_modules
