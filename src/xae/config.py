@@ -58,6 +58,10 @@ class DataConfig:
                             "scale, orientation, x, y, each ≥ 2 (dSprites' grid; a coarser one "
                             "for tests, e.g. [3, 2, 4, 8, 8])", C.each(C.POSITIVE))
     image_size: int = key(64, "dsprites: image height and width in pixels", C.between(8, 4096))
+    layer: str = key("", "h5ad: the layer that holds the raw counts (default: .X)")
+    batch_key: str = key("", "h5ad, pbmc: the cells' column naming their batch (a covariate)")
+    label_key: str = key("", "h5ad, pbmc: the cells' column of cell types (default: cell_type "
+                         "or bulk_labels when present)")
     vocab_size: int = key(10_002, "ptb, text: token ids in all, the 4 special tokens <pad> "
                           "<unk> <bos> <eos> included (10002 keeps PTB's 10k whole)",
                           C.POSITIVE)

@@ -4,7 +4,8 @@ Sources: ``digits`` (scikit-learn's bundled 8x8 digits), ``mnist`` and ``fashion
 files; the latter from Debian's ``dataset-fashion-mnist``), ``arrays``
 (a user's ``.npy``/``.npz``), ``linear-gaussian`` (synthetic pPCA data with known
 parameters), ``dsprites`` (dSprites-like shapes drawn on a factor grid, with their factors),
-``ptb`` and ``text`` (sentences as padded token ids: :mod:`xae.data.text`).
+``ptb`` and ``text`` (sentences as padded token ids: :mod:`xae.data.text`), ``h5ad`` and
+``pbmc`` (cells × gene counts: :mod:`xae.data.counts`).
 ``binarize`` draws Bernoulli pixels, statically (once, seeded) or dynamically
 (a new draw per batch, by the trainer; Salakhutdinov & Murray 2008, Burda et al. 2016).
 """
@@ -18,6 +19,7 @@ import torch
 
 from xae.config import DataConfig
 from xae.data.arrays import load_arrays
+from xae.data.counts import load_h5ad, load_pbmc
 from xae.data.dataset import Dataset
 from xae.data.digits import load_digits
 from xae.data.dsprites import load_dsprites
@@ -41,6 +43,8 @@ SOURCES: dict[str, Callable[[DataConfig], Dataset]] = {
     "dsprites": load_dsprites,
     "ptb": load_ptb,
     "text": load_text,
+    "h5ad": load_h5ad,
+    "pbmc": load_pbmc,
 }
 
 #: Valid values of ``DataConfig.binarize``.

@@ -43,7 +43,8 @@ def to_float32(array: np.ndarray, what: str) -> torch.Tensor:
 
 
 def split_dataset(name: str, x: torch.Tensor, y: torch.Tensor | None, test_fraction: float,
-                  seed: int, info: dict | None = None) -> Dataset:
+                  seed: int, info: dict | None = None,
+                  per_sample: dict[str, torch.Tensor] | None = None) -> Dataset:
     """Split samples into train and test with a permutation drawn from ``seed``.
 
     The test part has ``round(N * test_fraction)`` samples; the same ``seed`` always gives
@@ -63,18 +64,24 @@ def split_dataset(name: str, x: torch.Tensor, y: torch.Tensor | None, test_fract
         Seed of the permutation.
     info : dict, optional
         Extra facts kept in :attr:`Dataset.info`.
+    per_sample : dict, optional
+        Other values of each sample, ``(N, ...)`` (e.g. a cell's batch), split with x and
+        kept as ``info["train_<key>"]`` and ``info["test_<key>"]``.
     """
     n = x.shape[0]
     n_test = round(n * check_fraction(test_fraction))
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     test_idx, train_idx = perm[:n_test], perm[n_test:]
+    info = dict(info or {})
+    for key, values in (per_sample or {}).items():
+        info[f"train_{key}"], info[f"test_{key}"] = values[train_idx], values[test_idx]
     return Dataset(
         name=name,
         train_x=x[train_idx],
         train_y=None if y is None else y[train_idx],
         test_x=x[test_idx],
         test_y=None if y is None else y[test_idx],
-        info=dict(info or {}),
+        info=info,
     )
 
 

@@ -1,0 +1,98 @@
+"""Count data: scanpy's PBMC sample with its raw counts recovered, a user's .h5ad (counts in
+.X or a layer, cell types, a batch covariate split with the cells), and the bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from xae.config import DataConfig
+from xae.data import load
+from xae.errors import XaeError
+
+anndata = pytest.importorskip("anndata")
+pd = pytest.importorskip("pandas")
+
+
+def _adata(n: int = 60, g: int = 12, seed: int = 0) -> object:
+    rng = np.random.default_rng(seed)
+    counts = rng.poisson(3.0, size=(n, g)).astype(np.float32)
+    counts[:, 0] += 1  # every cell has counts
+    obs = pd.DataFrame({"cell_type": rng.choice(["B", "T", "NK"], n),
+                        "batch": rng.choice(["a", "b"], n)},
+                       index=[f"c{i}" for i in range(n)])
+    ad = anndata.AnnData(X=np.log1p(counts), obs=obs,
+                         var=pd.DataFrame(index=[f"g{j}" for j in range(g)]))
+    ad.layers["counts"] = counts
+    return ad
+
+
+def _write(tmp_path: Path, ad: object, name: str = "cells.h5ad") -> Path:
+    path = tmp_path / name
+    ad.write_h5ad(path)
+    return path
+
+
+def test_pbmc_counts_are_recovered_whole() -> None:
+    ds = load(DataConfig(name="pbmc"))
+    x = torch.cat([ds.train_x, ds.test_x])
+    assert x.shape == (700, 765) and ds.test_x.shape[0] == 140
+    assert torch.equal(x, x.round()) and float(x.min()) == 0 and float(x.sum(1).min()) > 0
+    assert ds.info["recovery_max_relative_error"] < 1e-3
+    assert ds.info["label_key"] == "bulk_labels" and len(ds.info["label_names"]) == 10
+    assert int(ds.train_y.max()) == 9
+
+
+def test_an_h5ad_layer_with_cell_types_and_batches(tmp_path: Path) -> None:
+    ad = _adata()
+    path = _write(tmp_path, ad)
+    ds = load(DataConfig(name="h5ad", path=str(path), layer="counts", batch_key="batch",
+                         test_fraction=0.25))
+    assert ds.train_x.shape == (45, 12) and ds.test_x.shape == (15, 12)
+    assert ds.info["label_names"] == ["B", "NK", "T"] and ds.info["batch_names"] == ["a", "b"]
+    # each cell keeps its own counts, type and batch through the split
+    rows = {tuple(r): i for i, r in enumerate(ad.layers["counts"].tolist())}
+    for x, y, b in zip(ds.test_x, ds.test_y, ds.info["test_batch"]):
+        i = rows[tuple(x.tolist())]
+        assert ds.info["label_names"][int(y)] == ad.obs["cell_type"].iloc[i]
+        assert ds.info["batch_names"][int(b)] == ad.obs["batch"].iloc[i]
+
+
+@pytest.mark.parametrize("change,keys,needle", [
+    (None, {}, "not whole numbers"),  # .X is log-normalised
+    (None, {"layer": "raw"}, "data.layer 'raw' is not in"),
+    (None, {"layer": "counts", "batch_key": "donor"}, "data.batch_key 'donor' is not"),
+    (None, {"layer": "counts", "label_key": "kind"}, "data.label_key 'kind' is not"),
+    ("negative", {"layer": "counts"}, "negative values"),
+    ("empty_cell", {"layer": "counts"}, "1 cell(s) without any count"),
+    ("empty_gene", {"layer": "counts"}, "1 gene(s) without any count (g3)"),
+])
+def test_bad_counts_are_named(tmp_path: Path, change, keys, needle) -> None:
+    ad = _adata()
+    if change == "negative":
+        ad.layers["counts"][2, 2] = -1
+    elif change == "empty_cell":
+        ad.layers["counts"][5] = 0
+    elif change == "empty_gene":
+        ad.layers["counts"][:, 3] = 0
+    path = _write(tmp_path, ad)
+    with pytest.raises(XaeError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        load(DataConfig(name="h5ad", path=str(path), **keys))
+
+
+def test_a_file_that_is_not_anndata_is_refused(tmp_path: Path, capsys) -> None:
+    from xae.cli import main
+
+    bogus = tmp_path / "x.h5ad"
+    bogus.write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(XaeError, match="is not an AnnData .h5ad file"):
+        load(DataConfig(name="h5ad", path=str(bogus)))
+    with pytest.raises(XaeError, match="set data.path"):
+        load(DataConfig(name="h5ad"))
+    code = main(["train", "--data", "h5ad", "--steps", "1", "--no-progress", "--set",
+                 f"data.path={bogus}", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not an AnnData" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
