@@ -196,6 +196,7 @@ def test_public_method_shapes(case):
         with inference(model):
             enc = model.encode(x)
             torch.testing.assert_close(model.bottleneck.indices_to_z(enc.indices), enc.z)
+    model.eval()  # batch norm (scVI's nets) would read each call's batch statistics
     path = model.interpolate(x[:3], x[3:6], steps=4)
     assert path.shape == (3, 4, *model.data_shape)
     # the end points of the path are the reconstructions of x0 and x1
@@ -208,8 +209,10 @@ def test_public_method_shapes(case):
 
 def test_save_load_round_trip(case, tmp_path):
     name, cfg, model, x = case
-    # k-means seeds from the RNG; batch norm uses the batch's statistics and word dropout
-    if model.discrete or model.hierarchical or model.conditional:  # drops words in training
+    # k-means seeds from the RNG; batch norm uses the batch's statistics; word dropout and
+    # dropout draw in training
+    if model.discrete or model.hierarchical or model.conditional \
+            or cfg.model.mlp.batch_norm or cfg.model.mlp.dropout:
         model.eval()
     with torch.no_grad():  # move off the initialisation so that a fresh build would differ
         for p in model.parameters():

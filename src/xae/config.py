@@ -92,6 +92,9 @@ class ModelCore:
     objective: str = _choice("objective", "elbo", "the training bound")
     critic: str = _choice("critic", "none", "judges the decoder's output (patchgan: the "
                           "adversarial loss of VQ-GAN and latent diffusion)")
+    input_transform: str = key("none", "what the encoder sees: the data (none) or log1p of "
+                               "it (counts, as scVI's encoder)",
+                               table("xae.model", "INPUT_TRANSFORMS"))
     data_shape: list = key([], "the shape of one sample (filled in by build)",
                            C.each(C.POSITIVE))
 

@@ -14,6 +14,9 @@ from xae.errors import XaeError
 from xae.objectives import effective_sample_size
 from xae.outputs import BottleneckOutput, LatentGroup, LossOutput, Term
 
+#: What the encoder sees (``model.input_transform``): the data, or log1p of counts (scVI).
+INPUT_TRANSFORMS = {"none": lambda x: x, "log1p": torch.log1p}
+
 
 @contextmanager
 def inference(model: nn.Module) -> Iterator[torch.device]:
@@ -60,8 +63,12 @@ class Autoencoder(nn.Module):
                  objective: nn.Module, data_shape: tuple[int, ...], latent_dim: int,
                  critic: nn.Module | None = None,
                  latent_shape: tuple[int, ...] | None = None,
-                 config: object | None = None) -> None:
+                 config: object | None = None, input_transform: str = "none") -> None:
         super().__init__()
+        if input_transform not in INPUT_TRANSFORMS:
+            raise XaeError(f"input_transform '{input_transform}' is unknown; use "
+                           f"{' or '.join(INPUT_TRANSFORMS)}")
+        self.input_transform = input_transform
         self.encoder, self.bottleneck, self.decoder = encoder, bottleneck, decoder
         self.likelihood, self.prior, self.regularizer = likelihood, prior, regularizer
         self.objective = objective
@@ -85,7 +92,7 @@ class Autoencoder(nn.Module):
         if tuple(x.shape[1:]) != self.data_shape:
             raise XaeError(f"input has shape {tuple(x.shape)} but the model expects "
                            f"(batch, {', '.join(map(str, self.data_shape))}); reshape the data")
-        return self.encoder(x)
+        return self.encoder(INPUT_TRANSFORMS[self.input_transform](x))
 
     def encode(self, x: torch.Tensor, step: int | None = None) -> BottleneckOutput:
         """q(z|x): the bottleneck's output for a batch of data (``step``: the training step,

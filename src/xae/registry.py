@@ -153,7 +153,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     return Autoencoder(
         encoder=encoder, bottleneck=bottleneck, decoder=decoder, likelihood=likelihood,
         prior=prior, regularizer=regularizer, objective=objective, critic=critic,
-        data_shape=shape,
+        data_shape=shape, input_transform=m.input_transform,
         latent_dim=m.latent_dim, latent_shape=latent_shape, config=config)
 
 

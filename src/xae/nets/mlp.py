@@ -11,14 +11,24 @@ from xae.nets.common import ACTIVATION_KEY, init_linear, widths
 from xae.nets.common import activation as make_activation
 
 KEYS = {"hidden": ("hidden widths, input side first (empty: a linear map)", C.each(C.POSITIVE)),
-        "activation": ACTIVATION_KEY}
+        "activation": ACTIVATION_KEY,
+        "batch_norm": ("batch norm after each hidden layer's linear map (as scVI's nets)",
+                       None),
+        "dropout": ("dropout after each of the encoder's hidden layers (scVI: 0.1); the "
+                    "decoder has none", C.between(0.0, 1.0, hi_open=True))}
 """The settings of the MLP encoder and decoder, which share the section ``model.mlp``."""
 
 
-def _stack(sizes: list[int], act: str) -> list[nn.Module]:
+def _stack(sizes: list[int], act: str, batch_norm: bool = False,
+           dropout: float = 0.0) -> list[nn.Module]:
+    """Linear (+ batch norm) + activation (+ dropout) per hidden layer; with neither option
+    the modules (and so the weights' names) are those of plain Linear+activation pairs."""
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [init_linear(nn.Linear(a, b), act), make_activation(act)]
+        layers.append(init_linear(nn.Linear(a, b), act))
+        layers += [nn.BatchNorm1d(b)] if batch_norm else []
+        layers.append(make_activation(act))
+        layers += [nn.Dropout(dropout)] if dropout else []
     return layers
 
 
@@ -28,10 +38,11 @@ class MLPEncoder(nn.Module):
     KEYS = KEYS
 
     def __init__(self, data_shape: tuple[int, ...], *, hidden: list[int] = [512],
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", batch_norm: bool = False,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         sizes = [math.prod(data_shape), *widths(hidden, "model.mlp.hidden")]
-        self.net = nn.Sequential(nn.Flatten(), *_stack(sizes, activation))
+        self.net = nn.Sequential(nn.Flatten(), *_stack(sizes, activation, batch_norm, dropout))
         self.out_features = sizes[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,11 +56,12 @@ class MLPDecoder(nn.Module):
 
     def __init__(self, data_shape: tuple[int, ...], latent_dim: int,
                  out_channels_per_channel: int = 1, *, hidden: list[int] = [512],
-                 activation: str = "relu") -> None:
+                 activation: str = "relu", batch_norm: bool = False,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.out_shape = (data_shape[0] * out_channels_per_channel, *data_shape[1:])
         sizes = [latent_dim, *reversed(widths(hidden, "model.mlp.hidden"))]
-        self.net = nn.Sequential(*_stack(sizes, activation),
+        self.net = nn.Sequential(*_stack(sizes, activation, batch_norm),
                                  init_linear(nn.Linear(sizes[-1], math.prod(self.out_shape)),
                                              None))
 
