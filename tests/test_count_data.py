@@ -96,3 +96,34 @@ def test_a_file_that_is_not_anndata_is_refused(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert code == 2 and "not an AnnData" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_embed_writes_every_cell_in_the_files_order(tmp_path: Path, trained: Path,
+                                                    capsys) -> None:
+    import xae
+    from xae.cli import main
+
+    ad = _adata(n=80)
+    path = _write(tmp_path, ad)
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "scvi-nb", "--data", "h5ad", "--steps", "20",
+                 "--no-progress", "--set", f"data.path={path}", "data.layer=counts",
+                 "model.latent_dim=3", "train.figures=false", "--out", str(run)]) == 0
+    out = tmp_path / "emb" / "cells.h5ad"
+    assert main(["embed", str(run), "--out", str(out)]) == 0
+    got = anndata.read_h5ad(out)
+    assert got.n_obs == 80 and list(got.obs_names) == list(ad.obs_names)
+    model = xae.load(run)
+    with torch.no_grad():
+        z = model.latent_mean(torch.as_tensor(ad.layers["counts"]))
+    np.testing.assert_allclose(got.obsm["X_xae"], z.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got.layers["xae_normalized"].sum(1), 1e4, rtol=1e-4)
+    assert got.uns["xae"]["likelihood"] == "nb"
+    capsys.readouterr()
+    for argv, needle in ((["embed", str(trained), "--out", str(tmp_path / "d.h5ad")],
+                          "trained on digits"),
+                         (["embed", str(run), "--out", str(tmp_path / "d.csv")], ".h5ad")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err
+    assert not (tmp_path / "d.h5ad").exists()

@@ -23,7 +23,8 @@ log = logging.getLogger("xae")
 # adds its parser and sets ``fn`` (a function of the parsed args returning the exit status).
 COMMAND_MODULES: tuple[str, ...] = ("xae.sweep.cli", "xae.check.cli", "xae.codeprior.cli",
                                    "xae.explore.cli", "xae.diffusers_cli", "xae.edits.cli",
-                                   "xae.compress.cli", "xae.anomaly.cli", "xae.text_cli")
+                                   "xae.compress.cli", "xae.anomaly.cli", "xae.text_cli",
+                                   "xae.embed_cli")
 
 
 def _preset_and_file(args: argparse.Namespace) -> Any:

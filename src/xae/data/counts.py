@@ -84,7 +84,6 @@ def from_anndata(name: str, adata: Any, counts: np.ndarray, cfg: DataConfig,
                  info: dict) -> Dataset:
     """A Dataset of ``counts`` (cells × genes) with ``adata``'s labels and batches."""
     genes = [str(g) for g in adata.var_names]
-    check_counts(counts, info.get("source", name), genes)
     label_key = cfg.label_key or next((k for k in LABEL_KEYS if k in adata.obs), "")
     if cfg.label_key and cfg.label_key not in adata.obs:
         raise XaeError(f"data.label_key '{cfg.label_key}' is not a column of the cells' "
@@ -102,8 +101,11 @@ def from_anndata(name: str, adata: Any, counts: np.ndarray, cfg: DataConfig,
                          cfg.test_fraction, cfg.seed, info, per_sample)
 
 
-def load_h5ad(cfg: DataConfig) -> Dataset:
-    """A user's ``.h5ad``: counts from ``.X`` or the layer ``data.layer``."""
+def read_counts(cfg: DataConfig) -> tuple[Any, np.ndarray, dict]:
+    """The AnnData of ``cfg`` (``h5ad`` or ``pbmc``), its counts (cells × genes, in the
+    file's order, checked) and what the data set's info records about them."""
+    if cfg.name == "pbmc":
+        return _read_pbmc()
     if not cfg.path:
         raise XaeError("--data h5ad needs a file: set data.path to an .h5ad file")
     path = Path(cfg.path).expanduser()
@@ -122,8 +124,15 @@ def load_h5ad(cfg: DataConfig) -> Dataset:
         matrix, where = adata.layers[cfg.layer], f"layer '{cfg.layer}' of '{path}'"
     else:
         matrix, where = adata.X, f".X of '{path}'"
-    return from_anndata("h5ad", adata, _dense(matrix), cfg,
-                        {"source": where, "path": str(path)})
+    counts = _dense(matrix)
+    check_counts(counts, where, [str(g) for g in adata.var_names])
+    return adata, counts, {"source": where, "path": str(path)}
+
+
+def load_h5ad(cfg: DataConfig) -> Dataset:
+    """A user's ``.h5ad``: counts from ``.X`` or the layer ``data.layer``."""
+    adata, counts, info = read_counts(cfg)
+    return from_anndata("h5ad", adata, counts, cfg, info)
 
 
 def pbmc_path() -> Path:
@@ -135,8 +144,7 @@ def pbmc_path() -> Path:
     return path
 
 
-def load_pbmc(cfg: DataConfig) -> Dataset:
-    """scanpy's PBMC sample, its raw counts recovered and checked."""
+def _read_pbmc() -> tuple[Any, np.ndarray, dict]:
     path = pbmc_path()
     with warnings.catch_warnings():  # the bundled file's old format: nothing a user can do
         warnings.simplefilter("ignore")
@@ -149,5 +157,12 @@ def load_pbmc(cfg: DataConfig) -> Dataset:
     if off.max() > RECOVERY_TOLERANCE:
         raise XaeError(f"the counts recovered from {path} are not whole numbers (off by up to "
                        f"{off.max():.2g} relative); the file is not the one scanpy ships")
-    return from_anndata("pbmc", adata.raw.to_adata(), counts, cfg,
-                        {"source": str(path), "recovery_max_relative_error": float(off.max())})
+    raw = adata.raw.to_adata()
+    check_counts(counts, str(path), [str(g) for g in raw.var_names])
+    return raw, counts, {"source": str(path), "recovery_max_relative_error": float(off.max())}
+
+
+def load_pbmc(cfg: DataConfig) -> Dataset:
+    """scanpy's PBMC sample, its raw counts recovered and checked."""
+    adata, counts, info = read_counts(cfg)
+    return from_anndata("pbmc", adata, counts, cfg, info)
