@@ -127,3 +127,24 @@ def test_embed_writes_every_cell_in_the_files_order(tmp_path: Path, trained: Pat
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err
     assert not (tmp_path / "d.h5ad").exists()
+
+
+def test_synthetic_counts_follow_their_model() -> None:
+    cfg = DataConfig(name="synthetic-counts", n=3000, dim=40, true_latent_dim=2,
+                     cell_types=4, batches=2, test_fraction=0.1, seed=3)
+    ds = load(cfg)
+    x = ds.train_x.double()
+    assert ds.train_x.shape == (3000, 40) and ds.test_x.shape == (300, 40)
+    assert torch.equal(ds.train_x, ds.train_x.round()) and float(x.min()) == 0
+    assert ds.info["train_z"].shape == (3000, 2) and ds.info["label_names"][3] == "type3"
+    # library sizes: log-normal around 2000, batch 1 shifted up by exp(0.2)
+    lib = x.sum(1).log()
+    b = ds.info["train_batch"]
+    assert float(lib[b == 0].mean()) == pytest.approx(np.log(2000), abs=0.05)
+    assert float(lib[b == 1].mean() - lib[b == 0].mean()) == pytest.approx(0.2, abs=0.05)
+    # overdispersed: within one type and batch the variance of a gene's counts exceeds its
+    # mean (Poisson's equality) wherever the mean is large enough to tell
+    cells = (ds.train_y == 0) & (b == 0)
+    m, v = x[cells].mean(0), x[cells].var(0)
+    assert int((m > 5).sum()) >= 5 and bool((v[m > 5] > 1.5 * m[m > 5]).all())
+    assert torch.equal(load(cfg).train_x, ds.train_x)  # seeded

@@ -49,15 +49,20 @@ class DataConfig:
                                C.FRACTION)
     seed: int = key(0, "seed of the split (dsprites: of the sample) and of static "
                     "binarization", C.SEED)
-    n: int = key(2000, "linear-gaussian, dsprites: number of training samples (the test "
-                 "split adds round(n · test_fraction))", C.between(2, C.INT_MAX))
-    dim: int = key(20, "linear-gaussian: data dimension", C.POSITIVE)
-    true_latent_dim: int = key(2, "linear-gaussian: the true latent dimension", C.POSITIVE)
+    n: int = key(2000, "linear-gaussian, dsprites, synthetic-counts: number of training "
+                 "samples (the test split adds round(n · test_fraction))",
+                 C.between(2, C.INT_MAX))
+    dim: int = key(20, "linear-gaussian: data dimension; synthetic-counts: genes", C.POSITIVE)
+    true_latent_dim: int = key(2, "linear-gaussian, synthetic-counts: the true latent "
+                               "dimension", C.POSITIVE)
     noise_std: float = key(0.5, "linear-gaussian: the observation noise σ", C.POSITIVE_FLOAT)
     factor_grid: list = key([3, 6, 40, 32, 32], "dsprites: how many values of shape (≤ 3), "
                             "scale, orientation, x, y, each ≥ 2 (dSprites' grid; a coarser one "
                             "for tests, e.g. [3, 2, 4, 8, 8])", C.each(C.POSITIVE))
     image_size: int = key(64, "dsprites: image height and width in pixels", C.between(8, 4096))
+    cell_types: int = key(5, "synthetic-counts: cell types", C.POSITIVE)
+    batches: int = key(1, "synthetic-counts: batches (each with its own gene effects)",
+                       C.POSITIVE)
     layer: str = key("", "h5ad: the layer that holds the raw counts (default: .X)")
     batch_key: str = key("", "h5ad, pbmc: the cells' column naming their batch (a covariate)")
     label_key: str = key("", "h5ad, pbmc: the cells' column of cell types (default: cell_type "

@@ -77,7 +77,7 @@ def data_shape(cfg: Config) -> tuple[int, ...]:
         return tuple(int(s) for s in cfg.model.data_shape)
     if cfg.data.name in KNOWN_SHAPES:
         return KNOWN_SHAPES[cfg.data.name]
-    if cfg.data.name == "linear-gaussian":
+    if cfg.data.name in ("linear-gaussian", "synthetic-counts"):
         return (cfg.data.dim,)
     if cfg.data.name == "dsprites":
         return (1, cfg.data.image_size, cfg.data.image_size)

@@ -27,6 +27,7 @@ from xae.data.fashion import load_fashion_mnist
 from xae.data.mnist import load_mnist
 from xae.data.split import check_fraction, validate
 from xae.data.synthetic import load_linear_gaussian
+from xae.data.synthetic_counts import load_synthetic_counts
 from xae.data.text import load_ptb, load_text
 from xae.tokens import TEXT_SOURCES
 from xae.errors import XaeError
@@ -45,6 +46,7 @@ SOURCES: dict[str, Callable[[DataConfig], Dataset]] = {
     "text": load_text,
     "h5ad": load_h5ad,
     "pbmc": load_pbmc,
+    "synthetic-counts": load_synthetic_counts,
 }
 
 #: Valid values of ``DataConfig.binarize``.
