@@ -21,15 +21,14 @@ xae's runs fall against that range.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 import disent_setup as S
 from describe import machine, machine_line
+from pool import run_jobs
 from xae.errors import XaeError
 from xae.fileio import write_json
 
@@ -72,17 +71,13 @@ def main() -> None:
     jobs = [S.Job(m, s, seed, args.steps, str(runs / f"{m}_{s}_seed{seed}"),
                   tuple(sorted(counts.items())))
             for seed in S.SEEDS[:args.seeds] for s in ("paper", "other") for m in args.models]
-    rows: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(S.work, j): j for j in jobs}
-        for f in as_completed(futures):
-            r = f.result()
-            rows.append(r)
-            m = r["metrics"]
-            print(f"[{len(rows)}/{len(jobs)}] {r['model']} {r['setting']} ({r['value']:g}) "
-                  f"seed {r['seed']}: {'reused' if r['reused'] else 'trained'}, MIG "
-                  f"{m['mig']:.3f}, recon NLL {r['recon_nll']:.1f}; "
-                  f"{(time.perf_counter() - start) / 60:.1f} min", flush=True)
+    def report(done: int, total: int, r: dict[str, Any]) -> None:
+        print(f"[{done}/{total}] {r['model']} {r['setting']} ({r['value']:g}) seed "
+              f"{r['seed']}: {'reused' if r['reused'] else 'trained'}, MIG "
+              f"{r['metrics']['mig']:.3f}, recon NLL {r['recon_nll']:.1f}; "
+              f"{(time.perf_counter() - start) / 60:.1f} min", flush=True)
+
+    rows = run_jobs(S.work, jobs, args.workers, report)
     table = _table(rows, args, counts)
     goal = _goal(table)
     spent = (time.perf_counter() - start) / 60
