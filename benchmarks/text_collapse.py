@@ -38,6 +38,9 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--arms", default=",".join(T.ARMS), help="comma-separated arms")
     ap.add_argument("--steps", type=int, default=T.STEPS, help="training steps per arm")
     ap.add_argument("--workers", type=int, default=2, help="one-thread worker processes")
+    ap.add_argument("--k", type=int, default=T.K_IW, help="importance samples of the NLL bound")
+    ap.add_argument("--test-n", type=int, default=None,
+                    help="test sentences measured (default: all 3761)")
     ap.add_argument("--results", type=Path, default=HERE / "results")
     ap.add_argument("--smoke", action="store_true", help="30 steps, K = 2 on 100 test "
                     "sentences: checks the script, measures nothing")
@@ -46,8 +49,8 @@ def _args() -> argparse.Namespace:
     unknown = [a for a in args.arms if a not in T.ARMS]
     if unknown:
         ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(T.ARMS)}")
-    if args.steps < 1 or args.workers < 1:
-        ap.error("--steps and --workers must be ≥ 1")
+    if args.steps < 1 or args.workers < 1 or args.k < 1 or (args.test_n or 1) < 2:
+        ap.error("--steps, --workers and --k must be ≥ 1, --test-n ≥ 2")
     return args
 
 
@@ -56,7 +59,7 @@ def main() -> None:
     start = time.perf_counter()
     mach = {**machine("cpu"), "threads": 1, "workers": args.workers}
     print(f"machine  {machine_line(mach)}; {args.workers} one-thread workers", flush=True)
-    steps, k, test_n = (30, 2, 100) if args.smoke else (args.steps, T.K_IW, None)
+    steps, k, test_n = (30, 2, 100) if args.smoke else (args.steps, args.k, args.test_n)
     runs = args.results / ("text_collapse_runs" if not args.smoke else "text_collapse_smoke")
     jobs = [T.Job(arm, steps, str(runs / arm), k, test_n) for arm in args.arms]
 
@@ -76,7 +79,8 @@ def main() -> None:
                                else "text_collapse_smoke.json"), {
         "arms": [rows[a] for a in args.arms if a in rows], "goals": goals,
         "sizes": {"steps": steps, "hidden": T.HIDDEN, "embed": T.EMBED, "max_len": T.MAX_LEN,
-                  "batch": T.BATCH, "lr": T.LR, "k_iw": k, "warmup": T.WARMUP},
+                  "batch": T.BATCH, "lr": T.LR, "k_iw": k, "test_n": test_n,
+                  "warmup_steps": max(1, round(steps * T.WARMUP / T.STEPS))},
         "wall_minutes": spent, "budget_minutes": BUDGET_MIN,
         "within_budget": spent <= BUDGET_MIN, "machine": mach, "smoke": args.smoke})
 
