@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import disent_setup as S
-from describe import machine, machine_line
-from pool import run_jobs
+from pool import names, run_jobs, workers_machine
 from xae.errors import XaeError
 from xae.fileio import write_json
 
@@ -50,10 +49,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--smoke", action="store_true", help="60 steps, one seed, tiny metric "
                     "counts: checks the script, measures nothing")
     args = ap.parse_args()
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.models if m not in S.MODELS]
-    if unknown:
-        ap.error(f"unknown model(s) {unknown}; choose from {', '.join(S.MODELS)}")
+    args.models = names(ap, args.models, S.MODELS, "model(s)")
     if args.smoke:
         args.steps, args.seeds = 60, 1
     if args.steps < 1 or args.seeds < 1 or args.workers < 1:
@@ -64,8 +60,7 @@ def _args() -> argparse.Namespace:
 def main() -> None:
     args = _args()
     start = time.perf_counter()
-    mach = {**machine("cpu"), "threads": 1, "workers": args.workers}
-    print(f"machine  {machine_line(mach)}; {args.workers} one-thread workers", flush=True)
+    mach = workers_machine(args.workers)
     runs = args.results / ("disentanglement_runs" if not args.smoke else "disentanglement_smoke")
     counts = S.SMOKE_COUNTS if args.smoke else S.COUNTS
     jobs = [S.Job(m, s, seed, args.steps, str(runs / f"{m}_{s}_seed{seed}"),

@@ -21,3 +21,22 @@ def run_jobs(work: Callable[[Any], dict[str, Any]], jobs: Iterable[Any], workers
             rows.append(future.result())
             report(len(rows), len(jobs), rows[-1])
     return rows
+
+
+def names(ap: Any, text: str, table: Iterable[str], what: str) -> list[str]:
+    """The comma-separated ``text`` as a list of names from ``table``; an argparse error
+    naming the unknown ones."""
+    chosen = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in chosen if t not in table]
+    if unknown:
+        ap.error(f"unknown {what} {unknown}; choose from {', '.join(table)}")
+    return chosen
+
+
+def workers_machine(workers: int) -> dict[str, Any]:
+    """Print and return the machine's record for ``workers`` one-thread workers."""
+    from describe import machine, machine_line
+
+    mach = {**machine("cpu"), "threads": 1, "workers": workers}
+    print(f"machine  {machine_line(mach)}; {workers} one-thread workers", flush=True)
+    return mach

@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import text_setup as T
-from describe import machine, machine_line
-from pool import run_jobs
+from pool import names, run_jobs, workers_machine
 from xae.errors import XaeError
 from xae.fileio import write_json
 
@@ -45,10 +44,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--smoke", action="store_true", help="30 steps, K = 2 on 100 test "
                     "sentences: checks the script, measures nothing")
     args = ap.parse_args()
-    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in args.arms if a not in T.ARMS]
-    if unknown:
-        ap.error(f"unknown arm(s) {unknown}; choose from {', '.join(T.ARMS)}")
+    args.arms = names(ap, args.arms, T.ARMS, "arm(s)")
     if args.steps < 1 or args.workers < 1 or args.k < 1 or (args.test_n or 1) < 2:
         ap.error("--steps, --workers and --k must be ≥ 1, --test-n ≥ 2")
     return args
@@ -57,8 +53,7 @@ def _args() -> argparse.Namespace:
 def main() -> None:
     args = _args()
     start = time.perf_counter()
-    mach = {**machine("cpu"), "threads": 1, "workers": args.workers}
-    print(f"machine  {machine_line(mach)}; {args.workers} one-thread workers", flush=True)
+    mach = workers_machine(args.workers)
     steps, k, test_n = (30, 2, 100) if args.smoke else (args.steps, args.k, args.test_n)
     runs = args.results / ("text_collapse_runs" if not args.smoke else "text_collapse_smoke")
     jobs = [T.Job(arm, steps, str(runs / arm), k, test_n) for arm in args.arms]
