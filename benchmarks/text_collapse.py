@@ -45,7 +45,8 @@ def _args() -> argparse.Namespace:
                     "sentences: checks the script, measures nothing")
     args = ap.parse_args()
     args.arms = names(ap, args.arms, T.ARMS, "arm(s)")
-    if args.steps < 1 or args.workers < 1 or args.k < 1 or (args.test_n or 1) < 2:
+    if args.steps < 1 or args.workers < 1 or args.k < 1 or (args.test_n is not None
+                                                           and args.test_n < 2):
         ap.error("--steps, --workers and --k must be ≥ 1, --test-n ≥ 2")
     return args
 
