@@ -15,8 +15,11 @@ differ only in the remedy:
 - ``cyclical``: β ramped 0 → 1 over the first half of each of 4 cycles (Fu et al. 2019);
 - ``transformer`` and ``transformer+fb``: the causal transformer decoder, plain and with
   free bits;
-- ``lm``: the LSTM decoder with no code (``lstm-lm``): the KL = 0 limit every arm's NLL is
-  compared with.
+- ``lm``: the LSTM decoder with no code (``lstm-lm``): the KL = 0 limit the LSTM arms' NLL
+  is compared with;
+- ``transformer-lm``: the transformer decoder with no code, the limit the transformer arms are
+  compared with (a transformer arm measured against the LSTM LM would be credited with its
+  decoder's advantage, not its code's).
 """
 from __future__ import annotations
 
@@ -66,7 +69,13 @@ ARMS: dict[str, tuple[str, dict[str, Any]]] = {
     "transformer": ("sentence-vae", {**FLAT, **TRANSFORMER}),
     "transformer+fb": ("sentence-vae", {**FLAT, **TRANSFORMER, "model.kl.free_bits": 0.5}),
     "lm": ("lstm-lm", {}),
+    "transformer-lm": ("lstm-lm", TRANSFORMER),
 }
+
+
+def lm_of(arm: str) -> str:
+    """The language model (same decoder, no code) an arm's perplexity is compared with."""
+    return "transformer-lm" if arm.startswith("transformer") else "lm"
 
 
 @dataclasses.dataclass(frozen=True)
