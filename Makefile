@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo test web bench bench-long bench-ldm bench-apps bench-factors bench-text clean
+.PHONY: demo test web bench bench-long bench-ldm bench-apps bench-factors bench-text bench-scvi \
+	clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -116,6 +117,10 @@ bench-factors: $(VENV)/.bench
 # Posterior collapse under autoregressive decoders on the Penn Treebank, and its remedies.
 bench-text: $(VENV)/.bench
 	$(BIN)/python benchmarks/text_collapse.py --workers 2
+
+# xae's scvi preset side by side with scvi-tools on PBMC and 60,500 synthetic cells.
+bench-scvi: $(VENV)/.bench
+	$(BIN)/python benchmarks/scvi_compare.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache web/node_modules

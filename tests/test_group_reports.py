@@ -50,7 +50,7 @@ def test_the_held_out_evaluations_report_each_groups_rate_and_active_units(run: 
     # the last one is what xae eval computes for the final weights on those held-out samples
     model, cfg = xae.load(run), xae.load(run).config
     _, held = hold_out(load_data(cfg.data), cfg.train.validation_fraction, cfg.data.seed)
-    m = evaluate(model, held[:cfg.train.eval_samples], seed=cfg.train.seed,
+    m = evaluate(model, held.test_x[:cfg.train.eval_samples], seed=cfg.train.seed,
                  hole_metrics=False).metrics
     last = rows[-1]
     for key in ("rate/z1", "rate/z2", "active_units", "active_units/z1", "active_units/z2"):

@@ -294,7 +294,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", nargs="+", metavar="KEY=VALUE",
                    help="dotted overrides, e.g. model.latent_dim=2 train.epochs=5")
     t.add_argument("--data", help="digits (default), mnist, fashion-mnist, arrays, "
-                                   "linear-gaussian, dsprites, ptb, text")
+                                   "linear-gaussian, dsprites, ptb, text, h5ad, pbmc, "
+                                   "synthetic-counts")
     t.add_argument("--data-dir", help="folder with the data files (mnist, fashion-mnist)")
     t.add_argument("--out", help="run folder (default runs/<preset>-<data>[-N])")
     t.add_argument("--resume", metavar="RUN", help="continue the run in this folder")

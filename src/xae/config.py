@@ -102,6 +102,15 @@ class ModelCore:
                                table("xae.model", "INPUT_TRANSFORMS"))
     data_shape: list = key([], "the shape of one sample (filled in by build)",
                            C.each(C.POSITIVE))
+    covariate: str = key("none", "a categorical covariate beside z in the decoder (and the "
+                         "input in the encoder): batch (the data's data.batch_key, scVI's "
+                         "batch correction) or label (a conditional VAE)",
+                         table("xae.data.covariates", "COVARIATES"))
+    covariate_encoder: bool = key(True, "the encoder also reads the covariate")
+    covariate_levels: list = key([], "the covariate's level names (filled in by training)")
+    library: str = key("observed", "counts: the library size ℓ in μ = ℓ·ρ is the cell's total "
+                       "count (observed) or a latent with a log-normal prior per batch "
+                       "(latent, scVI's option)", table("xae.library", "LIBRARIES"))
 
 
 def _readers(name: str, sec: type) -> str:

@@ -2,7 +2,8 @@
 its cells back as AnnData, in the source file's order, with what a biologist reads next:
 
 - ``obsm["X_xae"]``: each cell's posterior mean (the latent a scanpy user clusters);
-- ``layers["xae_normalized"]``: the decoded normalized expression ρ·10⁴ at that latent;
+- ``layers["xae_normalized"]``: the decoded normalized expression ρ·10⁴ at that latent
+  (at the cell's own batch, for a model with a batch covariate);
 - ``uns["xae"]``: the run folder, its preset and the likelihood.
 
 The source file is read again (its counts checked as for training), so every cell is
@@ -37,17 +38,36 @@ def add_parser(sub: Any) -> None:
 
 
 @torch.no_grad()
-def embed(model: Any, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior means and decoded normalized expression of every cell, in batches."""
+def embed(model: Any, counts: Any, c: torch.Tensor | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and decoded normalized expression of every cell (at its covariate
+    level ``c``, for a model with a covariate), in batches."""
     model.eval()
     device = next(model.parameters()).device
     means, expression = [], []
-    for start in range(0, len(counts), BATCH):
-        x = torch.as_tensor(counts[start:start + BATCH], dtype=torch.float32, device=device)
-        z = model.latent_mean(x)
+    for start in range(0, counts.shape[0], BATCH):
+        rows = counts[start:start + BATCH]
+        rows = rows.toarray() if hasattr(rows, "toarray") else rows  # sparse: this batch only
+        x = torch.as_tensor(rows, dtype=torch.float32, device=device)
+        cb = None if c is None else c[start:start + BATCH].to(device)
+        z = model.latent_mean(x, cb)
         means.append(z.cpu().numpy())
-        expression.append(model.decode(z).cpu().numpy())
+        expression.append(model.decode(z, c=cb).cpu().numpy())
     return np.concatenate(means), np.concatenate(expression)
+
+
+def _levels(model: Any, adata: Any, counts: Any, cfg: Any) -> torch.Tensor | None:
+    """Every cell's covariate level, in the file's order (None for a model without one),
+    checked against the levels the model was trained on."""
+    from xae.data import Dataset, covariates
+    from xae.data.counts import cell_columns
+
+    info: dict = {}
+    y, per_sample = cell_columns(adata, cfg, info)
+    info.update({f"test_{k}": v for k, v in per_sample.items()})
+    cells = Dataset(cfg.name, torch.empty(0, counts.shape[1]), None,
+                    torch.empty(counts.shape[0], 0), y, info)
+    return covariates.for_model(model, cells, "test")
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -64,7 +84,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if counts.shape[1] != model.data_shape[0]:
         raise XaeError(f"the source now has {counts.shape[1]} genes; the run was trained on "
                        f"{model.data_shape[0]}")
-    means, expression = embed(model, counts)
+    means, expression = embed(model, counts, _levels(model, adata, counts, cfg))
     adata = adata.copy()
     adata.obsm["X_xae"] = means
     adata.layers["xae_normalized"] = expression.astype(np.float32)

@@ -14,6 +14,7 @@ from xae.bottlenecks.positionwise import Positionwise
 from xae.config import Config, validate
 from xae.errors import XaeError
 from xae.tokens import TEXT_SOURCES
+from xae.library import LatentLibrary
 from xae.model import Autoencoder
 from xae.nets import MapEncoder
 from xae.pieces import SECTIONS, TABLES
@@ -134,16 +135,25 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
     if m.critic != "none" and objective.importance_weighted:
         raise XaeError(f"model.critic '{m.critic}' judges one reconstruction per datum; "
                        f"model.objective '{m.objective}' draws K: use model.objective=elbo")
-    likelihood = _piece(m, "likelihood", shape, *_vocab(cfg, "likelihood"))
+    levels = _covariate_levels(m, shape, bottleneck_cls)
+    counts = (levels, m.library == "latent") if getattr(
+        lookup("likelihood", m.likelihood), "reads_covariate", False) else ()
+    likelihood = _piece(m, "likelihood", shape, *_vocab(cfg, "likelihood"), *counts)
     critic = _piece(m, "critic", shape)
-    encoder = _piece(m, "encoder", shape, *_vocab(cfg, "encoder"))
-    decoder = _piece(m, "decoder", shape, m.latent_dim,
+    seen = (shape[0] + levels,) if levels and m.covariate_encoder else shape
+    library = _library(m, likelihood, seen, levels)
+    encoder = _piece(m, "encoder", seen, *_vocab(cfg, "encoder"))
+    decoder = _piece(m, "decoder", shape, m.latent_dim + levels,
                      likelihood.params_per_channel, *_vocab(cfg, "decoder"))
     bottleneck, latent_shape = _bottleneck(m, bottleneck_cls, encoder)
     if prior.needs_posterior and (not bottleneck_cls.stochastic
                                                      or bottleneck_cls.hierarchical):
         raise XaeError(f"model.prior '{m.prior}' is a mixture of the encoder's posteriors, so "
                        f"it needs model.bottleneck=gaussian (got '{m.bottleneck}')")
+    if levels and m.covariate_encoder and prior.needs_posterior:
+        raise XaeError(f"model.prior '{m.prior}' is built from the encoder's posteriors of "
+                       "pseudo-inputs, which have no covariate level; set model.covariate_"
+                       "encoder=false or use model.prior=normal")
     if regularizer.needs_factorized_prior and not prior.factorized:
         raise XaeError(f"model.regularizer '{m.regularizer}' splits the KL over latent "
                        f"dimensions, so it needs a factorized prior; model.prior '{m.prior}' "
@@ -154,7 +164,41 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         encoder=encoder, bottleneck=bottleneck, decoder=decoder, likelihood=likelihood,
         prior=prior, regularizer=regularizer, objective=objective, critic=critic,
         data_shape=shape, input_transform=m.input_transform,
-        latent_dim=m.latent_dim, latent_shape=latent_shape, config=config)
+        latent_dim=m.latent_dim, latent_shape=latent_shape, config=config,
+        covariates=levels, covariate_encoder=m.covariate_encoder, library=library)
+
+
+def _library(m: Any, likelihood: Any, seen: tuple[int, ...], levels: int) -> Any:
+    """The latent library size of ``model.library=latent`` (None when observed): a count
+    likelihood's, reading what the encoder reads, with a prior per covariate level."""
+    if m.library == "observed":
+        return None
+    if not getattr(likelihood, "reads_covariate", False):
+        raise XaeError(f"model.library=latent is the library size of a count likelihood "
+                       f"(poisson, nb, zinb); model.likelihood '{m.likelihood}' has none: set "
+                       "model.library=observed")
+    return LatentLibrary(seen[0], max(levels, 1))
+
+
+def _covariate_levels(m: Any, shape: tuple[int, ...], bottleneck_cls: type) -> int:
+    """How many levels the model's covariate has (0: none), checked against the pieces that
+    read it: one-hot columns beside a vector's features and beside a flat code."""
+    if m.covariate == "none":
+        if m.covariate_levels:
+            raise XaeError("model.covariate_levels is set but model.covariate=none; set "
+                           "model.covariate (batch or label) or leave the levels empty")
+        return 0
+    if not m.covariate_levels:
+        raise XaeError(f"model.covariate={m.covariate} needs its levels (model.covariate_"
+                       "levels), which training fills in from the data; build the model "
+                       "with them set")
+    if len(shape) != 1 or m.decoder != "mlp" or (m.covariate_encoder and m.encoder != "mlp") \
+            or bottleneck_cls.hierarchical:
+        raise XaeError(f"model.covariate={m.covariate} puts a one-hot column per level beside "
+                       "a vector's features and a flat code: it needs vector data, "
+                       "model.encoder=mlp, model.decoder=mlp and a flat bottleneck (got data "
+                       f"of shape {tuple(shape)}, {m.encoder}, {m.decoder}, {m.bottleneck})")
+    return len(m.covariate_levels)
 
 
 def _bottleneck(m: Any, cls: type, encoder: Any) -> tuple[Any, tuple[int, ...]]:

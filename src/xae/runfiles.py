@@ -51,6 +51,9 @@ RATE_GROUPS_PNG = "rate_groups.png"
 TRAVERSALS_PNG = "traversals.png"
 """In ``figures/``, for a flat Gaussian code of images: latent traversals of the first test image,
 the rows (at most ten) sorted by the KL of each dimension (:func:`xae.viz_factors.traversals`)."""
+CELL_MAP_PNG = "cell_map.png"
+"""In ``figures/``, for counts: the test cells' latent means on their principal plane, coloured
+by cell type and by batch (:func:`xae.viz_cells.cell_map`)."""
 FACTOR_MI_PNG = "factor_mi.png"
 """In ``figures/``, written by ``xae eval --disentanglement``: the factor × latent normalised
 mutual information as a heat map (:func:`xae.viz_factors.mi_heatmap`)."""

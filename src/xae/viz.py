@@ -21,6 +21,7 @@ from xae import runfiles as RF
 from xae.data import Dataset
 from xae.errors import XaeError
 from xae.fileio import atomic_path
+from xae.latents import latent
 from xae.model import Autoencoder, inference
 from xae.plane import plane_of
 
@@ -177,12 +178,6 @@ def samples(model: Autoencoder, n: int, path: str | Path) -> Path:
     return save_grid(xs, path, title=f"{n} samples: decoded draws z ~ p(z)")
 
 
-def latent_means(model: Autoencoder, x: torch.Tensor, batch: int = 500) -> torch.Tensor:
-    with inference(model) as device:
-        return torch.cat([model.latent_mean(x[i:i + batch].to(device)).float().cpu()
-                          for i in range(0, x.shape[0], batch)])
-
-
 def project_2d(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
     """2-D coordinates and axis labels: z itself for D ≤ 2 (D = 1 with a random jitter), else
     its principal plane (:func:`xae.plane.plane_of`)."""
@@ -198,8 +193,10 @@ def project_2d(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
     return plane.project(z.numpy()), labels[0], labels[1]
 
 
-def scatter_by_label(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | None) -> None:
-    """Points coloured by class (legend for ≤ 10 classes, colorbar beyond), or one colour."""
+def scatter_by_label(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | None,
+                     names: list[str] | None = None, title: str = "class") -> None:
+    """Points coloured by class (legend for ≤ 10 classes, named by ``names[class]`` when
+    given, colorbar beyond), or one colour."""
     kw = {"s": 6, "alpha": 0.7, "linewidths": 0}
     labels = y.detach().cpu().numpy() if y is not None else None
     if labels is None:
@@ -207,12 +204,13 @@ def scatter_by_label(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | No
     elif len(classes := np.unique(labels)) <= 10:
         for i, k in enumerate(classes):
             sel = labels == k
-            ax.scatter(xy[sel, 0], xy[sel, 1], color=f"C{i}", label=str(k), **kw)
-        ax.legend(title="class", fontsize=8, title_fontsize=8, markerscale=2.5,
+            ax.scatter(xy[sel, 0], xy[sel, 1], color=f"C{i}",
+                       label=names[int(k)] if names else str(k), **kw)
+        ax.legend(title=title, fontsize=8, title_fontsize=8, markerscale=2.5,
                   loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     else:
         sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="viridis", **kw)
-        fig.colorbar(sc, ax=ax, label="class")
+        fig.colorbar(sc, ax=ax, label=title)
 
 
 def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
@@ -224,7 +222,7 @@ def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
     """
     x, y = x[:MAX_LATENT_POINTS], (y[:MAX_LATENT_POINTS] if y is not None else None)
     what = "posterior means" if model.stochastic else "latent codes"
-    xy, xlabel, ylabel = project_2d(latent_means(model, x), what)
+    xy, xlabel, ylabel = project_2d(latent(model, x), what)
     fig = new_figure(5.6 if y is not None else 5.0, 4.6)
     ax = fig.add_subplot(title=f"Latent map: E[z|x] of {xy.shape[0]} test samples")
     scatter_by_label(ax, fig, xy, y)
@@ -382,7 +380,8 @@ def curves(metrics_jsonl: str | Path, path: str | Path,
 def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
                   n: int = 64) -> list[Path]:
     """Write ``run_dir/figures/{reconstructions,samples,latent_map,curves}.png`` (and
-    ``holes.png`` for 2-D stochastic latents; ``traversals.png`` for a flat Gaussian code of
+    ``holes.png`` for 2-D stochastic latents without a covariate; for counts ``cell_map.png``
+    in place of the first three; ``traversals.png`` for a flat Gaussian code of
     images, its KL per dimension over the first 1000 test images; for sentences
     ``reconstructions.txt`` and ``samples.txt`` in place of the two images; for a hierarchy ``levels.png``,
     ``temperatures.png`` and ``rate_groups.png``: see :mod:`xae.viz_levels`); return them.
@@ -396,11 +395,16 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
         from xae.viz_text import text_figures
 
         paths = text_figures(Path(run_dir), model, data.test_x, data.info["vocab"], n=16)
+    elif not model.likelihood.mean_in_data_space:  # cells: the map by type and batch
+        from xae.viz_cells import cell_map
+
+        paths = [cell_map(model, data, out / RF.CELL_MAP_PNG)]
     else:
         paths = [reconstructions(model, data.test_x[:n], out / RF.RECONSTRUCTIONS_PNG),
                  samples(model, n, out / RF.SAMPLES_PNG)]
-    paths.append(latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG))
-    if model.latent_dim == 2 and model.stochastic:  # titled with the run's metrics.json
+    if model.likelihood.mean_in_data_space:
+        paths.append(latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG))
+    if model.latent_dim == 2 and model.stochastic and not model.covariates:
         from xae.train.checkpoint import read_metrics
 
         run = read_metrics(run_dir)

@@ -1,8 +1,9 @@
 """Count data, cells × genes: a user's AnnData file (``--data h5ad``) and scanpy's bundled PBMC
 sample (``--data pbmc``).
 
-Counts are held as float32 tensors of whole numbers (dense: a cell × gene matrix of 50,000 ×
-2,000 takes 400 MB; sparse storage until batching is not built yet). Every source checks its
+Counts are held as float32 tensors of whole numbers; a file's sparse matrix stays sparse until
+batching (:class:`~xae.data.sparse_rows.SparseRows`: each batch is made dense when the
+trainer or an evaluation takes it). Every source checks its
 counts: negative or fractional values, cells without counts and genes without counts are
 XaeErrors that say which and how many. A batch covariate (``data.batch_key``) is kept per
 cell as ``info["train_batch"]`` / ``info["test_batch"]`` (codes) with ``info["batch_names"]``;
@@ -27,6 +28,7 @@ import torch
 
 from xae.config import DataConfig
 from xae.data.dataset import Dataset
+from xae.data.sparse_rows import SparseRows
 from xae.data.split import split_dataset
 from xae.errors import XaeError
 
@@ -49,25 +51,35 @@ def _dense(matrix: Any) -> np.ndarray:
                       dtype=np.float64)
 
 
-def check_counts(x: np.ndarray, what: str, genes: list[str] | None = None) -> None:
-    """Whole, non-negative numbers, with no empty cell and no empty gene."""
-    if not np.isfinite(x).all():
-        raise XaeError(f"{what} holds {int((~np.isfinite(x)).sum())} values that are not "
+def _matrix(matrix: Any) -> Any:
+    """The counts as they come: a sparse matrix stays sparse (CSR, float64), anything else
+    becomes a dense float64 array."""
+    if hasattr(matrix, "tocsr"):
+        return matrix.tocsr().astype(np.float64)
+    return _dense(matrix)
+
+
+def check_counts(x: Any, what: str, genes: list[str] | None = None) -> None:
+    """Whole, non-negative numbers, with no empty cell and no empty gene (``x`` dense, or
+    sparse with only its stored values checked one by one)."""
+    values = x.data if hasattr(x, "tocsr") else x
+    if not np.isfinite(values).all():
+        raise XaeError(f"{what} holds {int((~np.isfinite(values)).sum())} values that are not "
                        f"finite; counts are whole numbers ≥ 0")
-    if (x < 0).any():
-        raise XaeError(f"{what} holds {int((x < 0).sum())} negative values; counts are whole "
-                       f"numbers ≥ 0 (is this a log-normalised layer? use the raw counts, "
-                       f"e.g. --data.layer counts)")
-    fractional = x != np.round(x)
+    if (values < 0).any():
+        raise XaeError(f"{what} holds {int((values < 0).sum())} negative values; counts are "
+                       f"whole numbers ≥ 0 (is this a log-normalised layer? use the raw "
+                       f"counts, e.g. --data.layer counts)")
+    fractional = values != np.round(values)
     if fractional.any():
         raise XaeError(f"{what} holds {int(fractional.sum())} values that are not whole "
-                       f"numbers (e.g. {float(x[fractional][0]):g}); the count likelihoods "
-                       f"need raw counts: point data.layer at them")
-    empty_cells = int((x.sum(1) == 0).sum())
+                       f"numbers (e.g. {float(values[fractional][0]):g}); the count "
+                       f"likelihoods need raw counts: point data.layer at them")
+    empty_cells = int((np.asarray(x.sum(1)).ravel() == 0).sum())
     if empty_cells:
         raise XaeError(f"{what} has {empty_cells} cell(s) without any count; remove them "
                        f"first (e.g. scanpy.pp.filter_cells(adata, min_counts=1))")
-    empty = np.flatnonzero(x.sum(0) == 0)
+    empty = np.flatnonzero(np.asarray(x.sum(0)).ravel() == 0)
     if len(empty):
         names = ", ".join((genes[i] if genes else str(i)) for i in empty[:5])
         raise XaeError(f"{what} has {len(empty)} gene(s) without any count ({names}"
@@ -80,10 +92,11 @@ def _codes(values: Any, key: str) -> tuple[torch.Tensor, list[str]]:
     return torch.from_numpy(codes.astype(np.int64)), [str(n) for n in names]
 
 
-def from_anndata(name: str, adata: Any, counts: np.ndarray, cfg: DataConfig,
-                 info: dict) -> Dataset:
-    """A Dataset of ``counts`` (cells × genes) with ``adata``'s labels and batches."""
-    genes = [str(g) for g in adata.var_names]
+def cell_columns(adata: Any, cfg: DataConfig, info: dict
+                 ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    """Every cell's type code (None without a label column) and batch code (``{"batch":
+    codes}`` when ``data.batch_key`` names one), in the file's order; ``info`` gets the
+    names of the levels and the genes."""
     label_key = cfg.label_key or next((k for k in LABEL_KEYS if k in adata.obs), "")
     if cfg.label_key and cfg.label_key not in adata.obs:
         raise XaeError(f"data.label_key '{cfg.label_key}' is not a column of the cells' "
@@ -96,14 +109,24 @@ def from_anndata(name: str, adata: Any, counts: np.ndarray, cfg: DataConfig,
                            f"table; it has: {', '.join(map(str, adata.obs.columns))}")
         per_sample["batch"], info["batch_names"] = _codes(adata.obs[cfg.batch_key],
                                                           cfg.batch_key)
-    info.update({"genes": genes, "label_key": label_key, "label_names": label_names})
-    return split_dataset(name, torch.from_numpy(counts.astype(np.float32)), y,
-                         cfg.test_fraction, cfg.seed, info, per_sample)
+    info.update({"genes": [str(g) for g in adata.var_names], "label_key": label_key,
+                 "label_names": label_names})
+    return y, per_sample
 
 
-def read_counts(cfg: DataConfig) -> tuple[Any, np.ndarray, dict]:
+def from_anndata(name: str, adata: Any, counts: np.ndarray, cfg: DataConfig,
+                 info: dict) -> Dataset:
+    """A Dataset of ``counts`` (cells × genes) with ``adata``'s labels and batches."""
+    y, per_sample = cell_columns(adata, cfg, info)
+    x = SparseRows(counts) if hasattr(counts, "tocsr") else torch.from_numpy(
+        counts.astype(np.float32))
+    return split_dataset(name, x, y, cfg.test_fraction, cfg.seed, info, per_sample)
+
+
+def read_counts(cfg: DataConfig) -> tuple[Any, Any, dict]:
     """The AnnData of ``cfg`` (``h5ad`` or ``pbmc``), its counts (cells × genes, in the
-    file's order, checked) and what the data set's info records about them."""
+    file's order, checked; a scipy CSR matrix when the file's is sparse, else a dense array)
+    and what the data set's info records about them."""
     if cfg.name == "pbmc":
         return _read_pbmc()
     if not cfg.path:
@@ -124,7 +147,7 @@ def read_counts(cfg: DataConfig) -> tuple[Any, np.ndarray, dict]:
         matrix, where = adata.layers[cfg.layer], f"layer '{cfg.layer}' of '{path}'"
     else:
         matrix, where = adata.X, f".X of '{path}'"
-    counts = _dense(matrix)
+    counts = _matrix(matrix)
     check_counts(counts, where, [str(g) for g in adata.var_names])
     return adata, counts, {"source": where, "path": str(path)}
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from xae.data.dataset import Dataset
+from xae.data.sparse_rows import SparseRows, take_rows
 from xae.errors import XaeError
 
 
@@ -77,9 +78,9 @@ def split_dataset(name: str, x: torch.Tensor, y: torch.Tensor | None, test_fract
         info[f"train_{key}"], info[f"test_{key}"] = values[train_idx], values[test_idx]
     return Dataset(
         name=name,
-        train_x=x[train_idx],
+        train_x=take_rows(x, train_idx),
         train_y=None if y is None else y[train_idx],
-        test_x=x[test_idx],
+        test_x=take_rows(x, test_idx),
         test_y=None if y is None else y[test_idx],
         info=info,
     )
@@ -93,7 +94,7 @@ def _check_split(ds: Dataset, split: str) -> None:
     if "vocab" in ds.info:  # sentences: token ids, checked against the vocabulary
         _check_tokens(x, len(ds.info["vocab"]), f"{where}: {split}_x")
         return
-    if not isinstance(x, torch.Tensor) or x.dtype != torch.float32 or x.ndim < 2:
+    if not isinstance(x, (torch.Tensor, SparseRows)) or x.dtype != torch.float32 or x.ndim < 2:
         got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
         raise XaeError(f"{where}: {split}_x must be a float32 tensor of shape (N, ...), "
                        f"got {got}")
@@ -101,7 +102,10 @@ def _check_split(ds: Dataset, split: str) -> None:
     if n < 2:
         raise XaeError(f"{where} has {n} sample(s) in {split}_x but each split needs at least "
                        f"2; use more samples or change data.test_fraction")
-    if not bool(torch.isfinite(x).all()):
+    if isinstance(x, SparseRows):  # the loader checked its counts; finite is all left
+        if not x.all_finite():
+            raise XaeError(f"{where} has values in {split}_x that are not finite")
+    elif not bool(torch.isfinite(x).all()):
         n_nan = int(torch.isnan(x).sum())
         if n_nan:
             raise XaeError(f"{where} has {n_nan} NaN values in {split}_x; clean or impute them "
@@ -155,12 +159,19 @@ def is_finite_number(value: float) -> bool:
             and math.isfinite(value))
 
 
-def hold_out(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, torch.Tensor]:
+def hold_out(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """Set ``round(N · fraction)`` training samples aside (a seeded permutation, as for the
-    test split): the data set without them, and them, for held-out evaluations in training."""
-    part = split_dataset(ds.name, ds.train_x, ds.train_y, fraction, seed)
+    test split), for held-out evaluations in training: the data set without them, and a data
+    set whose test split is them. The training split's per-sample values in ``info``
+    (``train_<key>``, e.g. a cell's batch) are split with the samples."""
+    n = ds.train_x.shape[0]
+    per_sample = {k[len("train_"):]: v for k, v in ds.info.items() if k.startswith("train_")
+                  and isinstance(v, torch.Tensor) and tuple(v.shape[:1]) == (n,)}
+    part = split_dataset(ds.name, ds.train_x, ds.train_y, fraction, seed, ds.info, per_sample)
     if part.train_x.shape[0] < 1 or part.test_x.shape[0] < 1:
         raise XaeError(f"train.validation_fraction {fraction} leaves no training or no "
                        f"validation samples out of {ds.train_x.shape[0]}; change it, or set "
                        f"train.eval_split=test (or train.eval_every=0)")
-    return dataclasses.replace(ds, train_x=part.train_x, train_y=part.train_y), part.test_x
+    rest = dataclasses.replace(ds, train_x=part.train_x, train_y=part.train_y, info={
+        **ds.info, **{f"train_{k}": part.info[f"train_{k}"] for k in per_sample}})
+    return rest, part

@@ -1,6 +1,7 @@
 """What every evaluation shares: batching over data, a seeded random stream, a progress bar."""
 from __future__ import annotations
 
+import itertools
 import sys
 from contextlib import contextmanager
 from typing import Iterator
@@ -19,6 +20,14 @@ def batches(x: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
     last = n - 1 if n > 1 and n % batch_size == 1 else n
     for i in range(0, last, batch_size):
         yield x[i:i + batch_size + (1 if i + batch_size == last else 0)]
+
+
+def paired_batches(x: torch.Tensor, c: torch.Tensor | None, batch_size: int
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """:func:`batches` of ``x`` beside the same rows of ``c`` (each datum's covariate level),
+    or beside None when there is no ``c``."""
+    return zip(batches(x, batch_size),
+               batches(c, batch_size) if c is not None else itertools.repeat(None))
 
 
 @contextmanager

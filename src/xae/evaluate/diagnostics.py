@@ -16,7 +16,7 @@ import torch
 
 from xae.distributions import DiagonalGaussian
 from xae.evaluate.codes import code_metrics
-from xae.evaluate.common import batches, progress_bar, seeded
+from xae.evaluate.common import batches, paired_batches, progress_bar, seeded
 from xae.evaluate.holes import Holes, holes
 from xae.model import Autoencoder, inference
 from xae.outputs import EvalResult, LatentGroup
@@ -61,16 +61,17 @@ def departure(g: LatentGroup) -> torch.Tensor:
 
 def rate_distortion(model: Autoencoder, x: torch.Tensor, beta: float = 1.0,
                     batch_size: int = 1000, seed: int | None = 0,
-                    progress: bool = False) -> RateDistortion:
-    """Run the model over ``x`` in batches and keep every per-sample term (with a progress
-    bar on stderr when ``progress``)."""
+                    progress: bool = False, c: torch.Tensor | None = None) -> RateDistortion:
+    """Run the model over ``x`` (with its covariate levels ``c``, for a model that has a
+    covariate) in batches and keep every per-sample term (with a progress bar on stderr when
+    ``progress``)."""
     parts: dict[str, list] = {k: [] for k in ("d", "r", "rd", "mu", "z", "qm", "qv", "ess",
                                               "idx", "au")}
     loss, terms, notes, groups = 0.0, {}, {}, {}
     with inference(model) as device, seeded(seed, device), \
             progress_bar(x.shape[0], "rate/distortion", progress) as bar:
-        for xb in batches(x, batch_size):
-            out = model(xb, beta=beta)
+        for xb, cb in paired_batches(x, c, batch_size):
+            out = model(xb, beta=beta, c=cb)
             bar.update(xb.shape[0])
             loss += out.loss.item() * xb.shape[0]
             parts["d"].append(out.distortion)
@@ -187,7 +188,7 @@ def holes_of(model: Autoencoder, rd: RateDistortion, seed: int | None = 0) -> Ho
 
 def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size: int = 1000,
              seed: int | None = 0, hole_metrics: bool = True,
-             progress: bool = False) -> EvalResult:
+             progress: bool = False, c: torch.Tensor | None = None) -> EvalResult:
     """Test-set averages of the objective's terms and the latent diagnostics.
 
     Metrics (nats per sample): loss (at ``beta``), distortion, rate, neg_elbo = distortion +
@@ -200,9 +201,10 @@ def evaluate(model: Autoencoder, x: torch.Tensor, beta: float = 1.0, batch_size:
     code prior, and with
     ``hole_metrics`` holes_mmd and holes_fraction (see :mod:`xae.evaluate.holes`). The result
     also carries the per-dimension rate and any posterior-collapse warnings, which are logged.
-    Deterministic given ``seed``. ``progress`` shows a bar on stderr over the data.
+    Deterministic given ``seed``. ``progress`` shows a bar on stderr over the data. ``c``:
+    the data's covariate levels, for a model that has a covariate.
     """
-    rd = rate_distortion(model, x, beta, batch_size, seed, progress)
+    rd = rate_distortion(model, x, beta, batch_size, seed, progress, c)
     m = {"loss": rd.loss, "distortion": float(rd.distortion.double().mean()),
          "rate": float(rd.rate.double().mean())}
     m.update({name: float(v.double().mean()) for name, v in rd.terms.items() if name not in m})

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from xae.errors import XaeError, positive_int
-from xae.evaluate.common import batches, progress_bar, seeded
+from xae.evaluate.common import paired_batches, progress_bar, seeded
 from xae.model import Autoencoder, inference
 from xae.regularizers import NoRegularizer
 from xae.tokens import PAD
@@ -103,20 +103,21 @@ def require_likelihood(model: Autoencoder, k: int) -> None:
 
 
 def _log_weights(model: Autoencoder, xb: torch.Tensor, k: int, chunk: int,
-                 bar: tqdm) -> torch.Tensor:
-    """log w_k for one batch, (K, B): the batch encoded once, the K draws decoded in chunks
-    by :meth:`Autoencoder.draw` (each chunk's decoded samples counted on ``bar``)."""
-    h = model.features(xb)
+                 bar: tqdm, cb: torch.Tensor | None = None) -> torch.Tensor:
+    """log w_k for one batch (with its covariate levels ``cb``), (K, B): the batch encoded
+    once, the K draws decoded in chunks by :meth:`Autoencoder.draw` (each chunk's decoded
+    samples counted on ``bar``)."""
+    h = model.features(xb, cb)
     encoded = model.bottleneck(h)
     out = []
     for start in range(0, k, chunk):
-        c = min(chunk, k - start)
-        out.append(model.draw(xb, c, h=h, encoded=encoded).log_w)
-        bar.update(c * xb.shape[0])
+        n = min(chunk, k - start)
+        out.append(model.draw(xb, n, h=h, encoded=encoded, c=cb).log_w)
+        bar.update(n * xb.shape[0])
     return torch.cat(out)
 
 
-def bytes_per_draw(model: Autoencoder, x: torch.Tensor) -> int:
+def bytes_per_draw(model: Autoencoder, x: torch.Tensor, c: torch.Tensor | None = None) -> int:
     """The bytes of the tensors that one posterior draw of one datum (the first row of ``x``)
     makes on its way through the bottleneck, the decoder and the likelihood: the outputs of
     every one of their modules (containers too, so a residual sum counts), measured by forward
@@ -133,7 +134,7 @@ def bytes_per_draw(model: Autoencoder, x: torch.Tensor) -> int:
     parts = (model.bottleneck, model.decoder, model.likelihood)
     hooks = [m.register_forward_hook(count) for part in parts for m in part.modules()]
     try:
-        model.draw(x[:1], 1)
+        model.draw(x[:1], 1, c=None if c is None else c[:1])
     finally:
         for h in hooks:
             h.remove()
@@ -141,7 +142,8 @@ def bytes_per_draw(model: Autoencoder, x: torch.Tensor) -> int:
 
 
 def pass_sizes(model: Autoencoder, x: torch.Tensor, k: int, batch_size: int,
-               chunk: int | None, pass_bytes: int) -> tuple[int, int]:
+               chunk: int | None, pass_bytes: int,
+               c: torch.Tensor | None = None) -> tuple[int, int]:
     """(data per encoder pass, draws per datum per decoder pass): ``chunk`` when given, else
     as many draws as keep a pass within ``pass_bytes`` (and ``MAX_ROWS`` rows); the data
     batch shrinks below ``batch_size`` only when one draw per datum would not fit."""
@@ -149,7 +151,7 @@ def pass_sizes(model: Autoencoder, x: torch.Tensor, k: int, batch_size: int,
         return batch_size, positive_int(chunk, "chunk")
     positive_int(pass_bytes, "pass_bytes")
     with seeded(0, next(model.parameters()).device):  # the caller's random state untouched
-        rows = max(1, min(MAX_ROWS, pass_bytes // bytes_per_draw(model, x)))
+        rows = max(1, min(MAX_ROWS, pass_bytes // bytes_per_draw(model, x, c)))
     batch = min(batch_size, rows, x.shape[0])
     return batch, max(1, min(k, rows // batch))
 
@@ -157,7 +159,8 @@ def pass_sizes(model: Autoencoder, x: torch.Tensor, k: int, batch_size: int,
 def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
                       batch_size: int = 100, chunk: int | None = None,
                       seed: int | None = 0, progress: bool = False,
-                      pass_bytes: int = PASS_BYTES) -> LikelihoodReport:
+                      pass_bytes: int = PASS_BYTES,
+                      c: torch.Tensor | None = None) -> LikelihoodReport:
     """IW estimate of log p(x) and the K-sample ELBO for every row of ``x``.
 
     Parameters
@@ -173,16 +176,17 @@ def likelihood_report(model: Autoencoder, x: torch.Tensor, k: int = 1000, *,
     seed : makes the estimate deterministic (the caller's random state is left untouched);
         None draws from the caller's state.
     progress : show a bar on stderr counting the N·K decoded samples, with rate and ETA.
+    c : each row's covariate level, for a model that has a covariate.
     """
     require_likelihood(model, k)
     positive_int(batch_size, "batch_size")
     ll, elbo = [], []
     with inference(model) as device:
-        batch_size, chunk = pass_sizes(model, x, k, batch_size, chunk, pass_bytes)
+        batch_size, chunk = pass_sizes(model, x, k, batch_size, chunk, pass_bytes, c)
         with seeded(seed, device), \
                 progress_bar(x.shape[0] * k, f"log p(x), K={k}", progress, "sample") as bar:
-            for xb in batches(x, batch_size):
-                logw = _log_weights(model, xb, k, chunk, bar)
+            for xb, cb in paired_batches(x, c, batch_size):
+                logw = _log_weights(model, xb, k, chunk, bar, cb)
                 ll.append(torch.logsumexp(logw, 0) - math.log(k))
                 elbo.append(logw.mean(0))
     tokens = (float((x != PAD).sum()) / len(x)

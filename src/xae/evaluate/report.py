@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from xae.data import Dataset
+from xae.data import Dataset, covariates
 from xae.evaluate import fid
 from xae.evaluate.diagnostics import evaluate
 from xae.evaluate.fid_nets import feature_net
@@ -88,7 +88,8 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
         require_likelihood(model, k)
     device = next(model.parameters()).device
     x = data.test_x.to(device)
-    base = evaluate(model, x, beta=beta, seed=seed, progress=progress)
+    c = covariates.for_model(model, data, "test")
+    base = evaluate(model, x, beta=beta, seed=seed, progress=progress, c=c)
     rep = Report(dict(base.metrics), base.rate_per_dim, list(base.warnings),
                  term_notes=dict(base.notes))
     if k is None:
@@ -96,10 +97,14 @@ def full_report(model: Autoencoder, data: Dataset, *, beta: float = 1.0, k: int 
         if why is not None:
             rep.skipped["likelihood"] = why
     if k:
-        ll = likelihood_report(model, x, k, seed=seed, progress=progress)
+        ll = likelihood_report(model, x, k, seed=seed, progress=progress, c=c)
         rep.metrics.update(ll.summary())
     if images and "vocab" in data.info:
         rep.skipped["images"] = "sentences: MSE, PSNR, SSIM and FID are image metrics"
+    elif images and not model.likelihood.mean_in_data_space:
+        rep.skipped["images"] = ("counts: the decoder's mean is the normalized expression "
+                                 "(ρ·10⁴), not the cell's counts; MSE, PSNR, SSIM and FID "
+                                 "are image metrics")
     elif images:
         rep.metrics.update(reconstruction_quality(model, x, progress=progress))
         if not fid.applicable(model.data_shape):

@@ -15,6 +15,8 @@ class Likelihood(nn.Module):
 
     params_per_channel: int = 1  # decoder outputs per data channel (θ's channels / x's)
     density: bool = True  # False for a loss in a likelihood's place (no ELBO, no log p(x))
+    # False where mean(θ) is not on the data's scale (counts: expression at a library of 10⁴)
+    mean_in_data_space: bool = True
 
     def __init__(self, data_shape: tuple[int, ...]) -> None:
         super().__init__()

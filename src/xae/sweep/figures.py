@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from xae.latents import latent
 from xae.sweep.grid import BETA, short_keys
 from xae.sweep.runner import Result
-from xae.viz import (MAX_LATENT_POINTS, latent_means, new_figure, project_2d, save_figure,
+from xae.viz import (MAX_LATENT_POINTS, new_figure, project_2d, save_figure,
                      scatter_by_label)
 
 MAX_PANELS = 8
@@ -141,7 +142,7 @@ def latent_maps(results: list[Result], keys: list[str], path: str | Path) -> Pat
         x = ds.test_x[:MAX_LATENT_POINTS]
         y = ds.test_y[:MAX_LATENT_POINTS] if ds.test_y is not None else None
         what = "posterior means" if model.stochastic else "latent codes"
-        xy, xlabel, ylabel = project_2d(latent_means(model, x), what)
+        xy, xlabel, ylabel = project_2d(latent(model, x), what)
         scatter_by_label(ax, fig, xy, y)
         test = r.metrics["test"]
         rd = (f"\nR={test['rate']:.1f}, D={test['distortion']:.1f} nats"

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from xae import schedules
 from xae.config import Config, validate
 from xae.cpu import check_threads
-from xae.data import Dataset, binarize, load as load_data
+from xae.data import Dataset, binarize, covariates, load as load_data
 from xae.data.split import hold_out
 from xae.errors import XaeError
 from xae.evaluate.codes import code_counts, usage_metrics
@@ -89,23 +89,36 @@ class Trainer:
         self.device = _device(cfg, self.info)
         check_threads(cfg.train.threads)
         self.held_out = None  # the samples of the held-out evaluations during training
+        self.held_out_c = None  # and their covariate levels
+        if cfg.model.covariate != "none":  # the model's one-hot columns: the data's levels
+            levels = covariates.check_levels(data, cfg.model.covariate,
+                                             cfg.model.covariate_levels)
+            cfg = self.cfg = copy.deepcopy(cfg)
+            cfg.model.covariate_levels = levels
+        held = None
         if cfg.train.eval_every and cfg.train.eval_split == "validation":
-            data, self.held_out = hold_out(data, cfg.train.validation_fraction, cfg.data.seed)
+            data, held = hold_out(data, cfg.train.validation_fraction, cfg.data.seed)
         elif cfg.train.eval_every:
-            self.held_out = data.test_x
-        if self.held_out is not None:
-            self.held_out = self.held_out[:cfg.train.eval_samples]
+            held = data
+        if held is not None:
+            n = cfg.train.eval_samples
+            self.held_out = held.test_x[:n]
+            c = covariates.codes(held, cfg.model.covariate, "test")
+            self.held_out_c = None if c is None else c[:n].to(self.device)
             if cfg.data.binarize == "dynamic" and cfg.train.eval_split == "validation":
                 # one fixed draw, as the test set has: the model is trained on binary pixels
                 gen = torch.Generator().manual_seed(cfg.data.seed)
                 self.held_out = binarize(self.held_out, gen, check=False)
             self.held_out = self.held_out.to(self.device)
         self.data = data.to(self.device)
+        self.train_c = covariates.codes(self.data, cfg.model.covariate, "train")
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
         if cfg.model.regularizer == "tc" and not cfg.model.tc.dataset_size:
             cfg = self.cfg = copy.deepcopy(cfg)  # β-TCVAE's estimate of q(z) needs N
             cfg.model.tc.dataset_size = int(data.train_x.shape[0])
         self.model: Autoencoder = build(cfg, data.shape).to(self.device)
+        if self.model.library is not None:  # its prior: the training cells' library moments
+            self.model.library.fit(self.data.train_x, self.train_c)
         _check_compatible(cfg, data)
         self.opts = build_optimizers(self.model, OptimizerSpec(
             cfg.train.lr, (cfg.train.beta1, cfg.train.beta2),
@@ -169,20 +182,22 @@ class Trainer:
                     break  # a line cut short by the kill
             write_text(path, "".join(k + "\n" for k in keep))
 
-    def _batch(self, step: int, perm: torch.Tensor) -> torch.Tensor:
+    def _batch(self, step: int, perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The step's samples and their covariate levels (None without a covariate)."""
         i = step % self.steps_per_epoch
         idx = perm[i * self.batch:(i + 1) * self.batch]
         if self.info.active:
             idx = idx[self.info.rank::self.info.world]
         x = self.data.train_x[idx]
-        return binarize(x, check=False) if self.cfg.data.binarize == "dynamic" else x
+        c = None if self.train_c is None else self.train_c[idx]
+        return binarize(x, check=False) if self.cfg.data.binarize == "dynamic" else x, c
 
-    def _train_step(self, x: torch.Tensor, beta: float) -> LossOutput:
+    def _train_step(self, x: torch.Tensor, beta: float, c: torch.Tensor | None) -> LossOutput:
         """One forward pass, one backward pass over the model's loss and the losses of the
         other optimizers that step this time (each piece with an optimizer of its own keeps
         its loss to its own parameters), then each of those optimizers clips, checks and
         steps."""
-        out = self.net(x, beta=beta, step=self.step)
+        out = self.net(x, beta=beta, step=self.step, c=c)
         for opt in self.opts.values():
             opt.zero_grad(set_to_none=True)
         sum(out.losses.values(), out.loss).backward()
@@ -242,7 +257,8 @@ class Trainer:
             for opt in self.opts.values():
                 for group in opt.param_groups:
                     group["lr"] = group["base_lr"] * lr_scale
-            out = self._train_step(self._batch(self.step, perm), beta)
+            x, c = self._batch(self.step, perm)
+            out = self._train_step(x, beta, c)
             with torch.no_grad():
                 values = logged_values(out)  # one transfer for all of them
                 self.window.add(dict(zip(values, torch.stack(
@@ -316,7 +332,7 @@ class Trainer:
             return
         cfg = self.cfg
         rd = rate_distortion(self.model, self.held_out, schedules.value_at(cfg.beta, self.total),
-                             cfg.train.eval_batch_size, seed=cfg.train.seed)
+                             cfg.train.eval_batch_size, seed=cfg.train.seed, c=self.held_out_c)
         rec = {"step": self.step, "split": cfg.train.eval_split, "loss": rd.loss,
                "distortion": float(rd.distortion.double().mean()),
                "rate": float(rd.rate.double().mean())}
@@ -347,7 +363,8 @@ class Trainer:
     def _finish(self, out_of_time: bool = False) -> None:
         cfg, d = self.cfg, self.data
         beta = schedules.value_at(cfg.beta, self.total)
-        result = evaluate(self.model, d.test_x, beta=beta, batch_size=cfg.train.eval_batch_size)
+        result = evaluate(self.model, d.test_x, beta=beta, batch_size=cfg.train.eval_batch_size,
+                          c=covariates.codes(d, cfg.model.covariate, "test"))
         metrics = {"step": self.step, "epochs": round(self.step / self.steps_per_epoch, 4),
                    "train_time_s": round(self.elapsed, 3),
                    "train_samples_per_s": self.step * self.batch / max(self.elapsed, 1e-9),
