@@ -128,11 +128,13 @@ class Autoencoder(nn.Module):
         return self.encoder(self.encoder_input(x, c))
 
     def encoder_input(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        """What the encoder reads: the transformed data, with the one-hot covariate beside it
-        when the encoder reads one (c is checked either way)."""
+        """What the encoder reads: the transformed data, flattened with the one-hot covariate
+        beside it when the encoder reads one (c is checked either way)."""
         seen = INPUT_TRANSFORMS[self.input_transform](x)
         self.check_covariate(c, x.shape[0])
-        return self.with_covariate(seen, c) if self.covariate_encoder else seen
+        if not (self.covariates and self.covariate_encoder):
+            return seen
+        return self.with_covariate(seen.flatten(1), c)  # an MLP's input, flat
 
     def likelihood_extras(self, theta: torch.Tensor, x: torch.Tensor, c: torch.Tensor | None,
                           k: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None,

@@ -6,6 +6,7 @@ each piece gets exactly the settings of its own config section (``model.<name>``
 from __future__ import annotations
 
 import copy
+import math
 import dataclasses
 import difflib
 from typing import Any
@@ -140,7 +141,7 @@ def build(cfg: Config, shape: tuple[int, ...] | None = None) -> Autoencoder:
         lookup("likelihood", m.likelihood), "reads_covariate", False) else ()
     likelihood = _piece(m, "likelihood", shape, *_vocab(cfg, "likelihood"), *counts)
     critic = _piece(m, "critic", shape)
-    seen = (shape[0] + levels,) if levels and m.covariate_encoder else shape
+    seen = (math.prod(shape) + levels,) if levels and m.covariate_encoder else shape
     library = _library(m, likelihood, seen, levels)
     encoder = _piece(m, "encoder", seen, *_vocab(cfg, "encoder"))
     decoder = _piece(m, "decoder", shape, m.latent_dim + levels,
@@ -192,12 +193,12 @@ def _covariate_levels(m: Any, shape: tuple[int, ...], bottleneck_cls: type) -> i
         raise XaeError(f"model.covariate={m.covariate} needs its levels (model.covariate_"
                        "levels), which training fills in from the data; build the model "
                        "with them set")
-    if len(shape) != 1 or m.decoder != "mlp" or (m.covariate_encoder and m.encoder != "mlp") \
+    if m.decoder != "mlp" or (m.covariate_encoder and m.encoder != "mlp") \
             or bottleneck_cls.hierarchical:
         raise XaeError(f"model.covariate={m.covariate} puts a one-hot column per level beside "
-                       "a vector's features and a flat code: it needs vector data, "
-                       "model.encoder=mlp, model.decoder=mlp and a flat bottleneck (got data "
-                       f"of shape {tuple(shape)}, {m.encoder}, {m.decoder}, {m.bottleneck})")
+                       "the flattened input and a flat code: it needs model.encoder=mlp, "
+                       "model.decoder=mlp and a flat bottleneck (got "
+                       f"{m.encoder}, {m.decoder}, {m.bottleneck})")
     return len(m.covariate_levels)
 
 

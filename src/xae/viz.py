@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from xae import runfiles as RF
-from xae.data import Dataset
+from xae.data import Dataset, covariates
 from xae.errors import XaeError
 from xae.fileio import atomic_path
 from xae.latents import latent
@@ -149,14 +149,16 @@ def _pair_columns(n: int) -> int:
     return next(divisors, min(target, n))
 
 
-def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Path:
-    """Inputs and their reconstructions ``model.reconstruct(x)``, paired row by row.
+def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path,
+                    c: torch.Tensor | None = None) -> Path:
+    """Inputs and their reconstructions ``model.reconstruct(x, c)``, paired row by row (``c``:
+    the inputs' covariate levels, for a model with a covariate).
 
     Image data: each row of inputs has its reconstructions in the row beneath. Vector data:
     input and reconstruction heatmaps side by side on one colour scale.
     """
     with inference(model) as device:
-        x_hat = model.reconstruct(x.to(device)).cpu()
+        x_hat = model.reconstruct(x.to(device), c).cpu()
     x = x.detach().cpu()
     n, shape = x.shape[0], x.shape[1:]
     if x.dim() == 2:
@@ -172,10 +174,19 @@ def reconstructions(model: Autoencoder, x: torch.Tensor, path: str | Path) -> Pa
 
 
 def samples(model: Autoencoder, n: int, path: str | Path) -> Path:
-    """``model.sample(n)``: draws z ~ p(z), decoded to the mean of p(x|z)."""
-    with inference(model):
-        xs = model.sample(n).cpu()
-    return save_grid(xs, path, title=f"{n} samples: decoded draws z ~ p(z)")
+    """``model.sample(n)``: draws z ~ p(z), decoded to the mean of p(x|z); for a model with
+    a covariate of L levels, one row of n // L draws per level (at most 16 levels)."""
+    if not model.covariates:
+        with inference(model):
+            xs = model.sample(n).cpu()
+        return save_grid(xs, path, title=f"{n} samples: decoded draws z ~ p(z)")
+    levels = min(model.covariates, 16)
+    per = max(1, n // levels)
+    with inference(model) as device:
+        c = torch.arange(levels, device=device).repeat_interleave(per)
+        xs = model.sample(len(c), c=c).cpu()
+    return save_grid(xs, path, nrow=per, title=f"{per} samples per level (rows): decoded "
+                     f"draws z ~ p(z) at each level of {model.config.model.covariate}")
 
 
 def project_2d(z: torch.Tensor, what: str) -> tuple[np.ndarray, str, str]:
@@ -214,15 +225,17 @@ def scatter_by_label(ax: Axes, fig: Figure, xy: np.ndarray, y: torch.Tensor | No
 
 
 def latent_map(model: Autoencoder, x: torch.Tensor, y: torch.Tensor | None,
-               path: str | Path) -> Path:
-    """Latent means E_q[z|x] of (at most 2000 of) ``x`` in 2-D, coloured by label ``y``.
+               path: str | Path, c: torch.Tensor | None = None) -> Path:
+    """Latent means E_q[z|x] of (at most 2000 of) ``x`` (at covariate levels ``c``, for a
+    model with a covariate) in 2-D, coloured by label ``y``.
 
     2-D latents are drawn as they are, others projected onto their first two principal
     components (SVD of the centred means). ``y`` may be None (one colour).
     """
     x, y = x[:MAX_LATENT_POINTS], (y[:MAX_LATENT_POINTS] if y is not None else None)
+    c = None if c is None else c[:MAX_LATENT_POINTS]
     what = "posterior means" if model.stochastic else "latent codes"
-    xy, xlabel, ylabel = project_2d(latent(model, x), what)
+    xy, xlabel, ylabel = project_2d(latent(model, x, c), what)
     fig = new_figure(5.6 if y is not None else 5.0, 4.6)
     ax = fig.add_subplot(title=f"Latent map: E[z|x] of {xy.shape[0]} test samples")
     scatter_by_label(ax, fig, xy, y)
@@ -391,6 +404,7 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
     the run has no log).
     """
     out, metrics = Path(run_dir) / RF.FIGURES, Path(run_dir) / RF.LOG
+    c = covariates.for_model(model, data, "test")
     if "vocab" in data.info:  # sentences: reconstructions and samples as text
         from xae.viz_text import text_figures
 
@@ -400,10 +414,11 @@ def write_figures(run_dir: str | Path, model: Autoencoder, data: Dataset,
 
         paths = [cell_map(model, data, out / RF.CELL_MAP_PNG)]
     else:
-        paths = [reconstructions(model, data.test_x[:n], out / RF.RECONSTRUCTIONS_PNG),
+        paths = [reconstructions(model, data.test_x[:n], out / RF.RECONSTRUCTIONS_PNG,
+                                 None if c is None else c[:n]),
                  samples(model, n, out / RF.SAMPLES_PNG)]
     if model.likelihood.mean_in_data_space:
-        paths.append(latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG))
+        paths.append(latent_map(model, data.test_x, data.test_y, out / RF.LATENT_MAP_PNG, c))
     if model.latent_dim == 2 and model.stochastic and not model.covariates:
         from xae.train.checkpoint import read_metrics
 

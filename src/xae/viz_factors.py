@@ -47,8 +47,9 @@ def _not_flat(model: Autoencoder) -> str | None:
 
 def traversable(model: Autoencoder, x: torch.Tensor) -> bool:
     """Whether :func:`traversals` can draw ``model``: images, and a flat code whose posterior
-    on ``x[:1]`` is a diagonal Gaussian (the run figures draw them only then)."""
-    if _not_flat(model) or len(model.data_shape) != 3:
+    on ``x[:1]`` is a diagonal Gaussian (the run figures draw them only then), and no
+    covariate (a conditional model's traversal would need a level chosen for it)."""
+    if _not_flat(model) or len(model.data_shape) != 3 or model.covariates:
         return False
     with inference(model) as device:
         return isinstance(model.posterior_of(x[:1].to(device)), DiagonalGaussian)
