@@ -238,15 +238,29 @@ def test_the_cell_map_colours_the_latent_plane_by_type_and_by_batch() -> None:
     np.testing.assert_allclose(drawn[order[0]], xy[order[1]], rtol=1e-4, atol=1e-5)
 
 
-def test_a_label_conditional_vae_decodes_the_class_it_is_given(tmp_path: Path) -> None:
+def test_a_label_conditional_vae_decodes_the_class_it_is_given(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture
+                                                              ) -> None:
     """model.covariate=label on digits (a conditional VAE): the prior's centre decoded at
-    level k looks like the test images of class k, for nearly every class."""
+    level k looks like the test images of class k, for nearly every class; `xae sample`
+    draws at the level --level names, and asks for one."""
+    from xae.cli import main
+
     cfg = xae.preset("vae", **{"model.covariate": "label", "train.steps": 300,
                                "train.progress": False, "train.figures": False})
-    model = xae.load(xae.train(cfg, tmp_path / "cvae")).eval()
+    run = xae.train(cfg, tmp_path / "cvae")
+    model = xae.load(run).eval()
     data = load(model.config.data)
     means = torch.stack([data.test_x[data.test_y == k].mean(0) for k in range(10)]).flatten(1)
     with torch.no_grad():
         decoded = model.decode(torch.zeros(10, model.latent_dim), c=torch.arange(10))
     nearest = torch.cdist(decoded.flatten(1), means).argmin(1)
     assert int((nearest == torch.arange(10)).sum()) >= 8, nearest
+    assert main(["sample", str(run), "-n", "4", "--level", "7", "-o",
+                 str(tmp_path / "s.png")]) == 0
+    for extra, needle in (([], "choose one with --level, one of 0, 1, 2"),
+                          (["--level", "x"], "(got 'x')")):
+        assert main(["sample", str(run), "-n", "4", "-o", str(tmp_path / "t.png"),
+                     *extra]) == 2
+        assert needle in capsys.readouterr().err
+    assert not (tmp_path / "t.png").exists()

@@ -181,16 +181,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
                            "or add --prior fitted")
         model.prior.fitted.config.sample_steps = positive_int(args.sample_steps,
                                                               "--sample-steps")
+    level = _level(model, args.level)
+    c = None if level is None else torch.full((args.n,), level, dtype=torch.long,
+                                              device=next(model.parameters()).device)
     torch.manual_seed(args.seed)
-    path = save_grid(model.sample(args.n, args.temperature, source).cpu(), output,
+    path = save_grid(model.sample(args.n, args.temperature, source, c=c).cpu(), output,
                      title=f"{args.n} samples" + (f" at temperature {args.temperature:g}"
-                                                  if args.temperature != 1 else ""))
+                                                  if args.temperature != 1 else "")
+                     + (f" at {model.config.model.covariate} {args.level}" if c is not None
+                        else ""))
     print(f"wrote {path}: {args.n} samples from {describe(model, source)}")
     return 0
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from xae.data import load
+    from xae.data import covariates, load
     from xae.viz import reconstructions
 
     positive_int(args.n, "-n")
@@ -202,9 +207,28 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     _images_only(args)
     output = output_file(args.output or "reconstructions.png", ".png", "-o")
     data = load(model.config.data).to(args.device)
-    path = reconstructions(model, data.test_x[: args.n], output)
+    c = covariates.for_model(model, data, "test")
+    path = reconstructions(model, data.test_x[: args.n], output,
+                           None if c is None else c[: args.n])
     print(f"wrote {path}")
     return 0
+
+
+def _level(model: Any, name: str | None) -> int | None:
+    """The code of the covariate level ``name`` for a run that has a covariate (which needs
+    one), None for a run without (where naming one is an error)."""
+    levels = list(model.config.model.covariate_levels) if model.covariates else []
+    if not levels:
+        if name is not None:
+            raise XaeError("--level picks a level of a run's covariate; this run has none "
+                           "(model.covariate=none): drop --level")
+        return None
+    if name not in levels:
+        raise XaeError(f"this run is conditioned on its {model.config.model.covariate} "
+                       f"({len(levels)} levels): choose one with --level, one of "
+                       f"{', '.join(levels[:20])}{' …' if len(levels) > 20 else ''}"
+                       + ("" if name is None else f" (got {name!r})"))
+    return levels.index(name)
 
 
 def _images_only(args: argparse.Namespace) -> None:
@@ -344,6 +368,8 @@ def _parser() -> argparse.ArgumentParser:
                            "one. The output says which was used")
             s.add_argument("--sample-steps", type=int, help="steps of the fitted prior's "
                            "sampler (default: the value it was fitted with)")
+            s.add_argument("--level", help="a run with a covariate (model.covariate): the "
+                           "level to draw at, e.g. a class or a batch name")
         if name == "reconstruct":
             s.add_argument("-n", type=int, default=32, help="number of test images")
             s.add_argument("-o", "--output", help="PNG to write (default "
