@@ -100,16 +100,19 @@ def test_divergence_before_first_checkpoint_leaves_nothing(tmp_path: Path) -> No
 
 # the EMA codebook of VQ sums its statistics over processes, so it too matches one process
 # (k-means initialisation and restarts seed from rank 0's vectors, so they are off here)
-DDP_CASES = {"ae": [], "vq-vae-ema": [
+DDP_CASES = {"ae": ("ae", []), "vq-vae-ema": ("vq-vae-ema", [
     "model.latent_dim=8", "model.vq.code_dim=4", "model.vq.codebook_size=16",
-    "model.vq.kmeans_init=false", "model.vq.restart_every=0"]}
+    "model.vq.kmeans_init=false", "model.vq.restart_every=0"]),
+    # each rank takes its samples' labels with them (a covariate beside z)
+    "ae-label": ("ae", ["model.covariate=label"])}
 
 
-@pytest.mark.parametrize("preset", DDP_CASES)
-def test_ddp_two_processes_match_one(tmp_path: Path, preset: str) -> None:
+@pytest.mark.parametrize("case", DDP_CASES)
+def test_ddp_two_processes_match_one(tmp_path: Path, case: str) -> None:
     """Two gloo processes, each with half of every batch, take the same steps as one process."""
+    preset, keys = DDP_CASES[case]
     common = ["--preset", preset, "--steps", "6", "--no-progress", "--set", "model.mlp.hidden=[64]",
-              "train.log_every=1", "train.figures=false", *DDP_CASES[preset]]
+              "train.log_every=1", "train.figures=false", *keys]
     code, out, err = torchrun_xae("train", *common, "--out", str(tmp_path / "ddp"))
     assert code == 0, err
     assert out.count("run written to") == 1, out  # rank 0 alone prints the result
