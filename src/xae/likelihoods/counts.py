@@ -84,12 +84,21 @@ class CountLikelihood(Likelihood):
         return theta[..., :self.genes]
 
 
-def nb_log_prob(x: torch.Tensor, log_mu: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
-    """log NB(x; μ, r) elementwise, from log μ and log r (stable for large and small r)."""
+def nb_log_prob_and_zero(x: torch.Tensor, log_mu: torch.Tensor, log_r: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """log NB(x; μ, r) and log NB(0; μ, r) elementwise, from log μ and log r (stable for large
+    and small r); ``log_r`` may be one row per gene (G,), broadcast over the cells, so that
+    the terms of r alone are computed once per gene."""
     r = log_r.exp()
     log_r_mu = torch.logaddexp(log_r, log_mu)
-    return (torch.lgamma(x + r) - torch.lgamma(r) - torch.lgamma(x + 1)
-            + r * (log_r - log_r_mu) + x * (log_mu - log_r_mu))
+    at_zero = r * (log_r - log_r_mu)
+    return (torch.lgamma(x + r) - torch.lgamma(r) - torch.lgamma(x + 1) + at_zero
+            + x * (log_mu - log_r_mu)), at_zero
+
+
+def nb_log_prob(x: torch.Tensor, log_mu: torch.Tensor, log_r: torch.Tensor) -> torch.Tensor:
+    """log NB(x; μ, r) elementwise (see :func:`nb_log_prob_and_zero`)."""
+    return nb_log_prob_and_zero(x, log_mu, log_r)[0]
 
 
 class Poisson(CountLikelihood):
@@ -133,14 +142,15 @@ class NegativeBinomial(CountLikelihood):
 
     def parts(self, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None,
                                                   torch.Tensor]:
-        """ρ logits, dropout logits ψ (None without zero inflation) and log r, each (…, G)."""
+        """ρ logits, dropout logits ψ (None without zero inflation), each (…, G), and log r:
+        (G,) for one value per gene (it broadcasts), else (…, G)."""
         blocks, levels, _ = self.split(theta)
         chunks = blocks.chunk(self.params_per_channel, dim=-1)
         rho, psi = chunks[0], chunks[1] if self.inflated else None
         if self.dispersion == "cell":
             log_r = chunks[-1]
         elif self.dispersion == "gene":
-            log_r = self.log_r.expand_as(rho)
+            log_r = self.log_r  # (G,): broadcast over the cells
         else:  # each cell's batch row of the table
             log_r = levels @ self.log_r
         return rho, psi, log_r
@@ -172,8 +182,7 @@ class ZeroInflatedNB(NegativeBinomial):
     def log_prob_elementwise(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
         rho, psi, log_r = self.parts(theta)
         log_mu = log_mean(x, rho, self.split(theta)[2])
-        nb = nb_log_prob(x, log_mu, log_r)
-        zero_nb = log_r.exp() * (log_r - torch.logaddexp(log_r, log_mu))
+        nb, zero_nb = nb_log_prob_and_zero(x, log_mu, log_r)
         at_zero = F.softplus(zero_nb - psi) - F.softplus(-psi)
         above = -psi - F.softplus(-psi) + nb
         return torch.where(x == 0, at_zero, above)
