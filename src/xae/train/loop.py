@@ -6,6 +6,7 @@ a per-epoch permutation drawn from (seed, epoch), so a resumed run sees the same
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import math
@@ -417,4 +418,9 @@ def train(config: Config | None, out_dir: str | Path, *, resume: bool = False,
             shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: leave no half run
         raise
     finally:
+        # DDP keeps a reference to the process group: drop it first, so that the group (and
+        # gloo's worker threads) is torn down now, not while the interpreter shuts down,
+        # where a worker thread still holding work can abort the process
+        trainer.net = trainer.model
+        gc.collect()
         dist_.teardown(trainer.info)
