@@ -67,6 +67,19 @@ def test_the_page_loads_with_one_point_per_test_image(page, explore_views):
     assert "not evaluated" in stats
 
 
+def test_a_plain_autoencoder_shows_no_elbo_and_says_what_its_prior_button_draws(
+        page, explore_views):
+    """The AE's panel (run 1) says it has no ELBO, rather than repeating its distortion, and
+    that its "prior" is one it was never trained towards; the VAE's panel shows its −ELBO."""
+    ae = page.text_content(".panel[data-run='1'] .stats")
+    assert "none: a deterministic code" in ae
+    assert f"{explore_views[1].stats['distortion']:.3f}" in ae
+    assert "never trained towards" in ae
+    vae = page.text_content(".panel[data-run='0'] .stats")
+    assert f"−ELBO{explore_views[0].stats['neg_elbo']:.3f}" in vae.replace(" ", "")
+    assert "never trained towards" not in vae
+
+
 def test_the_browsers_decode_equals_the_servers(page, explore_views):
     for i, view in enumerate(explore_views):
         rows = np.random.default_rng(i).normal(scale=2.0, size=(6, view.latent_dim)).tolist()

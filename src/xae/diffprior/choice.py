@@ -40,4 +40,11 @@ def describe(model: nn.Module, source: str) -> str:
             if getattr(model.prior, "ar", None) is not None else ", uniform over the codes"
     if model.hierarchical:
         words += ", then down the top-down path"
-    return words + ")"
+    words += ")"
+    from xae.regularizers import NoRegularizer
+
+    if not (model.stochastic or model.discrete) and isinstance(model.regularizer,
+                                                                NoRegularizer):
+        words += (", which this autoencoder was never trained towards: its codes need not lie "
+                  "there, so the samples show what it decodes off its codes")
+    return words

@@ -118,6 +118,7 @@ class RunView:
             "data_shape": list(self.data_shape), "stochastic": self.model.stochastic,
             "discrete": self.model.discrete, "bottleneck": self.model.config.model.bottleneck,
             "prior_kind": self.model.config.model.prior, "stats": self.stats,
+            "no_elbo": no_elbo(self.model),
             "plane": self.plane.to_json(), "map": {"file": f"run/{index}/map.bin",
                                                   "points": int(len(self.coords)),
                                                   "labels": self.labels is not None},
@@ -126,6 +127,16 @@ class RunView:
             "decoder": f"run/{index}/decoder.onnx",
             "attributes": self.attributes, "attributes_missing": self.attributes_missing,
         }
+
+
+def no_elbo(model: Autoencoder) -> str | None:
+    """Why ``model`` has no ELBO (a deterministic continuous code: a point mass has no KL to a
+    continuous prior), for the page to say in place of a −ELBO; None when it has one."""
+    if model.stochastic or model.discrete or getattr(model.bottleneck, "empty", False) \
+            or not model.likelihood.density:
+        return None
+    return ("a deterministic code z = f(x) is a point mass, with no finite KL to a continuous "
+            "prior: this model has no ELBO (its distortion is not one)")
 
 
 def _finite(name: str, what: str, a: np.ndarray) -> None:

@@ -191,7 +191,8 @@ class Panel {
   fillStats(dl) {
     const s = this.run.stats;
     const items = [['preset', s.preset], ['β', fmt(s.beta)], ['rate', fmt(s.rate)],
-      ['distortion', fmt(s.distortion)], ['−ELBO', fmt(s.neg_elbo)],
+      ['distortion', fmt(s.distortion)],
+      ['−ELBO', this.run.no_elbo ? 'none: ' + this.run.no_elbo : fmt(s.neg_elbo)],
       ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)],
       ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}, ${this.run.prior_kind} prior`],
       ['samples', `from ${this.run.prior.about}`]];
