@@ -12,8 +12,10 @@ const MAP_SIZE = 480;
 const CELL = 192; // decoded image size in CSS pixels
 const STRIP_STEPS = 10;
 const GRID = 4; // prior samples: GRID × GRID
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2',
-  '#7f7f7f', '#bcbd22', '#17becf'];
+// label colours that stay apart under protan-, deutan- and tritanopia (Paul Tol's "muted"
+// scheme, with black as a tenth); tests/test_explore_palette.py checks them
+const PALETTE = ['#332288', '#88CCEE', '#44AA99', '#117733', '#999933', '#DDCC77', '#CC6677',
+  '#882255', '#AA4499', '#000000'];
 
 function setStatus(text, error = false) {
   const el = document.getElementById('status');
