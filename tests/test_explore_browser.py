@@ -208,3 +208,28 @@ def test_the_static_export_loads_from_a_plain_file_server(browser, explore_views
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_screenshot_button_saves_the_map_and_the_decoded_image(page, tmp_path):
+    """The PNG holds the map as drawn (points under the overlay's cursor and pins) with the
+    decoded image beside it, pixel for pixel."""
+    from PIL import Image
+
+    _move_and_wait(page, 0, 150, 120)
+    with page.expect_download() as info:
+        page.click(".panel[data-run='0'] .screenshot")
+    path = tmp_path / "view.png"
+    info.value.save_as(path)
+    assert info.value.suggested_filename.endswith(".png")
+    shot = np.asarray(Image.open(path).convert("RGBA"))
+    size = page.evaluate("[xae.panels[0].canvas.points.width, xae.panels[0].canvas.points."
+                         "height, xae.panels[0].canvas.decoded.width]")
+    w, h, cell = size
+    assert shot.shape[1] > w + cell - 1 and shot.shape[0] == h
+    decoded = np.array(_pixels(page, 0)).reshape(cell, cell, 4)
+    np.testing.assert_array_equal(shot[:cell, shot.shape[1] - cell:], decoded)
+    points = np.array(_pixels(page, 0, ".map-points")).reshape(h, w, 4)
+    overlay = np.array(_pixels(page, 0, ".map-overlay")).reshape(h, w, 4)
+    bare = overlay[..., 3] == 0  # where nothing is drawn over the points
+    assert bare.mean() > 0.9 and (points[bare][:, :3] < 250).any()
+    np.testing.assert_array_equal(shot[:h, :w][bare][:, :3], points[bare][:, :3])

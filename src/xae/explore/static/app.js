@@ -188,6 +188,24 @@ class Panel {
     q('.sample').addEventListener('click', () => this.samples().catch(fail));
     q('.clear-pins').addEventListener('click', () => { this.pins = []; this.drawOverlay(); q('.strips').hidden = true; });
     q('.reset-view').addEventListener('click', () => { this.resetView(); this.drawPoints(); this.drawOverlay(); });
+    q('.screenshot').addEventListener('click', () => this.screenshot());
+  }
+
+  // the current view as a PNG download: the map (points, pins, cursor) with the decoded image
+  // beside it, at the canvases' own resolution; returns the composed canvas
+  screenshot() {
+    const map = this.canvas.points, gap = Math.round(8 * (window.devicePixelRatio || 1));
+    const out = document.createElement('canvas');
+    out.width = map.width + gap + this.canvas.decoded.width;
+    out.height = Math.max(map.height, this.canvas.decoded.height);
+    const ctx = out.getContext('2d');
+    ctx.fillStyle = '#fff'; ctx.fillRect(0, 0, out.width, out.height);
+    ctx.drawImage(map, 0, 0); ctx.drawImage(this.canvas.overlay, 0, 0);
+    ctx.drawImage(this.canvas.decoded, map.width + gap, 0);
+    const a = document.createElement('a');
+    a.download = `xae-${this.run.name}.png`; a.href = out.toDataURL('image/png'); a.click();
+    this.frames.screenshot = (this.frames.screenshot || 0) + 1;
+    return out;
   }
 
   fillStats(dl) {
