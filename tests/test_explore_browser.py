@@ -233,3 +233,37 @@ def test_the_screenshot_button_saves_the_map_and_the_decoded_image(page, tmp_pat
     bare = overlay[..., 3] == 0  # where nothing is drawn over the points
     assert bare.mean() > 0.9 and (points[bare][:, :3] < 250).any()
     np.testing.assert_array_equal(shot[:h, :w][bare][:, :3], points[bare][:, :3])
+
+
+def test_the_keyboard_moves_decodes_and_pins(page):
+    """With the map focused: arrows move a cursor that decodes where it stands, Enter pins,
+    two pins draw the strip, `a` goes back to pin A, Backspace drops the newest pin and
+    Escape drops them all."""
+    page.focus(".panel[data-run='0'] .map-overlay")
+
+    def press(key, frames="hover"):
+        before = page.evaluate(f"xae.panels[0].frames.{frames}")
+        page.keyboard.press(key)
+        page.wait_for_function(f"xae.panels[0].frames.{frames} > {before} && "
+                               "!xae.panels[0].busy")
+
+    press("ArrowRight")
+    press("Shift+ArrowUp")
+    at = page.evaluate("xae.panels[0].keyCursor")
+    assert at == [240 + 8, 240 - 32]
+    cursor = page.evaluate("[xae.panels[0].cursor.u, xae.panels[0].cursor.v]")
+    assert cursor == pytest.approx(page.evaluate(f"xae.panels[0].toData({at[0]}, {at[1]})"))
+    page.keyboard.press("Enter")
+    press("ArrowDown")
+    press("Enter", "strip")  # the second pin draws the interpolation strip
+    pins = page.evaluate("xae.panels[0].pins.map((p) => [p.u, p.v])")
+    assert len(pins) == 2 and pins[0] == pytest.approx(cursor)
+    assert page.is_visible(".panel[data-run='0'] .strips")
+    press("a")
+    assert page.evaluate("[xae.panels[0].cursor.u, xae.panels[0].cursor.v]") == \
+        pytest.approx(pins[0])
+    page.keyboard.press("Backspace")
+    assert page.evaluate("xae.panels[0].pins.length") == 1
+    assert not page.is_visible(".panel[data-run='0'] .strips")
+    page.keyboard.press("Escape")
+    assert page.evaluate("xae.panels[0].pins.length") == 0

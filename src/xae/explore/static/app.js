@@ -364,6 +364,7 @@ class Panel {
       drag = null;
     });
     c.addEventListener('mouseleave', () => { drag = null; this.drawOverlay(); });
+    c.addEventListener('keydown', (e) => { if (this.key(e)) e.preventDefault(); });
     c.addEventListener('wheel', (e) => {
       e.preventDefault();
       const [u, v] = this.toData(e.offsetX, e.offsetY);
@@ -372,6 +373,34 @@ class Panel {
       this.view.ox += u - u2; this.view.oy += v - v2;
       this.drawPoints(); this.drawOverlay([e.offsetX, e.offsetY]);
     }, { passive: false });
+  }
+
+  // The keyboard, with the map focused: arrows move a cursor that decodes (Shift: 4× the
+  // step), Enter or Space pins its point, a / b jump to pin A / B, Backspace or Delete drops
+  // the newest pin, Escape drops them all. Returns whether the key was one of these.
+  key(e) {
+    const at = this.keyCursor || [MAP_SIZE / 2, MAP_SIZE / 2];
+    const step = e.shiftKey ? 32 : 8, inside = (t) => Math.min(MAP_SIZE - 1, Math.max(0, t));
+    const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step],
+      ArrowDown: [0, step] };
+    if (e.key in moves) {
+      this.keyCursor = [inside(at[0] + moves[e.key][0]), inside(at[1] + moves[e.key][1])];
+      this.hover(...this.keyCursor, e.timeStamp);
+    } else if (e.key === 'Enter' || e.key === ' ') {
+      this.keyCursor = at;
+      this.pin(...this.toData(...at)).catch(fail);
+    } else if ((e.key === 'a' || e.key === 'b') && this.pins['ab'.indexOf(e.key)]) {
+      const p = this.pins['ab'.indexOf(e.key)];
+      this.keyCursor = this.toScreen(p.u, p.v);
+      this.hover(...this.keyCursor, e.timeStamp);
+    } else if (e.key === 'Backspace' || e.key === 'Delete' || e.key === 'Escape') {
+      this.pins = e.key === 'Escape' ? [] : this.pins.slice(0, -1);
+      this.el.querySelector('.strips').hidden = true;
+      this.drawOverlay(at);
+    } else {
+      return false;
+    }
+    return true;
   }
 
   // The newest cursor position wins: while a decode runs, later moves replace each other.
