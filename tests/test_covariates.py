@@ -264,3 +264,10 @@ def test_a_label_conditional_vae_decodes_the_class_it_is_given(tmp_path: Path,
                      *extra]) == 2
         assert needle in capsys.readouterr().err
     assert not (tmp_path / "t.png").exists()
+    # the ONNX export and the explorer decode z alone: they refuse, saying what to use
+    assert main(["export", str(run), "--out", str(tmp_path / "exp")]) == 2
+    assert "xae sample --level" in capsys.readouterr().err and not (tmp_path / "exp").exists()
+    from xae.explore.runs import load_run
+
+    with pytest.raises(XaeError, match="the explorer maps and decodes z alone"):
+        load_run(run)

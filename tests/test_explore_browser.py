@@ -72,7 +72,7 @@ def test_a_plain_autoencoder_shows_no_elbo_and_says_what_its_prior_button_draws(
     """The AE's panel (run 1) says it has no ELBO, rather than repeating its distortion, and
     that its "prior" is one it was never trained towards; the VAE's panel shows its −ELBO."""
     ae = page.text_content(".panel[data-run='1'] .stats")
-    assert "none: a deterministic code" in ae
+    assert "none: a point-mass code" in ae
     assert f"{explore_views[1].stats['distortion']:.3f}" in ae
     assert "never trained towards" in ae
     vae = page.text_content(".panel[data-run='0'] .stats")
@@ -158,6 +158,17 @@ def test_the_run_switch_and_side_by_side(page):
     assert visible() == [True, True, True]
     boxes = [page.locator(f".panel[data-run='{i}']").bounding_box() for i in range(2)]
     assert boxes[1]["x"] > boxes[0]["x"] + boxes[0]["width"] - 1  # side by side, not stacked
+    # two runs fit a 1400 × 900 screen, each decoded image beside its map, not under it
+    page.set_viewport_size({"width": 1400, "height": 900})
+    for i in range(2):
+        panel = page.locator(f".panel[data-run='{i}']").bounding_box()
+        mapbox = page.locator(f".panel[data-run='{i}'] .map-overlay").bounding_box()
+        image = page.locator(f".panel[data-run='{i}'] .decoded").bounding_box()
+        wide = page.evaluate(f"""Array.from(document.querySelectorAll(".panel[data-run='{i}'] *"))
+            .filter((e) => e.getBoundingClientRect().width > 700)
+            .map((e) => e.className + ':' + e.tagName + ':' + e.getBoundingClientRect().width)""")
+        assert panel["x"] + panel["width"] <= 1400 and image["y"] + image["height"] <= 900, wide
+        assert image["x"] >= mapbox["x"] + mapbox["width"] and image["y"] < mapbox["y"] + 10
     page.uncheck("#side-by-side")
     assert visible() == [False, False, True]
     _move_and_wait(page, 2, 100, 100)  # the switched-to run decodes under the cursor

@@ -92,6 +92,11 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
                        "decoders z → x in one pass, so neither `xae export` nor the explorer "
                        "(which runs the export in the page) applies to it; use `xae sample`, "
                        "`xae reconstruct` and `xae interpolate`")
+    if model.covariates:
+        raise XaeError(f"this run is conditioned on its {model.config.model.covariate} (model."
+                       "covariate): its decoder reads a level beside z, and the ONNX export "
+                       "covers decoders z → x, so neither `xae export` nor the explorer applies "
+                       "to it; use `xae sample --level` and `xae reconstruct`")
     out_dir = replaceable_folder(out_dir, "--out", EXPORT_META, "onnx", protect)
     model = model.cpu()
     shape, d = tuple(model.data_shape), model.latent_dim

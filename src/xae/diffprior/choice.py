@@ -45,6 +45,5 @@ def describe(model: nn.Module, source: str) -> str:
 
     if not (model.stochastic or model.discrete) and isinstance(model.regularizer,
                                                                 NoRegularizer):
-        words += (", which this autoencoder was never trained towards: its codes need not lie "
-                  "there, so the samples show what it decodes off its codes")
+        words += ", which this autoencoder was never trained towards"
     return words

@@ -135,8 +135,7 @@ def no_elbo(model: Autoencoder) -> str | None:
     if model.stochastic or model.discrete or getattr(model.bottleneck, "empty", False) \
             or not model.likelihood.density:
         return None
-    return ("a deterministic code z = f(x) is a point mass, with no finite KL to a continuous "
-            "prior: this model has no ELBO (its distortion is not one)")
+    return "a point-mass code z = f(x) has no finite KL to a continuous prior, so no ELBO"
 
 
 def _finite(name: str, what: str, a: np.ndarray) -> None:
@@ -156,6 +155,10 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
 
     run = Path(path)
     model = xae.load(run, device="cpu")
+    if model.covariates:
+        raise XaeError(f"run {run.name} is conditioned on its {model.config.model.covariate} "
+                       "(model.covariate): the explorer maps and decodes z alone, without a "
+                       "level; use `xae sample --level` and `xae reconstruct` for it")
     source = choose(model, "auto")
     data = load_data(model.config.data)
     x, y = data.test_x, data.test_y
