@@ -278,3 +278,29 @@ def test_the_keyboard_moves_decodes_and_pins(page):
     assert not page.is_visible(".panel[data-run='0'] .strips")
     page.keyboard.press("Escape")
     assert page.evaluate("xae.panels[0].pins.length") == 0
+
+
+def test_linked_cursors_decode_one_latent_in_every_run_of_its_size(page):
+    """Side by side with linked cursors, the point under the cursor in the VAE's map (2-d) is
+    decoded by the AE (2-d) too, at that very latent, and marked on its map; the 5-d run does
+    not follow. Unlinked, the AE stays where it was."""
+    page.check("#side-by-side")
+    page.check("#link-cursors")
+    before = page.evaluate("xae.panels.map((p) => p.frames.hover)")
+    # the VAE's screen point whose latent lies at the centre of the AE's view (both 2-d runs
+    # draw their latent plane as it is), so the mark falls inside the AE's map
+    x, y = page.evaluate("xae.panels[0].toScreen(...xae.panels[1].toData(240, 200))")
+    assert 0 <= x < 480 and 0 <= y < 480
+    _move_and_wait(page, 0, x, y)
+    page.wait_for_function(f"xae.panels[1].frames.hover > {before[1]} && !xae.panels[1].busy")
+    z0 = page.evaluate("Array.from(xae.panels[0].lastZ)")
+    assert page.evaluate("Array.from(xae.panels[1].lastZ)") == pytest.approx(z0, abs=1e-6)
+    assert page.evaluate("xae.panels[2].frames.hover") == before[2]
+    ae = np.array(_pixels(page, 1)).reshape(-1, 4)[:, :3]
+    assert ae.std() > 0  # the AE's image is drawn, no longer black
+    mark = np.array(_pixels(page, 1, ".map-overlay")).reshape(480, 480, 4)[..., 3]
+    assert mark[190:211, 230:251].any() and not mark[:150].any()  # around (240, 200) only
+    page.uncheck("#link-cursors")
+    frames = page.evaluate("xae.panels[1].frames.hover")
+    _move_and_wait(page, 0, 200, 200)
+    assert page.evaluate("xae.panels[1].frames.hover") == frames

@@ -137,6 +137,15 @@ function latentOf(plane, u, v) { // z = mean + u·b1 + v·b2
   return z;
 }
 
+function coordsOf(plane, z) { // (u, v): z projected onto the plane (an orthonormal basis)
+  let u = 0, v = 0;
+  for (let i = 0; i < z.length; i++) {
+    const c = z[i] - plane.mean[i];
+    u += c * plane.basis[0][i]; v += c * plane.basis[1][i];
+  }
+  return [u, v];
+}
+
 function interpolate(a, b, steps, spherical) {
   const d = a.length, out = new Float32Array(steps * d);
   let dot = 0, na = 0, nb = 0;
@@ -410,14 +419,28 @@ class Panel {
     this.pending = { u, v, t0 };
     this.drawOverlay([sx, sy]);
     this.pump();
+    if (!xae.linked || !xae.linked()) return;
+    const z = this.latentAt(u, v); // every other run shown with a code of this size decodes z
+    for (const p of xae.panels) {
+      if (p !== this && !p.el.hidden && p.run.latent_dim === z.length) p.follow(z, t0);
+    }
+  }
+
+  // decode a latent another run's cursor stands on, marked where it falls on this map
+  follow(z, t0) {
+    const [u, v] = coordsOf(this.run.plane, z);
+    this.pending = { u, v, t0, z };
+    this.drawOverlay(this.toScreen(u, v));
+    this.pump();
   }
 
   async pump() {
     if (this.busy || !this.pending) return;
-    const { u, v, t0 } = this.pending;
+    const { u, v, t0, z: given } = this.pending;
     this.pending = null; this.busy = true;
     try {
-      const z = this.latentAt(u, v);
+      const z = given || this.latentAt(u, v);
+      this.lastZ = z;
       const x = await this.decoder.decode(z, 1);
       this.painter.draw(this.ctx.decoded, x, 0, 0, 0, CELL, CELL);
       const t1 = performance.now();
@@ -490,12 +513,15 @@ async function floats(url) {
 function layout(panels) {
   const select = document.getElementById('run-select');
   const side = document.getElementById('side-by-side');
+  const link = document.getElementById('link-cursors');
   const main = document.getElementById('panels');
   const show = () => {
     main.classList.toggle('side-by-side', side.checked);
     panels.forEach((p, i) => { p.el.hidden = !side.checked && String(i) !== select.value; });
     select.disabled = side.checked;
+    link.disabled = !side.checked;
   };
+  xae.linked = () => side.checked && link.checked;
   panels.forEach((p, i) => select.add(new Option(`${p.run.name} (${p.run.stats.preset})`, String(i))));
   select.addEventListener('change', show);
   side.addEventListener('change', show);
