@@ -122,35 +122,37 @@ class Autoencoder(nn.Module):
     def features(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """The encoder's features of a batch (checked against the data shape), with its
         covariate ``c`` beside the input when the encoder reads one."""
-        if tuple(x.shape[1:]) != self.data_shape:
-            raise XaeError(f"input has shape {tuple(x.shape)} but the model expects "
-                           f"(batch, {', '.join(map(str, self.data_shape))}); reshape the data")
         return self.encoder(self.encoder_input(x, c))
 
     def encoder_input(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        """What the encoder reads: the transformed data, flattened with the one-hot covariate
-        beside it when the encoder reads one (c is checked either way)."""
+        """What the encoder reads (x checked against the data shape): the transformed data,
+        flattened with the one-hot covariate beside it when the encoder reads one (c is
+        checked either way)."""
+        if tuple(x.shape[1:]) != self.data_shape:
+            raise XaeError(f"input has shape {tuple(x.shape)} but the model expects "
+                           f"(batch, {', '.join(map(str, self.data_shape))}); reshape the data")
         seen = INPUT_TRANSFORMS[self.input_transform](x)
+        if self.covariates and self.covariate_encoder:
+            return self.with_covariate(seen.flatten(1), c)  # an MLP's input, flat
         self.check_covariate(c, x.shape[0])
-        if not (self.covariates and self.covariate_encoder):
-            return seen
-        return self.with_covariate(seen.flatten(1), c)  # an MLP's input, flat
+        return seen
 
     def likelihood_extras(self, theta: torch.Tensor, x: torch.Tensor, c: torch.Tensor | None,
-                          k: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None,
-                                                         torch.Tensor | None]:
+                          k: int | None = None, seen: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """θ (B, *), or K draws' θ (K, B, *) when ``k``, with the per-cell columns a count
         likelihood reads after the decoder's blocks: the one-hot level c when it reads one (a
         per-batch dispersion), then a drawn log library for a latent library (one draw per
         θ). Also the library latent's analytic KL (B,) and log q − log p at its draws ((K, B)
-        with ``k``, else (B,)), None without one."""
+        with ``k``, else (B,)), None without one. ``seen``: the encoder's input for x, when
+        already computed."""
         extra = []
         if getattr(self.likelihood, "covariate_columns", 0):
             one_hot = self.with_covariate(x.new_zeros(x.shape[0], 0), c)
             extra.append(one_hot if k is None else one_hot.expand(k, *one_hot.shape))
         kl = rate = None
         if self.library is not None:
-            q = self.library.posterior(self.encoder_input(x, c))
+            q = self.library.posterior(self.encoder_input(x, c) if seen is None else seen)
             p = self.library.prior(c, x.shape[0])
             log_l = q.sample(k)
             extra.append(log_l)
@@ -198,9 +200,10 @@ class Autoencoder(nn.Module):
         datum's covariate level ``c`` to a model that has covariates."""
         if self.objective.importance_weighted:
             return self._forward_samples(x, beta, step, c)
-        out = self.encode(x, step, c)
+        seen = self.encoder_input(x, c)  # read once: by the encoder and a latent library
+        out = self.bottleneck(self.encoder(seen), step=step)
         theta = self.decode_params(out.z, x, c) if out.theta is None else out.theta
-        theta, library_kl, _ = self.likelihood_extras(theta, x, c)
+        theta, library_kl, _ = self.likelihood_extras(theta, x, c, seen=seen)
         terms = {"distortion": Term(-self.likelihood.log_prob(x, theta), "distortion")}
         rate = self.regularizer(out, self.prior, step)
         terms.update(rate.terms)
