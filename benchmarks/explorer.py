@@ -102,11 +102,42 @@ def measure(browser, url: str, loads: int, moves: int) -> dict:
         page.wait_for_function(f"xae.frameLatencies.length > {i}")
     lat, frame = page.evaluate("xae.latencies"), page.evaluate("xae.frameLatencies")
     via = page.evaluate("xae.via")
+    out = {"via": via, "points": points, "ready_ms_median": statistics.median(ready),
+           "ready_ms_max": max(ready), "moves": len(lat),
+           "draw_ms_median": pct(lat, 50), "draw_ms_p95": pct(lat, 95),
+           "frame_ms_median": pct(frame, 50), "frame_ms_p95": pct(frame, 95)}
+    if via == "browser":
+        enc = draw_strokes(page, moves)
+        out.update({"strokes": len(enc), "encode_ms_median": pct(enc, 50),
+                    "encode_ms_p95": pct(enc, 95)})
     ctx.close()
-    return {"via": via, "points": points, "ready_ms_median": statistics.median(ready),
-            "ready_ms_max": max(ready), "moves": len(lat),
-            "draw_ms_median": pct(lat, 50), "draw_ms_p95": pct(lat, 95),
-            "frame_ms_median": pct(frame, 50), "frame_ms_p95": pct(frame, 95)}
+    return out
+
+
+def draw_strokes(page, moves: int) -> list[float]:
+    """``moves`` pointer moves drawing on the first panel's pad, each waiting until the pad is
+    encoded in the page, placed on the map and its reconstruction drawn; the latencies (ms)
+    from each input event's timestamp (``xae.encodeLatencies``)."""
+    page.click(".panel[data-run='0'] .draw summary")
+    box = page.locator(".panel[data-run='0'] .pad").bounding_box()
+    rng = np.random.default_rng(1)
+    page.evaluate("xae.encodeLatencies.length = 0")
+    page.mouse.move(box["x"] + 80, box["y"] + 80)
+    page.mouse.down()
+    for i in range(moves):
+        x, y = rng.uniform(10, box["width"] - 10), rng.uniform(10, box["height"] - 10)
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.wait_for_function(f"xae.encodeLatencies.length > {i + 1}")  # the down was one
+        if i % 25 == 24:  # start again on a clean pad now and then, as a user would
+            page.mouse.up()
+            page.click(".panel[data-run='0'] .clear-pad")
+            page.mouse.move(box["x"] + x, box["y"] + y)
+            page.wait_for_function("!xae.panels[0].padBusy && !xae.panels[0].padPending")
+            page.evaluate(f"xae.encodeLatencies.length = {i + 1}")
+            page.mouse.down()
+            page.wait_for_function(f"xae.encodeLatencies.length > {i + 1}")
+    page.mouse.up()
+    return page.evaluate("xae.encodeLatencies")[1:moves + 1]
 
 
 def serve(views, live_runtime: bool):

@@ -26,7 +26,7 @@ import xae
 from xae.cli import main
 from xae.explore import runtime, server as server_module
 from xae.explore.runs import plane_of, run_stats
-from xae.explore.site import MARKER, MAX_BODY_BYTES, MAX_DECODE_BATCH
+from xae.explore.site import MARKER, MAX_BODY_BYTES, MAX_DECODE_BATCH, PAGE
 from conftest import ROOT, SUBPROCESS_ENV, run_xae
 
 
@@ -385,12 +385,13 @@ def test_static_writes_the_whole_site(explore_runs, tmp_path):
     assert p.returncode == 0, p.stderr
     site = tmp_path / "site"
     names = sorted(str(f.relative_to(site)) for f in site.rglob("*") if f.is_file())
-    assert names == sorted(["index.html", "app.js", "style.css", "runs.json", MARKER]
+    graphs = ("map.bin", "prior.bin", "decoder.onnx", "encoder.onnx")
+    assert names == sorted([*PAGE, "runs.json", MARKER, "run/0/posterior.bin"]  # the VAE's q
                            + [f"vendor/{f}" for f in runtime.FILES]
-                           + [f"run/{i}/{f}" for i in (0, 1)
-                              for f in ("map.bin", "prior.bin", "decoder.onnx")])
+                           + [f"run/{i}/{f}" for i in (0, 1) for f in graphs])
     index = json.loads((site / "runs.json").read_text())
     assert index["decode_endpoint"] is None and index["runtime"] == "vendor/ort.wasm.min.js"
+    assert index["score_endpoint"] is None
     assert json.loads((site / MARKER).read_text())["format"] == "xae-static"
     assert not [f for f in tmp_path.iterdir() if f.name.startswith(".")]
 

@@ -13,20 +13,37 @@ import numpy as np
 
 @dataclass
 class Plane:
-    """z = mean + u·basis[0] + v·basis[1]; ``pca`` says whether it is a principal plane."""
+    """z = mean + u·basis[0] + v·basis[1]; ``pca`` says whether it is a principal plane,
+    ``aligned`` whether its axes were turned to match another map (:meth:`turned`)."""
 
     mean: np.ndarray  # (D,)
     basis: np.ndarray  # (2, D)
     pca: bool
     explained: list[float] = field(default_factory=list)  # variance fraction of each axis
+    aligned: bool = False
 
     def project(self, z: np.ndarray) -> np.ndarray:
         """The plane's coordinates (N, 2) of latents ``z`` (N, D)."""
         return (z - self.mean) @ self.basis.T
 
+    def turned(self, rotation: np.ndarray, shift: np.ndarray) -> Plane:
+        """The same plane with coordinates ``(u, v) @ rotation.T + shift``: the point it puts at
+        ``c @ rotation.T + shift`` is the latent this one puts at ``c``.
+
+        Parameters
+        ----------
+        rotation : np.ndarray
+            An orthogonal (2, 2) matrix (a rotation or a reflection).
+        shift : np.ndarray
+            (2,); its second entry must be 0 when the plane's second axis is empty (D = 1).
+        """
+        basis = rotation @ self.basis
+        return Plane(self.mean - basis.T @ shift, basis, self.pca, list(self.explained),
+                     aligned=True)
+
     def to_json(self) -> dict[str, Any]:
         return {"pca": self.pca, "mean": self.mean.tolist(), "basis": self.basis.tolist(),
-                "explained": self.explained}
+                "explained": self.explained, "aligned": self.aligned}
 
 
 def plane_of(z: np.ndarray) -> Plane:

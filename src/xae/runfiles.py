@@ -111,3 +111,6 @@ TRAIN_LOG = "train.log"
 
 STATIC_MARKER = ".xae-static"
 """In the folder ``xae explore --static`` writes: what marks it as one it may replace."""
+SWEEP_REPORT = "sweep.json"
+"""In the folder ``xae sweep`` writes, beside its runs: every run's swept values, status, log
+and test metrics (:mod:`xae.sweep.report`); what ``xae explore SWEEP_DIR`` reads."""

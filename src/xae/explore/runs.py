@@ -23,9 +23,10 @@ import numpy as np
 import torch
 
 from xae.errors import XaeError
+from xae.explore.priors import PagePrior, bank, page_prior
 from xae.model import Autoencoder, inference
 from xae.plane import Plane, plane_of
-from xae.runfiles import DECODER_ONNX, EVAL, EXPORT, EXPORT_META, METRICS, WEIGHTS
+from xae.runfiles import DECODER_ONNX, ENCODER_ONNX, EVAL, EXPORT, EXPORT_META, METRICS, WEIGHTS
 
 PRIOR_DRAWS = 1024  # latents drawn from the prior for the page's "sample" button
 ENCODE_BATCH = 500
@@ -41,17 +42,17 @@ def saved_decoder(run: Path) -> Path | None:
     return None
 
 
-def _onnx_decoder(run: Path, model: Autoencoder) -> bytes:
-    """The run's exported decoder: :func:`saved_decoder` when there is one, else a fresh
-    export (to a temporary folder: the run is not written to)."""
+def _onnx_graphs(run: Path, model: Autoencoder) -> tuple[bytes, bytes]:
+    """The run's exported decoder and encoder: the folder of :func:`saved_decoder` when there
+    is one, else a fresh export (to a temporary folder: the run is not written to)."""
     from xae.export import export_onnx
 
     saved = saved_decoder(run)
-    if saved is not None:
-        return saved.read_bytes()
+    if saved is not None and (saved.parent / ENCODER_ONNX).is_file():
+        return saved.read_bytes(), (saved.parent / ENCODER_ONNX).read_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         export_onnx(model, Path(tmp) / EXPORT)
-        return (Path(tmp) / EXPORT / DECODER_ONNX).read_bytes()
+        return tuple((Path(tmp) / EXPORT / f).read_bytes() for f in (DECODER_ONNX, ENCODER_ONNX))
 
 
 def run_stats(run: Path, model: Autoencoder) -> dict[str, Any]:
@@ -84,7 +85,14 @@ class RunView:
     prior: np.ndarray  # (PRIOR_DRAWS, D) float32
     decoder_onnx: bytes
     stats: dict[str, Any]
+    encoder_onnx: bytes = b""  # x → the latent mean: the page encodes drawn input with it
+    # q(z|x) of each map point, (N, 2D): means then standard deviations (xae.explore.posterior)
+    posterior: np.ndarray | None = None
+    posterior_missing: str | None = None
+    test_x: torch.Tensor | None = None  # the map's test points, for the scores of drawn input
     prior_about: str = "the model's own prior"  # which prior ``prior`` was drawn from
+    page_prior: PagePrior = field(  # how the page samples that prior (xae.explore.priors)
+        default_factory=lambda: bank("the view was built without load_run, which says how"))
     # the slider's directions (xae.edits.explorer), and why there are none
     attributes: list[dict[str, Any]] = field(default_factory=list)
     attributes_missing: str | None = None
@@ -105,6 +113,9 @@ class RunView:
     def prior_bytes(self) -> bytes:
         return self.prior.astype("<f4").tobytes()
 
+    def posterior_bytes(self) -> bytes:
+        return self.posterior.astype("<f4").tobytes()
+
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The mean of p(x|z) for a (B, D) batch, by the torch model (the parity reference)."""
         with inference(self.model):
@@ -123,8 +134,11 @@ class RunView:
                                                   "points": int(len(self.coords)),
                                                   "labels": self.labels is not None},
             "prior": {"file": f"run/{index}/prior.bin", "draws": int(len(self.prior)),
-                      "about": self.prior_about},
-            "decoder": f"run/{index}/decoder.onnx",
+                      "about": self.prior_about,
+                      "sampler": self.page_prior.to_json(index)},
+            "decoder": f"run/{index}/decoder.onnx", "encoder": f"run/{index}/encoder.onnx",
+            "posterior": ({"file": f"run/{index}/posterior.bin"} if self.posterior is not None
+                          else {"file": None, "why": self.posterior_missing}),
             "attributes": self.attributes, "attributes_missing": self.attributes_missing,
         }
 
@@ -152,6 +166,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     from xae.edits.explorer import explorer_attributes
     from xae.data import load as load_data
     from xae.diffprior.choice import choose, describe
+    from xae.explore.posterior import no_posterior, posterior_arrays
 
     run = Path(path)
     model = xae.load(run, device="cpu")
@@ -164,6 +179,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     x, y = data.test_x, data.test_y
     if max_points is not None and len(x) > max_points:
         x, y = x[:max_points], (y[:max_points] if y is not None else None)
+    posterior = posterior_arrays(model, x)
     with inference(model), torch.random.fork_rng():  # seeded, without touching the caller's
         torch.manual_seed(seed)
         z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
@@ -176,10 +192,14 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     coords = plane.project(z).astype(np.float32)
     labels = y.numpy().astype(np.int64) if y is not None else None
     attributes, missing = explorer_attributes(model, x, y, z)
+    decoder_onnx, encoder_onnx = _onnx_graphs(run, model)
     return RunView(name=name, path=run, model=model, coords=coords, labels=labels,
-                   plane=plane, prior=prior, decoder_onnx=_onnx_decoder(run, model),
+                   plane=plane, prior=prior, decoder_onnx=decoder_onnx,
                    stats=run_stats(run, model), prior_about=describe(model, source),
-                   attributes=attributes, attributes_missing=missing)
+                   page_prior=page_prior(model, source),
+                   attributes=attributes, attributes_missing=missing,
+                   encoder_onnx=encoder_onnx, posterior=posterior,
+                   posterior_missing=no_posterior(model), test_x=x)
 
 
 def unique_names(views: list[RunView]) -> None:

@@ -7,6 +7,8 @@
   onnxruntime-web is missing, and the reference the browser's decode is tested against.
   Only finite vectors of the run's latent size are accepted, at most ``MAX_DECODE_BATCH`` of
   them in a body of at most ``MAX_BODY_BYTES``.
+- ``POST /api/score`` with ``{"run": i, "x": [...the input's values, flat...]}`` answers the
+  input's −ELBO and anomaly score (:mod:`xae.explore.scoring`): for what the user draws.
 - Bad requests get a 4xx status and ``{"error": message}``. Bound to loopback (the default),
   the server also refuses requests for other host names (DNS rebinding).
 - Under load: a listen backlog of ``BACKLOG`` connections, a thread per connection, a client
@@ -31,11 +33,14 @@ import numpy as np
 
 from xae.errors import XaeError
 from xae.explore.runs import RunView
-from xae.explore.site import DECODE_ENDPOINT, MAX_BODY_BYTES, MAX_DECODE_BATCH, Asset
+from xae.explore.scoring import Scorer
+from xae.explore.site import (DECODE_ENDPOINT, MAX_BODY_BYTES, MAX_DECODE_BATCH, SCORE_ENDPOINT,
+                              Asset)
 
 log = logging.getLogger(__name__)
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 BACKLOG = 1024  # pending connections (the OS caps it at net.core.somaxconn)
+F32_MAX = float(np.finfo(np.float32).max)
 CONNECTION_TIMEOUT = 10.0  # seconds a connection may sit idle mid-request before it is dropped
 
 
@@ -45,21 +50,42 @@ class BadRequest(Exception):
         self.status, self.message = status, message
 
 
-def parse_decode(body: bytes, views: list[RunView]) -> tuple[RunView, np.ndarray]:
-    """The run and the (B, D) float32 batch a decode request asks for, or :class:`BadRequest`."""
+def _request(body: bytes, views: list[RunView], key: str, form: str) -> tuple[int, Any]:
+    """The run index and the value of ``key`` of a JSON body ``{"run": i, key: ...}``."""
     try:
         req = json.loads(body)
     except RecursionError:
         raise BadRequest(400, "the body's JSON is nested too deeply") from None
     except (ValueError, UnicodeDecodeError):  # int digits past Python's limit are a ValueError
-        raise BadRequest(400, 'the body must be JSON: {"run": index, "z": [[...], ...]}') from None
-    if not isinstance(req, dict) or set(req) != {"run", "z"}:
-        raise BadRequest(400, 'the body must be an object with exactly the keys "run" and "z"')
-    run, z = req["run"], req["z"]
+        raise BadRequest(400, f'the body must be JSON: {{"run": index, "{key}": {form}}}') from None
+    if not isinstance(req, dict) or set(req) != {"run", key}:
+        raise BadRequest(400, f'the body must be an object with exactly the keys "run" and '
+                         f'"{key}"')
+    run = req["run"]
     if isinstance(run, bool) or not isinstance(run, int) or not 0 <= run < len(views):
         small = isinstance(run, int) and not isinstance(run, bool) and abs(run) < 10**9
         got = repr(run) if small else f"a value of type {type(run).__name__}"  # no huge echo
         raise BadRequest(400, f'"run" must be an index from 0 to {len(views) - 1}, got {got}')
+    return run, req[key]
+
+
+def _numbers(row: list, name: str) -> None:
+    """:class:`BadRequest` unless every item of ``row`` is a finite number within float32."""
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
+        raise BadRequest(400, f"{name} must hold only finite numbers")
+    try:
+        if not all(math.isfinite(v) for v in row):
+            raise BadRequest(400, f"{name} must hold only finite numbers")
+        small = all(abs(v) <= F32_MAX for v in row)
+    except OverflowError:  # an integer beyond any float
+        small = False
+    if not small:
+        raise BadRequest(400, f"{name} holds values too large for float32")
+
+
+def parse_decode(body: bytes, views: list[RunView]) -> tuple[RunView, np.ndarray]:
+    """The run and the (B, D) float32 batch a decode request asks for, or :class:`BadRequest`."""
+    run, z = _request(body, views, "z", "[[...], ...]")
     view, d = views[run], views[run].latent_dim
     if not isinstance(z, list) or not z:
         raise BadRequest(400, '"z" must be a non-empty list of latent vectors')
@@ -70,18 +96,22 @@ def parse_decode(body: bytes, views: list[RunView]) -> tuple[RunView, np.ndarray
             got = f"length {len(row)}" if isinstance(row, list) else type(row).__name__
             raise BadRequest(400, f"z[{i}] must be a list of {d} numbers (the latent size of "
                              f"run {run}), got {got}")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row):
-            raise BadRequest(400, f"z[{i}] must hold only finite numbers")
-        try:
-            finite = all(math.isfinite(v) for v in row)
-        except OverflowError:  # an integer beyond any float
-            raise BadRequest(400, "z holds values too large for float32") from None
-        if not finite:
-            raise BadRequest(400, f"z[{i}] must hold only finite numbers")
-    batch = np.asarray(z, dtype=np.float64)
-    if (np.abs(batch) > np.finfo(np.float32).max).any():
-        raise BadRequest(400, "z holds values too large for float32")
-    return view, batch.astype(np.float32)
+        _numbers(row, f"z[{i}]")
+    return view, np.asarray(z, dtype=np.float32)
+
+
+def parse_score(body: bytes, views: list[RunView]) -> tuple[int, np.ndarray]:
+    """The run index and the one input (the run's data shape, float32) a score request
+    sends, flattened as ``"x"``, or :class:`BadRequest`."""
+    run, x = _request(body, views, "x", "[... the input's values ...]")
+    shape = views[run].data_shape
+    size = int(np.prod(shape))
+    if not isinstance(x, list) or len(x) != size:
+        got = f"{len(x)} values" if isinstance(x, list) else type(x).__name__
+        raise BadRequest(400, f'"x" must be a flat list of {size} numbers (one input of '
+                         f"run {run}'s shape {list(shape)}), got {got}")
+    _numbers(x, '"x"')
+    return run, np.asarray(x, dtype=np.float32).reshape(shape)
 
 
 def _loopback(host: str) -> bool:
@@ -94,7 +124,13 @@ def _loopback(host: str) -> bool:
 
 
 def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) -> type:
-    lock = threading.Lock()  # one torch decode at a time
+    lock = threading.Lock()  # one torch job (decode, score) at a time
+    scorers: dict[int, Scorer] = {}
+
+    def scorer(run: int) -> Scorer:  # made at the first score request of each run
+        if run not in scorers:
+            scorers[run] = Scorer(views[run].model, views[run].test_x)
+        return scorers[run]
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "xae-explore"
@@ -155,9 +191,10 @@ def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) 
             name = self._path()
             asset = files.get(name)
             if asset is None:
-                msg = ("decode takes a POST" if name == DECODE_ENDPOINT else
+                post = name in (DECODE_ENDPOINT, SCORE_ENDPOINT)
+                msg = (f"{name.split('/')[-1]} takes a POST" if post else
                        "no such file; this server serves only the explorer's own files")
-                self._json(405 if name == DECODE_ENDPOINT else 404, {"error": msg})
+                self._json(405 if post else 404, {"error": msg})
                 return
             body = asset.read()
             self.send_response(200)
@@ -174,9 +211,10 @@ def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) 
         def do_POST(self) -> None:  # noqa: N802
             if not self._host_ok():
                 return
-            if self._path() != DECODE_ENDPOINT:
+            if self._path() not in (DECODE_ENDPOINT, SCORE_ENDPOINT):
                 self._json(405 if self._path() in files else 404,
-                           {"error": f"POST only to /{DECODE_ENDPOINT}"}, close=True)
+                           {"error": f"POST only to /{DECODE_ENDPOINT} or /{SCORE_ENDPOINT}"},
+                           close=True)
                 return
             try:
                 length = self.headers.get("Content-Length")
@@ -187,7 +225,17 @@ def make_handler(files: dict[str, Asset], views: list[RunView], loopback: bool) 
                 if len(length) > 12 or int(length) > MAX_BODY_BYTES:
                     raise BadRequest(413, f"the body is {length[:40]} bytes; at most "
                                      f"{MAX_BODY_BYTES}")
-                view, z = parse_decode(self.rfile.read(int(length)), views)
+                body = self.rfile.read(int(length))
+                if self._path() == SCORE_ENDPOINT:
+                    run, x = parse_score(body, views)
+                    with lock:
+                        try:
+                            answer = scorer(run)(x)
+                        except XaeError as e:  # e.g. a discretized likelihood off its grid
+                            raise BadRequest(400, str(e)) from None
+                    self._json(200, answer)
+                    return
+                view, z = parse_decode(body, views)
             except BadRequest as e:
                 self._json(e.status, {"error": e.message}, close=True)
                 return

@@ -3,11 +3,13 @@
 The live server answers GETs from this table only (a client never names a file on disk), and
 ``--static`` writes the same table to a folder, so both serve the same page:
 
-- ``index.html``, ``app.js``, ``style.css``: the page (``xae/explore/static``);
+- ``index.html``, ``priors.js``, ``app.js``, ``sweep.js``, ``tour.js``, ``style.css``: the page
+  (``xae/explore/static``);
 - ``vendor/…``: onnxruntime-web's files (:mod:`xae.explore.runtime`);
 - ``runs.json``: what the page needs to know of each run, and whether a decode endpoint exists;
-- ``run/<i>/map.bin``, ``run/<i>/prior.bin``, ``run/<i>/decoder.onnx``: each run's arrays
-  (little-endian float32) and its decoder.
+- ``run/<i>/map.bin``, ``run/<i>/prior.bin``, ``run/<i>/posterior.bin`` (where q(z|x) is a
+  Gaussian), ``run/<i>/decoder.onnx``, ``run/<i>/encoder.onnx``, ``run/<i>/prior.onnx`` (a
+  flow prior's ε → z): each run's arrays (little-endian float32) and its graphs.
 
 A static folder also holds ``.xae-static`` (:data:`MARKER`). ``--static`` replaces its folder
 whole, so it writes only to a new or empty folder or to one holding that marker: never over a
@@ -20,6 +22,7 @@ import mimetypes
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from xae.errors import XaeError
 from xae.explore import runtime
@@ -27,9 +30,13 @@ from xae.explore.runs import RunView
 from xae.fileio import atomic_dir, replaceable_folder
 from xae.runfiles import STATIC_MARKER as MARKER  # what --static may replace
 
+if TYPE_CHECKING:
+    from xae.explore.sweep import SweepView
+
 STATIC = Path(__file__).with_name("static")
-PAGE = ("index.html", "app.js", "style.css")
+PAGE = ("index.html", "priors.js", "app.js", "sweep.js", "tour.js", "style.css")
 DECODE_ENDPOINT = "api/decode"
+SCORE_ENDPOINT = "api/score"
 MAX_DECODE_BATCH = 256  # latent vectors per decode request
 MAX_BODY_BYTES = 1 << 20  # bytes per request body
 MARKER_FORMAT = "xae-static"
@@ -53,9 +60,13 @@ def _type(name: str) -> str:
     return kind + ("; charset=utf-8" if kind.startswith("text/") or kind.endswith("json") else "")
 
 
-def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False) -> dict[str, Asset]:
+def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False,
+               sweep: SweepView | None = None) -> dict[str, Asset]:
     """The table for ``views``; ``live`` adds the server's decode endpoint to ``runs.json``.
     Without onnxruntime-web the page decodes through the endpoint (an error if ``need_runtime``).
+    With ``sweep`` (whose loaded runs are ``views``), ``runs.json`` has a ``sweep`` entry: the
+    folder, the swept keys and every member in slider order, each with its swept values, its
+    index in ``runs`` (null for a failed one) and why it failed (:mod:`xae.explore.sweep`).
     """
     ort = runtime.require_ort_dir() if need_runtime else runtime.ort_dir()
     files = {name: Asset(STATIC / name, _type(name)) for name in PAGE}
@@ -66,13 +77,20 @@ def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False) 
         "runtime": f"vendor/{runtime.FILES[0]}" if ort is not None else None,
         "runtime_missing": None if ort is not None else runtime.HOW,
         "decode_endpoint": DECODE_ENDPOINT if live else None,
+        "score_endpoint": SCORE_ENDPOINT if live else None,
         "max_decode_batch": MAX_DECODE_BATCH,
+        "sweep": sweep.to_json(views) if sweep is not None else None,
     }
     files["runs.json"] = Asset(json.dumps(index).encode(), _type("runs.json"))
     for i, v in enumerate(views):
         files[f"run/{i}/map.bin"] = Asset(v.map_bytes(), _type(".bin"))
         files[f"run/{i}/prior.bin"] = Asset(v.prior_bytes(), _type(".bin"))
         files[f"run/{i}/decoder.onnx"] = Asset(v.decoder_onnx, _type(".onnx"))
+        if v.page_prior.graph is not None:  # a flow prior's ε → z (xae.explore.priors)
+            files[v.page_prior.file(i)] = Asset(v.page_prior.graph, _type(".onnx"))
+        files[f"run/{i}/encoder.onnx"] = Asset(v.encoder_onnx, _type(".onnx"))
+        if v.posterior is not None:
+            files[f"run/{i}/posterior.bin"] = Asset(v.posterior_bytes(), _type(".bin"))
     return files
 
 
@@ -82,14 +100,15 @@ def check_static_target(out_dir: str | Path, runs: Iterable[str | Path]) -> Path
     return replaceable_folder(out_dir, "--static", MARKER, MARKER_FORMAT, runs)
 
 
-def write_static(views: list[RunView], out_dir: str | Path) -> Path:
+def write_static(views: list[RunView], out_dir: str | Path,
+                 sweep: SweepView | None = None) -> Path:
     """Write a self-contained folder that any static file server can serve (whole or not at
     all; see :func:`check_static_target` for the folders it refuses). It needs
     onnxruntime-web, since there is no server to decode."""
     from xae import __version__
 
-    out = check_static_target(out_dir, [v.path for v in views])
-    files = build_site(views, live=False, need_runtime=True)
+    out = check_static_target(out_dir, [v.path for v in views] + ([sweep.path] if sweep else []))
+    files = build_site(views, live=False, need_runtime=True, sweep=sweep)
     marker = {"format": MARKER_FORMAT, "version": 1, "xae": __version__}
     try:
         with atomic_dir(out) as tmp:

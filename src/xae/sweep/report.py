@@ -15,6 +15,7 @@ from typing import Any
 
 from xae.errors import XaeError
 from xae.fileio import write_json, write_text
+from xae.runfiles import SWEEP_REPORT
 from xae.sweep.runner import Result
 
 PREFERRED = ("neg_elbo", "distortion", "rate", "active_units", "bits_per_dim", "loss")
@@ -149,5 +150,5 @@ def write_report(out: Path, results: list[Result], keys: list[str], *, kind: str
         figures.rate_distortion(results, keys, out / "rate_distortion.png")
         figures.latent_maps(results, keys, out / "latent_maps.png")
         factor_structure(results, keys, out / "factor_structure.png")
-    write_json(out / "sweep.json", record)
+    write_json(out / SWEEP_REPORT, record)
     return record

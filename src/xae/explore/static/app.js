@@ -6,12 +6,19 @@
 
 // latencies: from an input event's timestamp to the decoded image drawn on its canvas;
 // frameLatencies: to the first animation frame after that draw.
+// encodeLatencies: from a pointer event on a drawing pad to the drawn input placed on the map
+// and its reconstruction drawn.
 const xae = (window.xae = { ready: false, error: null, latencies: [], frameLatencies: [],
-  panels: [] });
+  encodeLatencies: [], panels: [] });
 const MAP_SIZE = 480;
 const CELL = 192; // decoded image size in CSS pixels
 const STRIP_STEPS = 10;
 const GRID = 4; // prior samples: GRID × GRID
+const POSTERIOR_DRAWS = 8; // z ~ q(z|x) drawn for a clicked test point
+const NEAR = 6; // a click within this many pixels of a test point picks it
+const PAD = 160; // the drawing pad, CSS pixels
+const POSTERIOR_COLOUR = '#EE7733'; // the ellipses and their draws (Tol's vibrant orange)
+const DRAWN_COLOUR = '#EE3377'; // where the user's own input lands (Tol's vibrant magenta)
 // label colours that stay apart under protan-, deutan- and tritanopia (Paul Tol's "muted"
 // scheme, with black as a tenth); tests/test_explore_palette.py checks them
 const PALETTE = ['#332288', '#88CCEE', '#44AA99', '#117733', '#999933', '#DDCC77', '#CC6677',
@@ -45,21 +52,24 @@ async function fetchOk(url, init) {
 
 // ---- decoding: one interface over onnxruntime-web and the server's endpoint ----------------
 
-class OrtDecoder {
-  static async create(run) {
-    const session = await ort.InferenceSession.create(run.decoder, {
+// An ONNX graph of one input and one output run by onnxruntime-web on n samples of the
+// per-sample input shape: the decoder ([D]) and the encoder (the data's shape).
+class OrtGraph {
+  static async create(url, shape) {
+    const session = await ort.InferenceSession.create(url, {
       executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-    return new OrtDecoder(session, run.latent_dim);
+    return new OrtGraph(session, shape);
   }
-  constructor(session, dim) {
-    this.session = session; this.dim = dim; this.via = 'browser';
+  constructor(session, shape) {
+    this.session = session; this.shape = shape; this.via = 'browser';
     this.input = session.inputNames[0]; this.output = session.outputNames[0];
   }
-  async decode(z, n) { // z: Float32Array (n·D) → Float32Array (n·pixels)
-    const feeds = { [this.input]: new ort.Tensor('float32', z, [n, this.dim]) };
+  async run(data, n) { // Float32Array (n·input size) → Float32Array (n·output size)
+    const feeds = { [this.input]: new ort.Tensor('float32', data, [n, ...this.shape]) };
     const out = await this.session.run(feeds);
     return out[this.output].data;
   }
+  decode(z, n) { return this.run(z, n); } // the decoders' interface (ServerDecoder's too)
 }
 
 class ServerDecoder {
@@ -169,19 +179,22 @@ function fmt(v) {
 // ---- one run's panel -------------------------------------------------------------------------
 
 class Panel {
-  constructor(run, decoder, points, prior) {
+  constructor(run, decoder, points, prior, posterior, encoder) {
     this.run = run; this.decoder = decoder; this.points = points; this.prior = prior;
+    this.posterior = posterior; this.encoder = encoder; // null: none (why in run.posterior)
     this.n = points.length / 3;
     this.painter = new Painter(run.data_shape);
     this.pins = []; this.pending = null; this.busy = false;
-    this.frames = { hover: 0, strip: 0, samples: 0 };
+    this.frames = { hover: 0, strip: 0, samples: 0, posterior: 0, drawn: 0, scored: 0,
+      refused: 0 };
     this.pointsDrawn = 0;
     const el = document.getElementById('panel-template').content.firstElementChild.cloneNode(true);
     this.el = el;
     el.dataset.run = String(run.index);
     const q = (s) => el.querySelector(s);
     this.canvas = { points: q('.map-points'), overlay: q('.map-overlay'), decoded: q('.decoded'),
-      linear: q('.strip-linear'), slerp: q('.strip-slerp'), grid: q('.sample-grid') };
+      linear: q('.strip-linear'), slerp: q('.strip-slerp'), grid: q('.sample-grid'),
+      postStrip: q('.post-strip'), pad: q('.pad'), drawRecon: q('.draw-recon') };
     q('.run-name').textContent = run.name;
     this.fillStats(q('.stats'));
     q('.plane-note').textContent = this.planeNote();
@@ -192,6 +205,7 @@ class Panel {
       decoded: sizedCanvas(this.canvas.decoded, CELL, CELL) };
     this.fillLegend(q('.legend'));
     this.attributes(q('.attribute'));
+    this.setupPad(q('.draw'));
     this.resetView();
     this.listen();
     q('.sample').addEventListener('click', () => this.samples().catch(fail));
@@ -224,7 +238,8 @@ class Panel {
       ['−ELBO', this.run.no_elbo ? 'none: ' + this.run.no_elbo : fmt(s.neg_elbo)],
       ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)],
       ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}, ${this.run.prior_kind} prior`],
-      ['samples', `from ${this.run.prior.about}`]];
+      ['samples', `${this.run.prior.sampler.kind === 'bank' ? 'a fixed bank' : 'fresh'} from ` +
+        this.run.prior.about]];
     for (const [k, v] of items) {
       const dt = document.createElement('dt'), dd = document.createElement('dd');
       dt.textContent = k; dd.textContent = v ?? '–';
@@ -247,6 +262,7 @@ class Panel {
     } else {
       text = 'The latent has 1 dimension: the horizontal axis is z; the vertical one is not used.';
     }
+    if (p.aligned) text += ' The map is turned (rotated or mirrored, never stretched) to match the previous run of the sweep.';
     if (r.discrete) text += ' The bottleneck is discrete: points between codes are decoded as they are, not quantized.';
     const colour = r.map.labels ? ', coloured by label' : '';
     return `${text} ${this.n} test points${colour}. Move to decode, click to pin, ` +
@@ -343,10 +359,108 @@ class Panel {
       ctx.fillStyle = '#fff'; ctx.font = 'bold 10px sans-serif'; ctx.textAlign = 'center';
       ctx.textBaseline = 'middle'; ctx.fillText('AB'[i], x, y);
     });
+    this.drawPosterior(ctx);
+    if (this.drawn) { // the user's own input: a diamond
+      const [x, y] = this.toScreen(this.drawn.u, this.drawn.v);
+      ctx.fillStyle = DRAWN_COLOUR; ctx.strokeStyle = '#000'; ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.moveTo(x, y - 8); ctx.lineTo(x + 8, y); ctx.lineTo(x, y + 8);
+      ctx.lineTo(x - 8, y); ctx.closePath(); ctx.fill(); ctx.stroke();
+    }
     if (cursor) {
       ctx.strokeStyle = '#d00'; ctx.lineWidth = 1.5; ctx.beginPath();
       ctx.arc(cursor[0], cursor[1], 5, 0, 2 * Math.PI); ctx.stroke();
     }
+    this.lastCursor = cursor;
+  }
+
+  // q(z|x) of the picked test point: its 1σ (solid) and 2σ (dashed) ellipses on the plane and
+  // its draws as dots; a single square where the code is a point
+  drawPosterior(ctx) {
+    const e = this.ellipse;
+    if (!e) return;
+    const [cx, cy] = this.toScreen(...e.centre), s = this.view.scale;
+    ctx.strokeStyle = POSTERIOR_COLOUR; ctx.fillStyle = POSTERIOR_COLOUR; ctx.lineWidth = 2;
+    if (!e.radii) {
+      ctx.fillRect(cx - 5, cy - 5, 10, 10); ctx.strokeStyle = '#000'; ctx.lineWidth = 1;
+      ctx.strokeRect(cx - 5, cy - 5, 10, 10);
+      return;
+    }
+    for (const k of [1, 2]) { // screen y points down: the angle turns the other way
+      ctx.setLineDash(k === 2 ? [6, 4] : []); ctx.beginPath();
+      ctx.ellipse(cx, cy, Math.max(0.5, k * e.radii[0] * s), Math.max(0.5, k * e.radii[1] * s),
+        -e.angle, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    for (const [u, v] of e.dots) {
+      const [x, y] = this.toScreen(u, v);
+      ctx.beginPath(); ctx.arc(x, y, 3, 0, 2 * Math.PI); ctx.fill();
+    }
+  }
+
+  // the test point nearest the screen point (sx, sy), if within NEAR pixels, else −1
+  nearest(sx, sy) {
+    let best = -1, bestD = NEAR * NEAR;
+    for (let i = 0; i < this.n; i++) {
+      const [x, y] = this.toScreen(this.points[3 * i], this.points[3 * i + 1]);
+      const d = (x - sx) ** 2 + (y - sy) ** 2;
+      if (d <= bestD) { best = i; bestD = d; }
+    }
+    return best;
+  }
+
+  // Test point i's posterior N(μ, diag σ²): its projection onto the plane, N(B(μ − m), C) with
+  // C = B diag(σ²) Bᵀ, drawn as ellipses along C's eigenvectors (radii √λ at 1σ); draws
+  // z = μ + σ·ε in all D dimensions, decoded in a strip after the reconstruction (z = μ).
+  async showPosterior(i) {
+    const d = this.run.latent_dim, box = this.el.querySelector('.posterior');
+    const note = box.querySelector('.post-note');
+    box.hidden = false;
+    box.querySelector('.post-index').textContent = String(i);
+    if (!this.posterior) {
+      this.ellipse = { index: i, centre: [this.points[3 * i], this.points[3 * i + 1]] };
+      note.textContent = `A single point: ${this.run.posterior.why}.`;
+      this.canvas.postStrip.hidden = true;
+      this.drawOverlay(this.lastCursor);
+      this.frames.posterior++;
+      return;
+    }
+    const mu = this.posterior.subarray(2 * i * d, (2 * i + 1) * d);
+    const sd = this.posterior.subarray((2 * i + 1) * d, (2 * i + 2) * d);
+    const [b1, b2] = this.run.plane.basis;
+    let a = 0, b = 0, c = 0; // C = [[a, b], [b, c]]
+    for (let j = 0; j < d; j++) {
+      const v = sd[j] * sd[j];
+      a += b1[j] * b1[j] * v; b += b1[j] * b2[j] * v; c += b2[j] * b2[j] * v;
+    }
+    const mid = (a + c) / 2, half = Math.hypot((a - c) / 2, b);
+    const z = new Float32Array((POSTERIOR_DRAWS + 1) * d), eps = normals(POSTERIOR_DRAWS * d);
+    z.set(mu, 0);
+    for (let k = 0; k < POSTERIOR_DRAWS * d; k++) z[d + k] = mu[k % d] + sd[k % d] * eps[k];
+    const dots = [];
+    for (let k = 1; k <= POSTERIOR_DRAWS; k++) dots.push(coordsOf(this.run.plane, z.subarray(k * d, (k + 1) * d)));
+    this.ellipse = { index: i, centre: coordsOf(this.run.plane, mu), cov: [[a, b], [b, c]],
+      radii: [Math.sqrt(mid + half), Math.sqrt(Math.max(0, mid - half))],
+      angle: 0.5 * Math.atan2(2 * b, a - c), dots, z };
+    // zoom out (about the view's centre) until the 2σ ellipse is inside the map
+    const w = this.view, [cu, cv] = this.ellipse.centre;
+    const reach = Math.max(Math.abs(cu - w.ox) + 2 * Math.sqrt(a), Math.abs(cv - w.oy) + 2 * Math.sqrt(c));
+    const zoomed = reach * w.scale > 0.47 * MAP_SIZE;
+    if (zoomed) { w.scale = (0.47 * MAP_SIZE) / reach; this.drawPoints(); }
+    note.textContent = 'The encoder maps x to a distribution q(z|x) = N(μ, diag σ²): the solid ' +
+      'and dashed ellipses hold its 1σ and 2σ on the map\'s plane, the dots are ' +
+      `${POSTERIOR_DRAWS} draws z ~ q(z|x). Below, the reconstruction (decoded at μ) and ` +
+      'the draws decoded: what the decoder was trained to read for this x.' +
+      (zoomed ? ' (The map zoomed out to show the whole 2σ ellipse.)' : '');
+    this.drawOverlay(this.lastCursor);
+    const x = await this.decoder.decode(z, POSTERIOR_DRAWS + 1);
+    const size = Math.floor(MAP_SIZE / (POSTERIOR_DRAWS + 2));
+    const ctx = sizedCanvas(this.canvas.postStrip, (POSTERIOR_DRAWS + 1) * size + 6, size);
+    for (let k = 0; k <= POSTERIOR_DRAWS; k++) {
+      this.painter.draw(ctx, x, k, k * size + (k ? 6 : 0), 0, size - 1, size - 1);
+    }
+    this.canvas.postStrip.hidden = false;
+    this.frames.posterior++;
   }
 
   listen() {
@@ -367,9 +481,13 @@ class Panel {
         }
       }
       this.hover(e.offsetX, e.offsetY, e.timeStamp);
+      if (e.ctrlKey || e.metaKey) { // hovering a test point with Ctrl (⌘) held shows its q(z|x)
+        const i = this.nearest(e.offsetX, e.offsetY);
+        if (i >= 0 && (!this.ellipse || this.ellipse.index !== i)) this.showPosterior(i).catch(fail);
+      }
     });
     c.addEventListener('mouseup', (e) => {
-      if (drag && !drag.moved) this.pin(...this.toData(e.offsetX, e.offsetY)).catch(fail);
+      if (drag && !drag.moved) this.click(e.offsetX, e.offsetY);
       drag = null;
     });
     c.addEventListener('mouseleave', () => { drag = null; this.drawOverlay(); });
@@ -397,19 +515,187 @@ class Panel {
       this.hover(...this.keyCursor, e.timeStamp);
     } else if (e.key === 'Enter' || e.key === ' ') {
       this.keyCursor = at;
-      this.pin(...this.toData(...at)).catch(fail);
+      this.click(...at);
     } else if ((e.key === 'a' || e.key === 'b') && this.pins['ab'.indexOf(e.key)]) {
       const p = this.pins['ab'.indexOf(e.key)];
       this.keyCursor = this.toScreen(p.u, p.v);
       this.hover(...this.keyCursor, e.timeStamp);
     } else if (e.key === 'Backspace' || e.key === 'Delete' || e.key === 'Escape') {
       this.pins = e.key === 'Escape' ? [] : this.pins.slice(0, -1);
+      if (e.key === 'Escape') { this.ellipse = null; this.el.querySelector('.posterior').hidden = true; }
       this.el.querySelector('.strips').hidden = true;
       this.drawOverlay(at);
     } else {
       return false;
     }
     return true;
+  }
+
+  // ---- your own input: a drawing pad (pointer events: mouse, pen and touch), or an image
+  // dropped on it or pasted, encoded in the page by encoder.onnx and placed on the map
+
+  setupPad(el) {
+    const note = el.querySelector('.draw-note');
+    this.padNote = (text) => { note.textContent = text; };
+    if (!this.painter.image) {
+      el.querySelector('.draw-row').hidden = true;
+      return this.padNote("this run's data are not images, so there is nothing to draw");
+    }
+    if (!this.encoder) {
+      el.querySelector('.draw-row').hidden = true;
+      return this.padNote('drawing needs onnxruntime-web to encode in the page: ' +
+        (xae.index.runtime_missing || 'it is not installed'));
+    }
+    const pad = this.canvas.pad, [, h, w] = this.run.data_shape;
+    this.padCtx = sizedCanvas(pad, PAD, PAD);
+    this.ctx.drawRecon = sizedCanvas(this.canvas.drawRecon, 96, 96);
+    this.small = Object.assign(document.createElement('canvas'), { width: w, height: h });
+    this.clearPad();
+    this.padNote(`Draw light on dark, as the training images are; it is shrunk to the run's ` +
+      `${w}×${h} input and encoded here as you draw. Drop or paste an image to encode it.`);
+    const ink = Math.max(10, (1.8 * PAD) / w); // strokes about two input pixels wide
+    let last = null;
+    const at = (e) => { const r = pad.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+    const stroke = (p) => {
+      const ctx = this.padCtx;
+      ctx.strokeStyle = ctx.fillStyle = '#fff'; ctx.lineWidth = ink; ctx.lineCap = 'round';
+      ctx.beginPath();
+      if (last) { ctx.moveTo(...last); ctx.lineTo(...p); ctx.stroke(); }
+      else { ctx.arc(p[0], p[1], ink / 2, 0, 2 * Math.PI); ctx.fill(); }
+      last = p;
+    };
+    pad.addEventListener('pointerdown', (e) => {
+      e.preventDefault(); pad.setPointerCapture(e.pointerId); last = null;
+      stroke(at(e)); this.encodeSoon(e.timeStamp, false);
+    });
+    pad.addEventListener('pointermove', (e) => {
+      if (!pad.hasPointerCapture(e.pointerId)) return;
+      stroke(at(e)); this.encodeSoon(e.timeStamp, false);
+    });
+    const end = (e) => {
+      if (!pad.hasPointerCapture(e.pointerId)) return;
+      pad.releasePointerCapture(e.pointerId); last = null; this.encodeSoon(e.timeStamp, true);
+    };
+    pad.addEventListener('pointerup', end);
+    pad.addEventListener('pointercancel', end);
+    pad.addEventListener('dragover', (e) => e.preventDefault());
+    pad.addEventListener('drop', (e) => {
+      e.preventDefault();
+      this.loadImage(e.dataTransfer.files[0]).catch(fail);
+    });
+    el.querySelector('.clear-pad').addEventListener('click', () => {
+      this.clearPad(); this.drawn = null; this.drawOverlay(this.lastCursor);
+      el.querySelector('.draw-facts').textContent = '';
+    });
+    el.querySelector('.invert').addEventListener('change', (e) => this.encodeSoon(e.timeStamp, true));
+  }
+
+  clearPad() { this.padCtx.fillStyle = '#000'; this.padCtx.fillRect(0, 0, PAD, PAD); }
+
+  // the pad as the run's input: shrunk to its size, values in [0, 1] (grey: the mean of r, g, b)
+  padInput() {
+    const [c, h, w] = this.run.data_shape, ctx = this.small.getContext('2d', { willReadFrequently: true });
+    ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = 'high';
+    ctx.drawImage(this.canvas.pad, 0, 0, w, h);
+    const px = ctx.getImageData(0, 0, w, h).data, x = new Float32Array(c * h * w);
+    const flip = this.el.querySelector('.invert').checked;
+    for (let i = 0; i < h * w; i++) {
+      for (let ch = 0; ch < c; ch++) {
+        const v = c === 1 ? (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 765 : px[4 * i + ch] / 255;
+        x[ch * h * w + i] = flip ? 1 - v : v;
+      }
+    }
+    return x;
+  }
+
+  // the newest state of the pad wins: while an encode runs, later strokes replace each other
+  encodeSoon(t0, score) {
+    this.padPending = { t0, score: score || Boolean(this.padPending && this.padPending.score) };
+    this.padPump().catch(fail);
+  }
+
+  async padPump() {
+    if (this.padBusy || !this.padPending) return;
+    const { t0, score } = this.padPending;
+    this.padPending = null; this.padBusy = true;
+    try {
+      const x = this.padInput();
+      const z = Float32Array.from(await this.encoder.run(x, 1));
+      const [u, v] = coordsOf(this.run.plane, z);
+      this.drawn = { x, z, u, v, score: null };
+      this.drawOverlay(this.lastCursor);
+      this.painter.draw(this.ctx.drawRecon, await this.decoder.decode(z, 1), 0, 0, 0, 96, 96);
+      xae.encodeLatencies.push(performance.now() - t0);
+      this.frames.drawn++;
+      this.el.querySelector('.draw-facts').textContent = `lands at u ${u.toFixed(3)}, v ${v.toFixed(3)}`;
+      if (score) await this.scoreDrawn(this.drawn);
+    } finally {
+      this.padBusy = false;
+    }
+    if (this.padPending) await this.padPump();
+  }
+
+  // −ELBO and anomaly score of the drawn input, from the live server's torch model
+  async scoreDrawn(drawn) {
+    const facts = this.el.querySelector('.draw-facts'), where = facts.textContent.split('\n')[0];
+    if (!xae.index.score_endpoint) {
+      facts.textContent = `${where}\n−ELBO and the anomaly score need the torch model: run ` +
+        '`xae explore RUN` (this static copy has no server)';
+      return;
+    }
+    const r = await fetchOk(xae.index.score_endpoint, { method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ run: this.run.index, x: Array.from(drawn.x) }) });
+    const a = await r.json();
+    if (drawn !== this.drawn) return; // the pad changed meanwhile; its own score follows
+    drawn.score = a;
+    const elbo = a.neg_elbo === null ? `−ELBO: none: ${a.no_elbo}` : `−ELBO ${fmt(a.neg_elbo)} nats (K = ${a.k})`;
+    const unit = a.score === 'nll' ? 'nats, −log p(x) at K = ' + a.k : 'nats, −log p(x | z = f(x))';
+    facts.textContent = `${where}\n${elbo}\nanomaly score (${a.score}, ${unit}): ${fmt(a.value)}, ` +
+      `above ${a.percentile.toFixed(1)}% of the ${a.test_points} test points`;
+    this.frames.scored++;
+  }
+
+  // an image dropped or pasted: drawn onto the pad (scaled to fit, keeping its shape), then
+  // encoded; anything that is not a readable image is refused, saying so
+  async loadImage(file) {
+    const refuse = (text) => { this.padNote(text); this.frames.refused++; };
+    if (!file) return refuse('nothing to read: drop or paste an image file');
+    if (!file.type.startsWith('image/')) {
+      return refuse(`${file.name || 'that'} is not an image (${file.type || 'unknown type'}); ` +
+        'drop or paste a PNG, JPEG, GIF or WebP');
+    }
+    let img;
+    try { img = await createImageBitmap(file); } catch (e) {
+      return refuse(`${file.name || 'that file'} could not be read as an image (${e.message})`);
+    }
+    const [c, h, w] = this.run.data_shape, k = Math.min(PAD / img.width, PAD / img.height);
+    this.clearPad();
+    this.padCtx.imageSmoothingEnabled = img.width > w || img.height > h;
+    this.padCtx.drawImage(img, (PAD - k * img.width) / 2, (PAD - k * img.height) / 2, k * img.width, k * img.height);
+    const notes = [];
+    if (img.width !== w || img.height !== h) {
+      notes.push(`resized from ${img.width}×${img.height} to the run's ${w}×${h}` +
+        (img.width * h !== img.height * w ? ', with black bars to keep its shape' : ''));
+    }
+    if (c === 1) {
+      const probe = Object.assign(document.createElement('canvas'), { width: img.width, height: img.height });
+      const pc = probe.getContext('2d', { willReadFrequently: true });
+      pc.drawImage(img, 0, 0);
+      const px = pc.getImageData(0, 0, img.width, img.height).data;
+      for (let i = 0; i < px.length; i += 4) {
+        if (Math.abs(px[i] - px[i + 1]) > 2 || Math.abs(px[i + 1] - px[i + 2]) > 2) { notes.push('converted to grey'); break; }
+      }
+    }
+    this.padNote(`${file.name || 'the image'}: ${notes.length ? notes.join('; ') : 'used as it is'}`);
+    this.encodeSoon(performance.now(), true);
+  }
+
+  // a click (or Enter) pins the point, and shows the posterior of a test point under it
+  click(sx, sy) {
+    const i = this.nearest(sx, sy);
+    this.pin(...this.toData(sx, sy)).catch(fail);
+    if (i >= 0) this.showPosterior(i).catch(fail);
   }
 
   // The newest cursor position wins: while a decode runs, later moves replace each other.
@@ -478,20 +764,20 @@ class Panel {
     this.canvas.linear.dataset.frame = String(this.frames.strip);
   }
 
+  // this.prior: the run's PriorSampler (priors.js), fresh draws or rows of the fixed bank
   async samples() {
-    const d = this.run.latent_dim, k = GRID * GRID, draws = this.prior.length / d;
-    const z = new Float32Array(k * d);
-    for (let i = 0; i < k; i++) {
-      const j = Math.floor(Math.random() * draws);
-      z.set(this.prior.subarray(j * d, (j + 1) * d), i * d);
-    }
+    const k = GRID * GRID, p = this.prior, about = this.run.prior.about;
+    const z = await p.sample(k);
+    this.lastSamples = z;
     const x = await this.decoder.decode(z, k);
     const size = Math.floor(CELL * 1.5 / GRID);
     const ctx = sizedCanvas(this.canvas.grid, GRID * size, GRID * size);
     for (let i = 0; i < k; i++) {
       this.painter.draw(ctx, x, i, (i % GRID) * size, Math.floor(i / GRID) * size, size - 1, size - 1);
     }
-    this.el.querySelector('.samples h3').textContent = `samples from ${this.run.prior.about}`;
+    this.el.querySelector('.samples h3').textContent = p.fresh ? `fresh samples from ${about}`
+      : `samples from a fixed bank of ${this.run.prior.draws} draws from ${about}, made when ` +
+        `the explorer started: ${p.why}`;
     this.el.querySelector('.samples').hidden = false;
     this.frames.samples++;
     this.canvas.grid.dataset.frame = String(this.frames.samples);
@@ -515,15 +801,18 @@ function layout(panels) {
   const side = document.getElementById('side-by-side');
   const link = document.getElementById('link-cursors');
   const main = document.getElementById('panels');
+  let current = 0; // the run shown alone; −1: none (a sweep's failed member)
   const show = () => {
     main.classList.toggle('side-by-side', side.checked);
-    panels.forEach((p, i) => { p.el.hidden = !side.checked && String(i) !== select.value; });
+    panels.forEach((p, i) => { p.el.hidden = !side.checked && i !== current; });
     select.disabled = side.checked;
     link.disabled = !side.checked;
   };
   xae.linked = () => side.checked && link.checked;
+  xae.showRun = (i) => { current = i; if (i >= 0) select.value = String(i); show(); };
+  xae.shown = () => panels.find((p) => !p.el.hidden) || null;
   panels.forEach((p, i) => select.add(new Option(`${p.run.name} (${p.run.stats.preset})`, String(i))));
-  select.addEventListener('change', show);
+  select.addEventListener('change', () => xae.showRun(Number(select.value)));
   side.addEventListener('change', show);
   document.getElementById('controls').hidden = panels.length < 2;
   show();
@@ -544,10 +833,13 @@ async function main() {
     throw new Error('this folder has neither onnxruntime-web nor a server to decode with');
   }
   const panels = await Promise.all(index.runs.map(async (run) => {
-    const decoder = index.runtime ? await OrtDecoder.create(run)
+    const decoder = index.runtime ? await OrtGraph.create(run.decoder, [run.latent_dim])
       : new ServerDecoder(index.decode_endpoint, run.index, run.latent_dim);
-    const [points, prior] = await Promise.all([floats(run.map.file), floats(run.prior.file)]);
-    const panel = new Panel(run, decoder, points, prior);
+    const [points, bank] = await Promise.all([floats(run.map.file), floats(run.prior.file)]);
+    const prior = await PriorSampler.create(run.prior.sampler, run.latent_dim, bank);
+    const posterior = run.posterior.file ? await floats(run.posterior.file) : null;
+    const encoder = index.runtime ? await OrtGraph.create(run.encoder, run.data_shape) : null;
+    const panel = new Panel(run, decoder, points, prior, posterior, encoder);
     await decoder.decode(new Float32Array(run.latent_dim), 1); // warm up before the first move
     return panel;
   }));
@@ -555,7 +847,16 @@ async function main() {
   for (const p of panels) { main.append(p.el); p.drawPoints(); p.drawOverlay(); }
   xae.panels = panels;
   layout(panels);
+  if (index.sweep) setupSweep(index.sweep, panels);
   xae.decoders = panels.map((p) => p.decoder);
+  document.addEventListener('paste', (e) => {
+    const file = [...e.clipboardData.files].find((f) => f.type.startsWith('image/')) || e.clipboardData.files[0];
+    const p = panels.find((q) => !q.el.hidden && q.el.querySelector('.draw').open && q.padCtx);
+    if (!file) return;
+    e.preventDefault();
+    if (!p) return setStatus('to paste an image, open "draw your own input" in a panel first', true);
+    p.loadImage(file).catch(fail);
+  });
   if (index.decode_endpoint) {
     xae.server = index.runs.map((r) => new ServerDecoder(index.decode_endpoint, r.index, r.latent_dim));
   }
@@ -566,6 +867,7 @@ async function main() {
     return Array.from(await dec.decode(z, rows.length));
   };
   xae.via = panels.length ? panels[0].decoder.via : null;
+  document.getElementById('tour-start').disabled = false;
   xae.readyMs = performance.now();
   xae.ready = true;
   document.body.dataset.ready = '1';
