@@ -15,6 +15,13 @@ MNIST test points:
   animation frame after that draw (``xae.frameLatencies``); median and p95 in ms.
   Goal: p95 ≤ 16 ms. The same with decoding by the server's endpoint (the page's fallback
   without onnxruntime-web) for comparison.
+- **encode and place**: ``--moves`` pointer moves drawing on the first run's pad, each waiting
+  for the pad to be shrunk to the input size, encoded in the page (``encoder.onnx``), placed
+  on the map and its reconstruction drawn (``xae.encodeLatencies``, from the input event's
+  timestamp); median and p95 in ms. Goal: p95 ≤ 16 ms.
+- **sweep page ready**: ``xae explore SWEEP_DIR`` on a 7-run β sweep (MLP VAEs with a 2-d
+  latent, β = 0 … 30, ``--epochs`` each, trained once by ``xae sweep`` and kept), all 10,000
+  test points per run: page ready over ``--loads`` fresh contexts. Goal: ≤ 2 s.
 - **load** (loopback only): ``xae explore`` on the first run, in its own process, under
   ``--load-clients`` (200) concurrent clients for ``--load-seconds`` (30) per request kind,
   each client opening a connection per request (the server speaks HTTP/1.0): ``GET
@@ -25,6 +32,7 @@ MNIST test points:
     PYTHONPATH=src .venv/bin/python benchmarks/explorer.py
     PYTHONPATH=src .venv/bin/python benchmarks/explorer.py --runs runs/vae-mnist --moves 500
     PYTHONPATH=src .venv/bin/python benchmarks/explorer.py --load-only --load-seconds 10
+    PYTHONPATH=src .venv/bin/python benchmarks/explorer.py --sweep-only --no-load
 
 Writes ``benchmarks/results/explorer/results.json`` (a run replaces only the figures it
 measured: the browser's per run, and ``load``).
@@ -74,6 +82,53 @@ def train_default(name: str, overrides: dict, epochs: int) -> Path:
                                    "train.figures": False, **overrides})
         xae.train(cfg, out)
     return out
+
+
+SWEEP_BETAS = "0,0.1,0.3,1,3,10,30"
+
+
+def train_sweep(epochs: int) -> Path:
+    """The 7-run β sweep on MNIST (trained once; ``xae sweep`` reuses finished runs)."""
+    from xae.cli import main as xae_main
+
+    out = OUT / "sweep-beta"
+    if not (out / "sweep.json").is_file():
+        status = xae_main(["sweep", "--beta", SWEEP_BETAS, "--jobs", "2", "--set",
+                           "data.name=mnist", f"data.data_dir={MNIST}", f"train.epochs={epochs}",
+                           "model.latent_dim=2", "train.figures=false", "--out", str(out)])
+        if status:
+            raise RuntimeError(f"the sweep failed (exit {status}); see {out}")
+    return out
+
+
+def sweep_ready(browser, folder: Path, loads: int) -> dict:
+    """Page-ready of ``xae explore SWEEP_DIR`` (served live, decoding in the browser)."""
+    from xae.explore.sweep import load_sweep, read_sweep
+
+    t = time.perf_counter()
+    sweep = read_sweep(folder)
+    views = load_sweep(sweep)
+    prepare = time.perf_counter() - t
+    server = make_server(build_site(views, live=True, need_runtime=True, sweep=sweep), views)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ready = []
+    try:
+        for _ in range(loads):
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            page = ctx.new_page()
+            page.goto(server.url)
+            page.wait_for_function("window.xae && (xae.ready || xae.error)", timeout=60_000)
+            if page.evaluate("xae.error"):
+                raise RuntimeError(page.evaluate("xae.error"))
+            ready.append(page.evaluate("xae.readyMs"))
+            shown = page.evaluate("xae.panels.length")
+            ctx.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    return {"runs": shown, "points_per_run": int(len(views[0].coords)), "prepare_s": prepare,
+            "ready_ms_median": statistics.median(ready), "ready_ms_max": max(ready),
+            "loads": loads}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -237,18 +292,30 @@ def main() -> None:
     ap.add_argument("--moves", type=int, default=300)
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     ap.add_argument("--load-only", action="store_true", help="only the loopback load figure")
+    ap.add_argument("--sweep-only", action="store_true", help="only the sweep's page-ready "
+                    "figure (and the load figure unless --no-load)")
     ap.add_argument("--no-load", action="store_true", help="skip the loopback load figure")
     ap.add_argument("--load-clients", type=int, default=200)
     ap.add_argument("--load-seconds", type=float, default=30.0, help="per request kind")
     args = ap.parse_args()
 
-    defaults = list(DEFAULT_RUNS.items())[:1 if args.load_only else None]
+    defaults = list(DEFAULT_RUNS.items())[:1 if args.load_only or args.sweep_only else None]
     runs = [Path(r) for r in args.runs] if args.runs else \
         [train_default(n, o, args.epochs) for n, o in defaults]
     results = json.loads((OUT / "results.json").read_text()) \
         if (OUT / "results.json").is_file() else {}
-    if not args.load_only:
+    if not args.load_only and not args.sweep_only:
         browser_figures(runs, args, results)
+    if not args.load_only:
+        from playwright.sync_api import sync_playwright
+
+        folder = train_sweep(args.epochs)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+            results["sweep"] = {"folder": folder.name, "betas": SWEEP_BETAS,
+                                **sweep_ready(browser, folder, args.loads)}
+            browser.close()
+        print(f"sweep: {results['sweep']}", flush=True)
     if not args.no_load:
         results["load"] = load_figure(runs[0], args.load_clients, args.load_seconds)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -281,7 +348,7 @@ def browser_figures(runs: list[Path], args: argparse.Namespace, results: dict) -
 
 
 def print_tables(results: dict) -> None:
-    pages = {k: r for k, r in results.items() if k != "load"}
+    pages = {k: r for k, r in results.items() if k not in ("load", "sweep")}
     if pages:
         print("\n| run | decode | points | prepare (s) | page ready median / max (ms) | "
               "draw median / p95 (ms) | to next frame median / p95 (ms) |")
@@ -292,6 +359,15 @@ def print_tables(results: dict) -> None:
               f"{r['prepare_s']:.1f} | {r['ready_ms_median']:.0f} / {r['ready_ms_max']:.0f} | "
               f"{r['draw_ms_median']:.2f} / {r['draw_ms_p95']:.2f} | "
               f"{r['frame_ms_median']:.2f} / {r['frame_ms_p95']:.2f} |")
+    for key, r in pages.items():
+        if "encode_ms_p95" in r:
+            print(f"\n{key}: encode and place a drawn input, {r['strokes']} strokes: median "
+                  f"{r['encode_ms_median']:.2f} ms, p95 {r['encode_ms_p95']:.2f} ms (goal ≤ 16)")
+    if "sweep" in results:
+        s = results["sweep"]
+        print(f"\nsweep {s['folder']} (β = {s['betas']}): {s['runs']} runs × "
+              f"{s['points_per_run']} points; prepare {s['prepare_s']:.1f} s; page ready median "
+              f"{s['ready_ms_median']:.0f} ms, max {s['ready_ms_max']:.0f} ms (goal ≤ 2000)")
     if "load" in results:
         load = results["load"]
         print(f"\nloopback load on {load['run']}: {load['clients']} concurrent clients, "

@@ -115,6 +115,18 @@ class HVAE(Bottleneck):
                 else p.tempered(temperature).sample()
         return self._codes(n, choose)
 
+    def descend(self, top: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """As :meth:`TopDown.descend`, each group's prior from the path's state above it."""
+        at = [0]
+
+        def choose(i: int, s: torch.Tensor, p: DiagonalGaussian | None) -> torch.Tensor:
+            if p is None:
+                return top
+            d = p.mean.shape[-1]
+            at[0] += d
+            return p.mean + p.std * noise[:, at[0] - d:at[0]]
+        return self._codes(top.shape[0], choose)
+
     def posterior_then_prior(self, h: torch.Tensor, keep: int, prior: nn.Module
                              ) -> torch.Tensor:
         """The top ``keep`` groups at their posterior means, the rest drawn from the prior

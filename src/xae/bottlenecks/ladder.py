@@ -86,6 +86,17 @@ class Ladder(TopDown):
             groups.append(LatentGroup(f"z{i}", z, q, p))
         return groups, torch.cat([g.z for g in groups], -1)
 
+    def descend(self, top: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """As :meth:`TopDown.descend`, each group's prior given the group just above it."""
+        z, out, at = top, [top], 0
+        for prior_net in self.priors:
+            p = _gaussian(prior_net(z))
+            d = p.mean.shape[-1]
+            z = p.mean + p.std * noise[:, at:at + d]
+            out.append(z)
+            at += d
+        return torch.cat(out, -1)
+
     def posterior_then_prior(self, h: torch.Tensor, keep: int, prior: nn.Module
                              ) -> torch.Tensor:
         """The code with the top ``keep`` groups at their posterior means and the rest drawn

@@ -132,6 +132,19 @@ class TopDown(Bottleneck):
             above = torch.cat([above, p.sample()], -1)
         return above
 
+    def descend(self, top: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The code (n, D) with the top group ``top`` and each group below
+        z_l = μ_l + σ_l·ε_l of p(z_l | z_<l), its ε_l the next columns of ``noise``
+        (n, D − size of the top): the hierarchy's prior below a given top, noise given (the
+        explorer's graph; with ε ~ N(0, I) it draws what :meth:`sample_prior` draws)."""
+        above, at = top, 0
+        for prior_net in self.priors:
+            p = _gaussian(prior_net(above))
+            d = p.mean.shape[-1]
+            above = torch.cat([above, p.mean + p.std * noise[:, at:at + d]], -1)
+            at += d
+        return above
+
     def posterior_then_prior(self, h: torch.Tensor, keep: int, prior: nn.Module
                              ) -> torch.Tensor:
         """The code with the top ``keep`` groups at their posterior means and the rest drawn

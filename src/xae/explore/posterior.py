@@ -3,7 +3,8 @@ standard deviation, for its ellipse on the map and the samples it decodes.
 
 The page projects N(μ, diag σ²) onto the map's plane (basis B, 2 × D): the ellipse of
 N(B(μ − m), B diag(σ²) Bᵀ) at 1σ and 2σ, and draws z = μ + σ·ε in all D dimensions.
-Only a flat diagonal Gaussian posterior has this; every other code says why it has none.
+Only a diagonal Gaussian posterior has this, flat or the top group of a hierarchy (the group
+the map of a hierarchy shows); every other code says why it has none.
 """
 from __future__ import annotations
 
@@ -19,9 +20,6 @@ BATCH = 500
 def no_posterior(model: Autoencoder) -> str | None:
     """Why a click on a test point shows a single point rather than a distribution; None when
     q(z|x) is a flat diagonal Gaussian."""
-    if model.hierarchical:
-        return ("q(z|x) of a hierarchy is a chain of groups, each conditioned on the groups "
-                "above it; the map shows the means of all groups together, not their ellipses")
     if model.discrete:
         return ("the code is discrete: the encoder picks one code for x (the nearest codebook "
                 "entry), so q(z|x) puts all its mass on that single point")
@@ -33,14 +31,16 @@ def no_posterior(model: Autoencoder) -> str | None:
 
 
 def posterior_arrays(model: Autoencoder, x: torch.Tensor) -> np.ndarray | None:
-    """(N, 2D) float32: the posterior means, then standard deviations, of ``x``'s rows; None
-    when :func:`no_posterior` has a reason."""
+    """(N, 2D) float32: the posterior means, then standard deviations, of ``x``'s rows (of
+    the top group, D its size, for a hierarchy); None when :func:`no_posterior` has a
+    reason."""
     if no_posterior(model) is not None:
         return None
     rows = []
     with inference(model):
         for i in range(0, len(x), BATCH):
-            q = model.encode(x[i:i + BATCH]).posterior
+            out = model.encode(x[i:i + BATCH])
+            q = out.groups[0].posterior if model.hierarchical else out.posterior
             if not isinstance(q, DiagonalGaussian):  # a bottleneck that broke its contract
                 raise TypeError(f"a stochastic bottleneck returned {type(q).__name__}, not a "
                                 "DiagonalGaussian")

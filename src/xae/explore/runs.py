@@ -90,6 +90,10 @@ class RunView:
     posterior: np.ndarray | None = None
     posterior_missing: str | None = None
     test_x: torch.Tensor | None = None  # the map's test points, for the scores of drawn input
+    # a hierarchy (xae.explore.hierarchy): the test points' groups below the top, (N, D − top),
+    # and the graph that draws them from the prior below a given top
+    lower: np.ndarray | None = None
+    descend_onnx: bytes | None = None
     prior_about: str = "the model's own prior"  # which prior ``prior`` was drawn from
     page_prior: PagePrior = field(  # how the page samples that prior (xae.explore.priors)
         default_factory=lambda: bank("the view was built without load_run, which says how"))
@@ -116,6 +120,9 @@ class RunView:
     def posterior_bytes(self) -> bytes:
         return self.posterior.astype("<f4").tobytes()
 
+    def lower_bytes(self) -> bytes:
+        return self.lower.astype("<f4").tobytes()
+
     def decode(self, z: np.ndarray) -> np.ndarray:
         """The mean of p(x|z) for a (B, D) batch, by the torch model (the parity reference)."""
         with inference(self.model):
@@ -124,8 +131,13 @@ class RunView:
 
     def meta(self, index: int) -> dict[str, Any]:
         d = self.latent_dim
+        hierarchy = None if self.lower is None else {
+            "top": d - self.lower.shape[1], "groups": self.model.bottleneck.num_groups,
+            "descend": f"run/{index}/descend.onnx", "lower": f"run/{index}/lower.bin"}
         return {
-            "name": self.name, "index": index, "latent_dim": d,
+            "name": self.name, "index": index, "latent_dim": d, "hierarchy": hierarchy,
+            # the size of the latents of the map's plane: the top group's for a hierarchy
+            "map_dim": int(self.plane.mean.shape[0]),
             "data_shape": list(self.data_shape), "stochastic": self.model.stochastic,
             "discrete": self.model.discrete, "bottleneck": self.model.config.model.bottleneck,
             "prior_kind": self.model.config.model.prior, "stats": self.stats,
@@ -166,6 +178,7 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     from xae.edits.explorer import explorer_attributes
     from xae.data import load as load_data
     from xae.diffprior.choice import choose, describe
+    from xae.explore.hierarchy import descend_graph, lower_groups, top_dim
     from xae.explore.posterior import no_posterior, posterior_arrays
 
     run = Path(path)
@@ -188,6 +201,10 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     name = run.resolve().name
     _finite(name, "latent means of the test set", z)
     _finite(name, "prior draws", prior)
+    lower, descend = None, None
+    if model.hierarchical:  # the map is the top group's; the page completes the code
+        lower, descend = lower_groups(z, model), descend_graph(model)
+        z = z[:, :top_dim(model)]
     plane = plane_of(z)
     coords = plane.project(z).astype(np.float32)
     labels = y.numpy().astype(np.int64) if y is not None else None
@@ -199,7 +216,8 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
                    page_prior=page_prior(model, source),
                    attributes=attributes, attributes_missing=missing,
                    encoder_onnx=encoder_onnx, posterior=posterior,
-                   posterior_missing=no_posterior(model), test_x=x)
+                   posterior_missing=no_posterior(model), test_x=x, lower=lower,
+                   descend_onnx=descend)
 
 
 def unique_names(views: list[RunView]) -> None:

@@ -9,7 +9,8 @@ The live server answers GETs from this table only (a client never names a file o
 - ``runs.json``: what the page needs to know of each run, and whether a decode endpoint exists;
 - ``run/<i>/map.bin``, ``run/<i>/prior.bin``, ``run/<i>/posterior.bin`` (where q(z|x) is a
   Gaussian), ``run/<i>/decoder.onnx``, ``run/<i>/encoder.onnx``, ``run/<i>/prior.onnx`` (a
-  flow prior's ε → z): each run's arrays (little-endian float32) and its graphs.
+  flow prior's ε → z), and for a hierarchy ``run/<i>/lower.bin`` and ``run/<i>/descend.onnx``
+  (:mod:`xae.explore.hierarchy`): each run's arrays (little-endian float32) and its graphs.
 
 A static folder also holds ``.xae-static`` (:data:`MARKER`). ``--static`` replaces its folder
 whole, so it writes only to a new or empty folder or to one holding that marker: never over a
@@ -69,6 +70,11 @@ def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False,
     index in ``runs`` (null for a failed one) and why it failed (:mod:`xae.explore.sweep`).
     """
     ort = runtime.require_ort_dir() if need_runtime else runtime.ort_dir()
+    hierarchies = [v.name for v in views if v.lower is not None]
+    if ort is None and hierarchies:
+        raise XaeError(f"run {hierarchies[0]} is a hierarchy: the page completes the top group "
+                       "its map shows with the groups below by a graph that only the browser's "
+                       f"onnxruntime-web runs, which is not installed; {runtime.HOW}")
     files = {name: Asset(STATIC / name, _type(name)) for name in PAGE}
     if ort is not None:
         files.update({f"vendor/{f}": Asset(ort / f, _type(f)) for f in runtime.FILES})
@@ -91,6 +97,9 @@ def build_site(views: list[RunView], *, live: bool, need_runtime: bool = False,
         files[f"run/{i}/encoder.onnx"] = Asset(v.encoder_onnx, _type(".onnx"))
         if v.posterior is not None:
             files[f"run/{i}/posterior.bin"] = Asset(v.posterior_bytes(), _type(".bin"))
+        if v.lower is not None:
+            files[f"run/{i}/lower.bin"] = Asset(v.lower_bytes(), _type(".bin"))
+            files[f"run/{i}/descend.onnx"] = Asset(v.descend_onnx, _type(".onnx"))
     return files
 
 

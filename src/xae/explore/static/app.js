@@ -179,9 +179,11 @@ function fmt(v) {
 // ---- one run's panel -------------------------------------------------------------------------
 
 class Panel {
-  constructor(run, decoder, points, prior, posterior, encoder) {
+  constructor(run, decoder, points, prior, posterior, encoder, hier) {
     this.run = run; this.decoder = decoder; this.points = points; this.prior = prior;
     this.posterior = posterior; this.encoder = encoder; // null: none (why in run.posterior)
+    this.hier = hier; // a hierarchy: { graph: descend.onnx, lower: the test points' lower groups }
+    this.dim = run.map_dim; // the size of the map's latents: the top group's in a hierarchy
     this.n = points.length / 3;
     this.painter = new Painter(run.data_shape);
     this.pins = []; this.pending = null; this.busy = false;
@@ -206,6 +208,7 @@ class Panel {
     this.fillLegend(q('.legend'));
     this.attributes(q('.attribute'));
     this.setupPad(q('.draw'));
+    if (hier) this.setupHierarchy(q('.hier'));
     this.resetView();
     this.listen();
     q('.sample').addEventListener('click', () => this.samples().catch(fail));
@@ -237,7 +240,9 @@ class Panel {
       ['distortion', fmt(s.distortion)],
       ['−ELBO', this.run.no_elbo ? 'none: ' + this.run.no_elbo : fmt(s.neg_elbo)],
       ['NLL', s.nll_iw === undefined ? 'not evaluated' : fmt(s.nll_iw)],
-      ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}, ${this.run.prior_kind} prior`],
+      ['latent', `${this.run.latent_dim}-d ${this.run.bottleneck}` + (this.run.hierarchy
+        ? ` in ${this.run.hierarchy.groups} groups (top ${this.run.hierarchy.top}-d)` : '') +
+        `, ${this.run.prior_kind} prior`],
       ['samples', `${this.run.prior.sampler.kind === 'bank' ? 'a fixed bank' : 'fresh'} from ` +
         this.run.prior.about]];
     for (const [k, v] of items) {
@@ -250,7 +255,7 @@ class Panel {
   }
 
   planeNote() {
-    const r = this.run, p = r.plane, d = r.latent_dim;
+    const r = this.run, p = r.plane, d = this.dim;
     let text;
     if (p.pca) {
       const pct = p.explained.map((e) => `${(100 * e).toFixed(1)}%`).join(' and ');
@@ -261,6 +266,10 @@ class Panel {
       text = 'The latent has 2 dimensions: the map is the latent plane itself.';
     } else {
       text = 'The latent has 1 dimension: the horizontal axis is z; the vertical one is not used.';
+    }
+    if (r.hierarchy) {
+      text = `The code is a hierarchy of ${r.hierarchy.groups} groups (${r.latent_dim} numbers); ` +
+        `the map shows the top group alone. ${text.replace('The latent has', 'The top group has')}`;
     }
     if (p.aligned) text += ' The map is turned (rotated or mirrored, never stretched) to match the previous run of the sweep.';
     if (r.discrete) text += ' The bottleneck is discrete: points between codes are decoded as they are, not quantized.';
@@ -413,7 +422,7 @@ class Panel {
   // C = B diag(σ²) Bᵀ, drawn as ellipses along C's eigenvectors (radii √λ at 1σ); draws
   // z = μ + σ·ε in all D dimensions, decoded in a strip after the reconstruction (z = μ).
   async showPosterior(i) {
-    const d = this.run.latent_dim, box = this.el.querySelector('.posterior');
+    const d = this.dim, box = this.el.querySelector('.posterior');
     const note = box.querySelector('.post-note');
     box.hidden = false;
     box.querySelector('.post-index').textContent = String(i);
@@ -453,7 +462,11 @@ class Panel {
       'the draws decoded: what the decoder was trained to read for this x.' +
       (zoomed ? ' (The map zoomed out to show the whole 2σ ellipse.)' : '');
     this.drawOverlay(this.lastCursor);
-    const x = await this.decoder.decode(z, POSTERIOR_DRAWS + 1);
+    if (this.hier) {
+      this.el.querySelector('.lower-posterior').disabled = false;
+      this.hierNote();
+    }
+    const x = await this.decodeMap(z, POSTERIOR_DRAWS + 1);
     const size = Math.floor(MAP_SIZE / (POSTERIOR_DRAWS + 2));
     const ctx = sizedCanvas(this.canvas.postStrip, (POSTERIOR_DRAWS + 1) * size + 6, size);
     for (let k = 0; k <= POSTERIOR_DRAWS; k++) {
@@ -522,7 +535,7 @@ class Panel {
       this.hover(...this.keyCursor, e.timeStamp);
     } else if (e.key === 'Backspace' || e.key === 'Delete' || e.key === 'Escape') {
       this.pins = e.key === 'Escape' ? [] : this.pins.slice(0, -1);
-      if (e.key === 'Escape') { this.ellipse = null; this.el.querySelector('.posterior').hidden = true; }
+      if (e.key === 'Escape') this.dropPicked();
       this.el.querySelector('.strips').hidden = true;
       this.drawOverlay(at);
     } else {
@@ -568,7 +581,8 @@ class Panel {
       e.preventDefault(); pad.setPointerCapture(e.pointerId); last = null;
       stroke(at(e)); this.encodeSoon(e.timeStamp, false);
     });
-    pad.addEventListener('pointermove', (e) => {
+    // as on the map: pointerrawupdate comes as the input arrives, pointermove at the next frame
+    pad.addEventListener('onpointerrawupdate' in window ? 'pointerrawupdate' : 'pointermove', (e) => {
       if (!pad.hasPointerCapture(e.pointerId)) return;
       stroke(at(e)); this.encodeSoon(e.timeStamp, false);
     });
@@ -592,7 +606,8 @@ class Panel {
 
   clearPad() { this.padCtx.fillStyle = '#000'; this.padCtx.fillRect(0, 0, PAD, PAD); }
 
-  // the pad as the run's input: shrunk to its size, values in [0, 1] (grey: the mean of r, g, b)
+  // the pad as the run's input: shrunk to its size, values k/255 in [0, 1] (grey: the mean of
+  // r, g, b rounded to 8 bits, so that input stays on the grid a discretized likelihood needs)
   padInput() {
     const [c, h, w] = this.run.data_shape, ctx = this.small.getContext('2d', { willReadFrequently: true });
     ctx.imageSmoothingEnabled = true; ctx.imageSmoothingQuality = 'high';
@@ -601,7 +616,7 @@ class Panel {
     const flip = this.el.querySelector('.invert').checked;
     for (let i = 0; i < h * w; i++) {
       for (let ch = 0; ch < c; ch++) {
-        const v = c === 1 ? (px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 765 : px[4 * i + ch] / 255;
+        const v = (c === 1 ? Math.round((px[4 * i] + px[4 * i + 1] + px[4 * i + 2]) / 3) : px[4 * i + ch]) / 255;
         x[ch * h * w + i] = flip ? 1 - v : v;
       }
     }
@@ -621,7 +636,7 @@ class Panel {
     try {
       const x = this.padInput();
       const z = Float32Array.from(await this.encoder.run(x, 1));
-      const [u, v] = coordsOf(this.run.plane, z);
+      const [u, v] = coordsOf(this.run.plane, z.subarray(0, this.dim)); // a hierarchy: its top
       this.drawn = { x, z, u, v, score: null };
       this.drawOverlay(this.lastCursor);
       this.painter.draw(this.ctx.drawRecon, await this.decoder.decode(z, 1), 0, 0, 0, 96, 96);
@@ -691,6 +706,60 @@ class Panel {
     this.encodeSoon(performance.now(), true);
   }
 
+  // ---- a hierarchy: the map is the top group's; each latent decoded is completed below it
+
+  setupHierarchy(el) {
+    const h = this.run.hierarchy, low = this.run.latent_dim - h.top;
+    el.hidden = false;
+    this.lowerMode = 'prior';
+    this.noise = Float32Array.from(normals(low));
+    const note = el.querySelector('.hier-note'), post = el.querySelector('.lower-posterior');
+    const prior = el.querySelector('.lower-prior');
+    prior.name = post.name = `lower-${this.run.index}`;
+    this.hierNote = () => {
+      note.textContent = this.lowerMode === 'prior'
+        ? `The ${h.groups - 1} groups below the top (${low} numbers) are drawn down the ` +
+          'hierarchy from p(z_l | z_<l) given the group above, with noise kept until you draw again.'
+        : `The groups below the top are test point ${this.ellipse.index}'s posterior means (each ` +
+          'given its own groups above): change the top group and keep the rest of this image.';
+    };
+    const redecode = () => { this.hierNote(); if (this.cursor) { this.pending = { ...this.cursor, t0: performance.now() }; this.pump(); } };
+    prior.addEventListener('change', () => { this.lowerMode = 'prior'; redecode(); });
+    post.addEventListener('change', () => { this.lowerMode = 'posterior'; redecode(); });
+    el.querySelector('.redraw').addEventListener('click', () => {
+      this.noise = Float32Array.from(normals(low)); redecode();
+    });
+    this.hierNote();
+  }
+
+  // the picked test point is gone (Escape): the posterior option goes with it
+  dropPicked() {
+    this.ellipse = null;
+    this.el.querySelector('.posterior').hidden = true;
+    if (!this.hier) return;
+    const el = this.el.querySelector('.hier');
+    el.querySelector('.lower-posterior').disabled = true;
+    el.querySelector('.lower-prior').checked = true;
+    this.lowerMode = 'prior';
+    this.hierNote();
+  }
+
+  // n map latents (n·dim) as codes the decoder reads (n·D): as they are, or for a hierarchy
+  // with the groups below the top completed (see setupHierarchy)
+  async complete(z, n) {
+    if (!this.hier) return z;
+    const top = this.dim, d = this.run.latent_dim, low = d - top, out = new Float32Array(n * d);
+    const i = this.lowerMode === 'posterior' ? this.ellipse.index : -1;
+    const below = i >= 0 ? this.hier.lower.subarray(i * low, (i + 1) * low) : this.noise;
+    for (let k = 0; k < n; k++) {
+      out.set(z.subarray(k * top, (k + 1) * top), k * d);
+      out.set(below, k * d + top);
+    }
+    return i >= 0 ? out : Float32Array.from(await this.hier.graph.run(out, n));
+  }
+
+  async decodeMap(z, n) { return this.decoder.decode(await this.complete(z, n), n); }
+
   // a click (or Enter) pins the point, and shows the posterior of a test point under it
   click(sx, sy) {
     const i = this.nearest(sx, sy);
@@ -708,7 +777,7 @@ class Panel {
     if (!xae.linked || !xae.linked()) return;
     const z = this.latentAt(u, v); // every other run shown with a code of this size decodes z
     for (const p of xae.panels) {
-      if (p !== this && !p.el.hidden && p.run.latent_dim === z.length) p.follow(z, t0);
+      if (p !== this && !p.el.hidden && p.dim === z.length) p.follow(z, t0);
     }
   }
 
@@ -727,7 +796,7 @@ class Panel {
     try {
       const z = given || this.latentAt(u, v);
       this.lastZ = z;
-      const x = await this.decoder.decode(z, 1);
+      const x = await this.decodeMap(z, 1);
       this.painter.draw(this.ctx.decoded, x, 0, 0, 0, CELL, CELL);
       const t1 = performance.now();
       this.frames.hover++;
@@ -755,7 +824,7 @@ class Panel {
     const kinds = this.run.stochastic ? [['linear', false], ['slerp', true]] : [['linear', false]];
     const ps = this.painter, size = MAP_SIZE / STRIP_STEPS;
     for (const [name, spherical] of kinds) {
-      const x = await this.decoder.decode(interpolate(a, b, STRIP_STEPS, spherical), STRIP_STEPS);
+      const x = await this.decodeMap(interpolate(a, b, STRIP_STEPS, spherical), STRIP_STEPS);
       const ctx = sizedCanvas(this.canvas[name], STRIP_STEPS * size, size);
       for (let s = 0; s < STRIP_STEPS; s++) ps.draw(ctx, x, s, s * size, 0, size - 1, size - 1);
     }
@@ -839,7 +908,9 @@ async function main() {
     const prior = await PriorSampler.create(run.prior.sampler, run.latent_dim, bank);
     const posterior = run.posterior.file ? await floats(run.posterior.file) : null;
     const encoder = index.runtime ? await OrtGraph.create(run.encoder, run.data_shape) : null;
-    const panel = new Panel(run, decoder, points, prior, posterior, encoder);
+    const hier = run.hierarchy ? { graph: await OrtGraph.create(run.hierarchy.descend,
+      [run.latent_dim]), lower: await floats(run.hierarchy.lower) } : null;
+    const panel = new Panel(run, decoder, points, prior, posterior, encoder, hier);
     await decoder.decode(new Float32Array(run.latent_dim), 1); // warm up before the first move
     return panel;
   }));
