@@ -187,6 +187,63 @@ def test_bad_decode_requests_get_4xx_with_a_message(explore_server, payload, sta
     _no_traceback(capfd.readouterr().err)
 
 
+# ---- the score endpoint: −ELBO and anomaly score of one input -------------------------------
+
+def _score(server, payload):
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return _request(server, "POST", "/api/score", raw, {"Content-Type": "application/json"})
+
+
+def test_score_answers_xae_scores_figures_and_the_test_sets_percentile(explore_server,
+                                                                       explore_views):
+    from xae.anomaly.scores import score_samples
+    from xae.explore.scoring import K, SEED
+
+    view = explore_views[0]
+    x = view.test_x[3]
+    status, _, body = _score(explore_server, {"run": 0, "x": x.flatten().tolist()})
+    assert status == 200
+    got = json.loads(body)
+    want = score_samples(view.model, x[None], ["elbo", "nll"], k=K, seed=SEED)
+    assert got["neg_elbo"] == pytest.approx(float(want["neg_elbo_nats"][0]), rel=1e-6)
+    assert got["score"] == "nll" and got["value"] == pytest.approx(float(want["nll_nats"][0]),
+                                                                   rel=1e-6)
+    ref = score_samples(view.model, view.test_x, ["nll"], k=K, seed=SEED)["nll_nats"]
+    assert got["percentile"] == pytest.approx(100 * np.mean(ref <= got["value"]))
+    assert got["test_points"] == len(view.test_x)
+    # a plain AE has no bound: its score is the reconstruction term, and it says why
+    status, _, body = _score(explore_server, {"run": 1, "x": x.flatten().tolist()})
+    ae = json.loads(body)
+    assert status == 200 and ae["neg_elbo"] is None and ae["score"] == "recon" and ae["no_elbo"]
+
+
+@pytest.mark.parametrize("payload,status,words", [
+    ({"run": 0, "x": [0.0] * 63}, 400, "flat list of 64 numbers"),
+    ({"run": 0, "x": [[0.0] * 64]}, 400, "flat list of 64 numbers"),
+    ({"run": 0, "x": "0"}, 400, "flat list of 64 numbers"),
+    ({"run": 0, "x": [0.0] * 63 + [True]}, 400, "finite numbers"),
+    (b'{"run": 0, "x": [' + b"0.0, " * 63 + b"NaN]}", 400, "finite"),
+    ({"run": 0, "x": [0.0] * 63 + [1e39]}, 400, "too large"),
+    ({"run": 5, "x": [0.0] * 64}, 400, "from 0 to 2"),
+    ({"run": 0, "z": [[0.0, 0.0]]}, 400, 'exactly the keys "run" and "x"'),
+    (b"not json", 400, "must be JSON"),
+])
+def test_bad_score_requests_get_4xx_with_a_message(explore_server, payload, status, words,
+                                                    capfd):
+    got, ctype, body = _score(explore_server, payload)
+    assert got == status and ctype.startswith("application/json")
+    assert words in json.loads(body)["error"]
+    _no_traceback(capfd.readouterr().err)
+
+
+def test_score_keeps_the_servers_limits(explore_server):
+    huge = b'{"run": 0, "x": [' + b"0.0," * (MAX_BODY_BYTES // 4) + b"0.0]}"
+    status, _, body = _score(explore_server, huge)
+    assert status == 413 and "at most" in json.loads(body)["error"]
+    status, _, body = _request(explore_server, "GET", "/api/score")
+    assert status == 405 and "takes a POST" in json.loads(body)["error"]
+
+
 def test_huge_bodies_are_refused_before_they_are_read(explore_server):
     huge = b'{"run": 0, "z": [' + b"[0.0, 0.0]," * (MAX_BODY_BYTES // 10) + b"[0.0, 0.0]]}"
     status, _, body = _decode(explore_server, huge)
