@@ -215,6 +215,18 @@ def test_the_static_export_loads_from_a_plain_file_server(browser, explore_views
         with torch.no_grad():
             want = explore_views[0].model.decode(torch.tensor(rows)).numpy().ravel()
         assert np.abs(got - want).max() < 1e-4
+        # drawn input is encoded in the page without a server; its scores say they need one
+        page.click(".panel[data-run='0'] .draw summary")
+        box = page.locator(".panel[data-run='0'] .pad").bounding_box()
+        page.mouse.click(box["x"] + 80, box["y"] + 80)
+        page.wait_for_function("xae.panels[0].frames.drawn > 0 && !xae.panels[0].padBusy")
+        x = torch.tensor(page.evaluate("Array.from(xae.panels[0].drawn.x)")).view(1, 1, 8, 8)
+        with torch.no_grad():
+            want = explore_views[0].model.latent_mean(x)[0].numpy()
+        np.testing.assert_allclose(page.evaluate("Array.from(xae.panels[0].drawn.z)"), want,
+                                   atol=1e-4)
+        assert "this static copy has no server" in page.inner_text(
+            ".panel[data-run='0'] .draw-facts")
         page.close()
     finally:
         proc.terminate()

@@ -161,19 +161,22 @@ def read_sweep(path: str | Path) -> SweepView:
     return SweepView(folder, kind, list(keys), _order(members, keys))
 
 
-def _data(view: RunView) -> dict[str, Any]:
-    data = view.model.config.to_dict()["data"]
+def _data(config: Any) -> dict[str, Any]:
+    data = config.to_dict()["data"]
     data.pop("data_dir", None)  # where the files are, not which data
     return data
 
 
-def check_same_data(sweep: SweepView) -> None:
-    """An XaeError naming two loaded members and their data when they were trained on
-    different data (the sweep view shows every run on the same test points)."""
-    loaded = [m for m in sweep.members if m.view is not None]
-    first = _data(loaded[0].view)
+def check_same_data(sweep: SweepView, configs: dict[str, Any]) -> None:
+    """An XaeError naming two members and their data when they were trained on different data
+    (the sweep view shows every run on the same test points); ``configs``: each member's
+    config by name, read before anything slow is loaded."""
+    loaded = [m for m in sweep.members if m.name in configs]
+    if not loaded:
+        return
+    first = _data(configs[loaded[0].name])
     for m in loaded[1:]:
-        other = _data(m.view)
+        other = _data(configs[m.name])
         diff = [k for k in first.keys() | other.keys()
                 if k != "name" and first.get(k) != other.get(k)]
         if not diff and first.get("name") == other.get("name"):
@@ -234,19 +237,32 @@ def align_views(views: list[RunView]) -> None:
 def load_sweep(sweep: SweepView, *, max_points: int | None = None, seed: int = 0) -> list[RunView]:
     """Load every member of ``sweep`` that finished (a member that cannot be loaded is marked
     failed with the first line of the error), check that they share their data, align their
-    maps, and return the loaded views in slider order."""
+    maps, and return the loaded views in slider order. Runs of other data are refused from
+    their configs, before any is loaded."""
+    from xae.train.checkpoint import read_config
+
+    def fail(m: Member, e: XaeError) -> None:
+        m.failed = (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+    configs = {}
+    for m in sweep.members:
+        if m.failed is None:
+            try:
+                configs[m.name] = read_config(m.path)
+            except XaeError as e:
+                fail(m, e)
+    check_same_data(sweep, configs)
     for m in sweep.members:
         if m.failed is None:
             try:
                 m.view = load_run(m.path, max_points=max_points, seed=seed)
             except XaeError as e:
-                m.failed = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                fail(m, e)
     views = sweep.views
     if not views:
         reasons = " | ".join(f"{m.name}: {m.failed}" for m in sweep.members)
         raise XaeError(f"no run of the sweep {sweep.path} can be shown [{reasons}]; fix the "
                        f"cause and run the sweep's command again with --resume, which redoes "
                        f"the failed runs")
-    check_same_data(sweep)
     align_views(views)
     return views
