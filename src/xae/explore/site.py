@@ -3,7 +3,7 @@
 The live server answers GETs from this table only (a client never names a file on disk), and
 ``--static`` writes the same table to a folder, so both serve the same page:
 
-- ``index.html``, ``priors.js``, ``app.js``, ``sweep.js``, ``tour.js``, ``style.css``: the page
+- ``index.html``, ``style.css`` and the scripts of :data:`PAGE`: the page
   (``xae/explore/static``);
 - ``vendor/…``: onnxruntime-web's files (:mod:`xae.explore.runtime`);
 - ``runs.json``: what the page needs to know of each run, and whether a decode endpoint exists;
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from xae.explore.sweep import SweepView
 
 STATIC = Path(__file__).with_name("static")
-PAGE = ("index.html", "priors.js", "app.js", "sweep.js", "tour.js", "style.css")
+PAGE = ("index.html", "priors.js", "pad.js", "hierarchy.js", "app.js", "sweep.js", "tour.js",
+        "style.css")
 DECODE_ENDPOINT = "api/decode"
 SCORE_ENDPOINT = "api/score"
 MAX_DECODE_BATCH = 256  # latent vectors per decode request
