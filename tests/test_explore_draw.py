@@ -220,3 +220,20 @@ def test_dropped_and_pasted_images_are_encoded_and_other_files_refused(page, exp
         document.dispatchEvent(new ClipboardEvent('paste', {{ clipboardData: dt }})); }}""")
     page.wait_for_function("xae.panels[0].frames.drawn === 3 && !xae.panels[0].padBusy")
     assert "pasted.png" in page.inner_text(note)
+
+
+def test_hovering_a_point_with_ctrl_held_shows_its_posterior(page):
+    _show(page, 0)
+    x, y = page.evaluate("xae.panels[0].toScreen(xae.panels[0].points[3 * 40], "
+                         "xae.panels[0].points[3 * 40 + 1])")
+    box = page.locator(".panel[data-run='0'] .map-overlay").bounding_box()
+    page.mouse.move(box["x"] + x + 40, box["y"] + y + 40)
+    page.mouse.move(box["x"] + x, box["y"] + y)  # without the key: a decode, no posterior
+    assert page.evaluate("xae.panels[0].frames.posterior") == 0
+    near = page.evaluate(f"xae.panels[0].nearest({x + 0.5}, {y})")  # before the map may zoom
+    page.keyboard.down("Control")
+    page.mouse.move(box["x"] + x + 0.5, box["y"] + y)
+    page.keyboard.up("Control")
+    page.wait_for_function("xae.panels[0].frames.posterior === 1")
+    assert near >= 0 and page.evaluate("xae.panels[0].ellipse.index") == near
+    assert page.evaluate("xae.panels[0].pins.length") == 0  # nothing pinned
