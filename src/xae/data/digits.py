@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn import datasets as skdatasets
 
 from xae.config import DataConfig
 from xae.data.dataset import Dataset
@@ -29,7 +28,9 @@ def load_digits(cfg: DataConfig) -> Dataset:
     Dataset
         Train and test splits of the 1,797 images.
     """
-    bunch = skdatasets.load_digits()
+    from sklearn.datasets import load_digits  # imported here: sklearn takes ~1 s to import
+
+    bunch = load_digits()
     images = np.asarray(bunch.images, dtype=np.float64) / _MAX_VALUE
     x = to_float32(images, "the digits data").unsqueeze(1)
     y = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))
