@@ -44,6 +44,22 @@ def test_digits_shape_range_split() -> None:
         sk_load_digits().target).tolist()
 
 
+def test_digits_are_scikit_learns_read_without_importing_it() -> None:
+    """The file is read directly (no scikit-learn import): the images and labels are exactly
+    what sklearn.datasets.load_digits returns, in its order, before the split."""
+    from xae.data.digits import digits_file
+
+    rows = np.loadtxt(gzip.open(digits_file(), "rt"), delimiter=",")
+    bunch = sk_load_digits()
+    assert np.array_equal(rows[:, :-1].reshape(-1, 8, 8), bunch.images)
+    assert np.array_equal(rows[:, -1].astype(np.int64), bunch.target)
+    ds = load(DataConfig(name="digits", test_fraction=0.2, seed=0))  # split: the same rows
+    ours = np.column_stack([16 * torch.cat([ds.train_x, ds.test_x]).flatten(1).double().numpy(),
+                            torch.cat([ds.train_y, ds.test_y]).numpy()])
+    theirs = np.column_stack([bunch.data, bunch.target])
+    assert np.array_equal(ours[np.lexsort(ours.T)], theirs[np.lexsort(theirs.T)])
+
+
 def test_digits_split_is_deterministic_and_seeded() -> None:
     a = load(DataConfig(name="digits", seed=3))
     b = load(DataConfig(name="digits", seed=3))
