@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
@@ -13,6 +14,7 @@ import torch
 import xae
 import xae.export
 from xae.cli import main
+from xae.errors import XaeError
 from xae.export import export_onnx
 
 
@@ -62,6 +64,21 @@ def test_a_failed_export_leaves_the_previous_folder_whole(tmp_path, monkeypatch)
         export_onnx(xae.build(xae.preset("vae", **{"model.mlp.hidden": [32]})), tmp_path / "export")
     assert {p.name: p.read_bytes() for p in (tmp_path / "export").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary folder
+
+
+def test_an_extra_graph_is_checked_against_torch(monkeypatch):
+    """graph_bytes (the explorer's flow and descent graphs): a graph onnxruntime runs as torch
+    does comes back as bytes onnxruntime loads; one that differs is an XaeError naming it."""
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh()).eval()
+    graph = xae.export.graph_bytes(net, 3, ("a", "b"), "the test net")
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    a = torch.randn(5, 3)
+    with torch.no_grad():
+        np.testing.assert_allclose(session.run(None, {"a": a.numpy()})[0], net(a).numpy(),
+                                   atol=1e-6)
+    monkeypatch.setattr(xae.export, "_parity", lambda *_: 0.5)
+    with pytest.raises(XaeError, match="the test net's ONNX graph differs from torch by 0.5"):
+        xae.export.graph_bytes(net, 3, ("a", "b"), "the test net")
 
 
 def test_the_cli_exports_a_run_and_refuses_bad_input(tmp_path, capsys):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
@@ -34,7 +35,7 @@ OPSET = 17
 PARITY_BATCH = 7  # ≠ the batch traced at export, so the dynamic batch axis is exercised
 
 
-class _Method(nn.Module):
+class Method(nn.Module):
     """One of the model's methods (``decode``, ``latent_mean``) as a module to trace."""
 
     def __init__(self, model: Autoencoder, method: str) -> None:
@@ -63,6 +64,24 @@ def _parity(path: Path, module: nn.Module, example: torch.Tensor) -> float | Non
     name = session.get_inputs()[0].name
     got = torch.from_numpy(session.run(None, {name: example.numpy()})[0])
     return float((got - module(example)).abs().max())
+
+
+def graph_bytes(module: nn.Module, width: int, names: tuple[str, str], what: str,
+                tol: float = 1e-4) -> bytes:
+    """``module`` (B, ``width``) → (B, ·), in eval mode, as the bytes of an ONNX graph exported
+    as the decoder is (opset, dynamic batch), checked by onnxruntime (where installed) on
+    seeded N(0, I) rows: an XaeError naming ``what`` when they differ by more than ``tol``.
+    For the explorer's extra graphs (a flow prior's transform, a hierarchy's descent)."""
+    require_onnx()
+    example = torch.randn(PARITY_BATCH, width, generator=torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        path = Path(tmp) / "graph.onnx"
+        _graph(module, torch.zeros(1, width), path, names)
+        diff = _parity(path, module, example)
+        if diff is not None and not (math.isfinite(diff) and diff <= tol):
+            raise XaeError(f"{what}'s ONNX graph differs from torch by {diff:g}; the weights "
+                           "are broken: check the run's training")
+        return path.read_bytes()
 
 
 def require_onnx() -> None:
@@ -115,7 +134,7 @@ def export_onnx(model: Autoencoder, out_dir: str | Path, example: torch.Tensor |
     try:
         with inference(model), atomic_dir(out_dir) as tmp:  # model.training is restored
             # the exporter puts each wrapper back in its own mode, and the model with it
-            decode, encode = _Method(model, "decode").eval(), _Method(model, "latent_mean").eval()
+            decode, encode = Method(model, "decode").eval(), Method(model, "latent_mean").eval()
             _graph(decode, torch.zeros(1, d), tmp / DECODER_ONNX, ("z", "x_mean"))
             _graph(encode, torch.zeros(1, *shape), tmp / ENCODER_ONNX, ("x", "z_mean"))
             diffs = {"decoder": _parity(tmp / DECODER_ONNX, decode, z),
