@@ -14,8 +14,6 @@ import torch
 from xae.distributions import DiagonalGaussian
 from xae.model import Autoencoder, inference
 
-BATCH = 500
-
 
 def no_posterior(model: Autoencoder) -> str | None:
     """Why a click on a test point shows a single point rather than a distribution; None when
@@ -30,16 +28,16 @@ def no_posterior(model: Autoencoder) -> str | None:
     return None
 
 
-def posterior_arrays(model: Autoencoder, x: torch.Tensor) -> np.ndarray | None:
+def posterior_arrays(model: Autoencoder, x: torch.Tensor, batch: int) -> np.ndarray | None:
     """(N, 2D) float32: the posterior means, then standard deviations, of ``x``'s rows (of
     the top group, D its size, for a hierarchy); None when :func:`no_posterior` has a
-    reason."""
+    reason. ``x`` is encoded ``batch`` rows at a time."""
     if no_posterior(model) is not None:
         return None
     rows = []
     with inference(model):
-        for i in range(0, len(x), BATCH):
-            out = model.encode(x[i:i + BATCH])
+        for i in range(0, len(x), batch):
+            out = model.encode(x[i:i + batch])
             q = out.groups[0].posterior if model.hierarchical else out.posterior
             if not isinstance(q, DiagonalGaussian):  # a bottleneck that broke its contract
                 raise TypeError(f"a stochastic bottleneck returned {type(q).__name__}, not a "

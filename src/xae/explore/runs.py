@@ -192,11 +192,14 @@ def load_run(path: str | Path, *, max_points: int | None = None, seed: int = 0) 
     x, y = data.test_x, data.test_y
     if max_points is not None and len(x) > max_points:
         x, y = x[:max_points], (y[:max_points] if y is not None else None)
-    posterior = posterior_arrays(model, x)
     with inference(model), torch.random.fork_rng():  # seeded, without touching the caller's
-        torch.manual_seed(seed)
-        z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
-                       for i in range(0, len(x), ENCODE_BATCH)]).double().numpy()
+        torch.manual_seed(seed)  # (encoding a Gaussian code draws z too)
+        posterior = posterior_arrays(model, x, ENCODE_BATCH)
+        if posterior is not None and not model.hierarchical:  # its means are the latent means
+            z = posterior[:, :model.latent_dim].astype(np.float64)
+        else:
+            z = torch.cat([model.latent_mean(x[i:i + ENCODE_BATCH])
+                           for i in range(0, len(x), ENCODE_BATCH)]).double().numpy()
         prior = model.sample_z(PRIOR_DRAWS, source=source).float().numpy()
     name = run.resolve().name
     _finite(name, "latent means of the test set", z)
