@@ -405,9 +405,9 @@ class Panel {
     }
   }
 
-  // the test point nearest the screen point (sx, sy), if within NEAR pixels, else −1
-  nearest(sx, sy) {
-    let best = -1, bestD = NEAR * NEAR;
+  // the test point nearest the screen point (sx, sy), if within ``radius`` pixels, else −1
+  nearest(sx, sy, radius = NEAR) {
+    let best = -1, bestD = radius * radius;
     for (let i = 0; i < this.n; i++) {
       const [x, y] = this.toScreen(this.points[3 * i], this.points[3 * i + 1]);
       const d = (x - sx) ** 2 + (y - sy) ** 2;

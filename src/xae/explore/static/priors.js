@@ -43,8 +43,7 @@ class PriorSampler {
           return new BankSampler(bank, dim, 'onnxruntime-web is not installed, so the flow ' +
             "prior's graph cannot run in the page");
         }
-        return new FlowSampler(await ort.InferenceSession.create(spec.file, {
-          executionProviders: ['wasm'], graphOptimizationLevel: 'all' }), dim);
+        return new FlowSampler(await OrtGraph.create(spec.file, [dim]), dim); // app.js's
       case 'bank': return new BankSampler(bank, dim, spec.why);
       default: throw new Error(`unknown prior sampler '${spec.kind}': the page is older than ` +
         'the explorer that wrote runs.json; reload it');
@@ -83,14 +82,9 @@ class MixtureSampler extends PriorSampler {
 
 // ε ~ N(0, I) through the flow prior's graph, ε (k, dim) → z (k, dim)
 class FlowSampler extends PriorSampler {
-  constructor(session, dim) {
-    super(dim, true);
-    this.session = session;
-    this.input = session.inputNames[0]; this.output = session.outputNames[0];
-  }
+  constructor(graph, dim) { super(dim, true); this.graph = graph; }
   async transform(eps, k) { // eps: Float32Array (k·dim) → z: Float32Array (k·dim)
-    const out = await this.session.run({ [this.input]: new ort.Tensor('float32', eps, [k, this.dim]) });
-    return Float32Array.from(out[this.output].data);
+    return Float32Array.from(await this.graph.run(eps, k));
   }
   async sample(k) { return this.transform(Float32Array.from(normals(k * this.dim)), k); }
 }

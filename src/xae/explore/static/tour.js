@@ -23,17 +23,6 @@ function emptiest(panel) {
   return best;
 }
 
-// the test point nearest the middle of the current view: the one the walk-through opens
-function middlePoint(panel) {
-  let best = 0, d = Infinity;
-  for (let i = 0; i < panel.n; i++) {
-    const [x, y] = panel.toScreen(panel.points[3 * i], panel.points[3 * i + 1]);
-    const e = (x - MAP_SIZE / 2) ** 2 + (y - MAP_SIZE / 2) ** 2;
-    if (e < d) { d = e; best = i; }
-  }
-  return best;
-}
-
 const TOUR_STEPS = [
   { title: 'Encode', target: (p) => p.el.querySelector('.map-wrap'),
     text: (p) => 'Every dot on the map is one test image x, placed where the encoder sends it' +
@@ -41,7 +30,7 @@ const TOUR_STEPS = [
       (p.run.plane.pca ? ` The code has ${p.run.latent_dim} dimensions, so the map shows the ` +
         'plane through the dots that spreads them most.' : '') },
   { title: 'A distribution, not a point', target: (p) => p.el.querySelector('.posterior'),
-    act: (p) => p.showPosterior(middlePoint(p)),
+    act: (p) => p.showPosterior(p.nearest(MAP_SIZE / 2, MAP_SIZE / 2, Infinity)), // the middle
     text: (p) => p.posterior
       ? 'A VAE\'s encoder returns a whole Gaussian for each x. The ellipses on the map are one ' +
         'and two standard deviations of q(z|x) for the dot nearest the middle. Click any dot ' +
