@@ -49,7 +49,8 @@ def test_digits_are_scikit_learns_read_without_importing_it() -> None:
     what sklearn.datasets.load_digits returns, in its order, before the split."""
     from xae.data.digits import digits_file
 
-    rows = np.loadtxt(gzip.open(digits_file(), "rt"), delimiter=",")
+    with gzip.open(digits_file(), "rt") as f:
+        rows = np.loadtxt(f, delimiter=",")
     bunch = sk_load_digits()
     assert np.array_equal(rows[:, :-1].reshape(-1, 8, 8), bunch.images)
     assert np.array_equal(rows[:, -1].astype(np.int64), bunch.target)

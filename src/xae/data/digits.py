@@ -36,7 +36,8 @@ def load_digits(cfg: DataConfig) -> Dataset:
     Dataset
         Train and test splits of the 1,797 images.
     """
-    rows = np.loadtxt(gzip.open(digits_file(), "rt"), delimiter=",")
+    with gzip.open(digits_file(), "rt") as f:
+        rows = np.loadtxt(f, delimiter=",")
     images = rows[:, :-1].reshape(-1, 8, 8) / _MAX_VALUE
     x = to_float32(images, "the digits data").unsqueeze(1)
     y = torch.from_numpy(rows[:, -1].astype(np.int64))
