@@ -1,6 +1,7 @@
 """Shared helpers: run the real CLI in a subprocess, and a tiny fast config."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -87,19 +88,41 @@ def explore_views(explore_runs):
     return [load_run(explore_runs[k]) for k in ("vae", "ae", "vae5")]
 
 
-@pytest.fixture(scope="session")
-def explore_server(explore_views):
-    """``xae explore`` on the three runs, served from a thread on a free loopback port."""
+def open_page(browser, url, **options):
+    """A page of the explorer at ``url`` in a fresh context of ``browser`` (1400 × 1100, plus
+    Playwright's context ``options``, e.g. ``has_touch``), once it is ready and without an
+    error; ``page.close()`` closes its context too."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, **options)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.xae && (window.xae.ready || window.xae.error)", timeout=30_000)
+    assert page.evaluate("xae.error") is None and not errors, (page.evaluate("xae.error"), errors)
+    return page
+
+
+@contextlib.contextmanager
+def serving(views, sweep=None):
+    """``xae explore`` on ``views`` (the loaded runs of ``sweep``, when given), served live
+    from a thread on a free loopback port until the block ends."""
     import threading
 
     from xae.explore import build_site, make_server
 
-    server = make_server(build_site(explore_views, live=True), explore_views)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    server = make_server(build_site(views, live=True, sweep=sweep), views)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def explore_server(explore_views):
+    """``xae explore`` on the three runs."""
+    with serving(explore_views) as server:
+        yield server
 
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

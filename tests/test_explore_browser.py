@@ -15,21 +15,12 @@ import torch
 
 import xae
 from xae.explore import write_static
-
-
-def _open(browser, url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function("window.xae && (window.xae.ready || window.xae.error)", timeout=30_000)
-    assert page.evaluate("xae.error") is None and not errors, (page.evaluate("xae.error"), errors)
-    return page
+from conftest import open_page
 
 
 @pytest.fixture
 def page(browser, explore_server):
-    p = _open(browser, explore_server.url)
+    p = open_page(browser, explore_server.url)
     yield p
     p.close()
 
@@ -206,7 +197,7 @@ def test_the_static_export_loads_from_a_plain_file_server(browser, explore_views
                 break
             except OSError:
                 time.sleep(0.1)
-        page = _open(browser, f"http://127.0.0.1:{port}/")
+        page = open_page(browser, f"http://127.0.0.1:{port}/")
         assert page.evaluate("xae.via") == "browser" and page.evaluate("xae.server") is None
         assert page.evaluate("xae.panels.length") == 2
         _move_and_wait(page, 0, 200, 200)

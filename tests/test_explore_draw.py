@@ -10,24 +10,14 @@ import pytest
 import torch
 
 from xae.explore.scoring import Scorer
-
-
-def _open(browser, url, **context):
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1100}, **context)
-    page = ctx.new_page()
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function("window.xae && (window.xae.ready || window.xae.error)", timeout=30_000)
-    assert page.evaluate("xae.error") is None and not errors, (page.evaluate("xae.error"), errors)
-    return ctx, page
+from conftest import open_page
 
 
 @pytest.fixture
 def page(browser, explore_server):
-    ctx, p = _open(browser, explore_server.url)
+    p = open_page(browser, explore_server.url)
     yield p
-    ctx.close()
+    p.close()
 
 
 def _show(page, run):
@@ -152,7 +142,7 @@ def test_a_plain_autoencoder_scores_drawn_input_by_reconstruction_without_elbo(p
 def test_touch_draws_on_the_pad(browser, explore_server):
     """A tap (Playwright's touchscreen) and a finger's stroke (touch events through the
     DevTools protocol) draw on the pad and are encoded."""
-    ctx, page = _open(browser, explore_server.url, has_touch=True)
+    page = open_page(browser, explore_server.url, has_touch=True)
     try:
         page.click(".panel[data-run='0'] .draw summary")
         box = page.locator(".panel[data-run='0'] .pad").bounding_box()
@@ -162,7 +152,7 @@ def test_touch_draws_on_the_pad(browser, explore_server):
             const r = window.devicePixelRatio || 1;
             return c.getContext('2d').getImageData(Math.round(x * r), Math.round(y * r), 1, 1).data[0]; }"""
         assert page.evaluate(white, [80, 80]) == 255 and page.evaluate(white, [30, 130]) == 0
-        cdp = ctx.new_cdp_session(page)
+        cdp = page.context.new_cdp_session(page)
         pts = [(30 + 10 * k, 130 - 5 * k) for k in range(8)]
         frames = page.evaluate("xae.panels[0].frames.drawn")
         for kind, (x, y) in [("touchStart", pts[0]), *[("touchMove", p) for p in pts[1:]]]:
@@ -173,7 +163,7 @@ def test_touch_draws_on_the_pad(browser, explore_server):
                                " && !xae.panels[0].padPending")
         assert page.evaluate(white, [30, 130]) == 255 and page.evaluate(white, [65, 112]) == 255
     finally:
-        ctx.close()
+        page.close()
 
 
 _FILE = """async ([name, type, w, h, colour]) => {

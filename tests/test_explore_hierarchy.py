@@ -4,17 +4,15 @@ it decodes with the groups below, drawn down the hierarchy's prior (``descend``,
 N(0, I) noise draws exactly what ``sample_z`` draws; the page's completions are torch's."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
 
 import xae
-from xae.explore import build_site, make_server
 from xae.explore.hierarchy import _Descend, descend_graph, top_dim
 from xae.explore.runs import load_run
-from test_explore_draw import _click_point, _open
+from conftest import open_page, serving
+from test_explore_draw import _click_point
 
 TOPDOWN = {"model.bottleneck": "topdown", "model.topdown.groups": [2, 3], "latent_dim": 5}
 LADDER = {"model.bottleneck": "ladder", "model.ladder.groups": [2, 3], "model.ladder.hidden": 16,
@@ -75,13 +73,10 @@ def hier_view(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def hier_page(browser, hier_view):
-    server = make_server(build_site([hier_view], live=True), [hier_view])
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    ctx, page = _open(browser, server.url)
-    yield page
-    ctx.close()
-    server.shutdown()
-    server.server_close()
+    with serving([hier_view]) as server:
+        page = open_page(browser, server.url)
+        yield page
+        page.close()
 
 
 def _complete(page, top):

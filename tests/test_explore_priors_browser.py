@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import test_explore_priors
-from test_explore_browser import _open
+from conftest import open_page, serving
 
 prior_runs = test_explore_priors.prior_runs  # the fixture: its runs are trained once a session
 
@@ -27,22 +27,14 @@ def prior_views(prior_runs):
 
 @pytest.fixture(scope="session")
 def prior_server(prior_views):
-    """``xae explore`` on the MoG, flow and VQ runs, served from a thread on a free port."""
-    import threading
-
-    from xae.explore import build_site, make_server
-
-    server = make_server(build_site(prior_views, live=True), prior_views)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    """``xae explore`` on the MoG, flow and VQ runs."""
+    with serving(prior_views) as server:
+        yield server
 
 
 @pytest.fixture
 def page(browser, prior_server):
-    p = _open(browser, prior_server.url)
+    p = open_page(browser, prior_server.url)
     yield p
     p.close()
 

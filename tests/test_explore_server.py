@@ -72,9 +72,10 @@ def _no_traceback(err):
     assert "Traceback" not in err and "Error" not in err and "Exception" not in err, err
 
 
-def _decode(server, payload):
+def _post(server, endpoint, payload):
+    """POST ``payload`` (bytes as they are, else as JSON) to ``/api/<endpoint>``."""
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return _request(server, "POST", "/api/decode", raw, {"Content-Type": "application/json"})
+    return _request(server, "POST", f"/api/{endpoint}", raw, {"Content-Type": "application/json"})
 
 
 # ---- what the map shows ----------------------------------------------------------------------
@@ -143,7 +144,7 @@ def test_stats_prefer_xae_evals_results(explore_runs, explore_views, tmp_path):
 def test_decode_equals_the_torch_model(explore_server, explore_views):
     for i, view in enumerate(explore_views):
         z = np.random.default_rng(i).normal(size=(3, view.latent_dim)).astype(np.float32)
-        status, ctype, body = _decode(explore_server, {"run": i, "z": z.tolist()})
+        status, ctype, body = _post(explore_server, "decode", {"run": i, "z": z.tolist()})
         assert status == 200 and ctype.startswith("application/json")
         out = json.loads(body)
         assert out["shape"] == [3, 1, 8, 8]
@@ -152,7 +153,7 @@ def test_decode_equals_the_torch_model(explore_server, explore_views):
         np.testing.assert_allclose(np.array(out["x"]).reshape(want.shape), want, atol=1e-6)
 
 
-@pytest.mark.parametrize("payload,status,words", [
+BAD_DECODES = [
     (b'{"run": 0, "z": [[NaN, 0.0]]}', 400, "finite"),
     (b'{"run": 0, "z": [[Infinity, 0.0]]}', 400, "finite"),
     ({"run": 0, "z": [[1e39, 0.0]]}, 400, "too large"),
@@ -178,21 +179,31 @@ def test_decode_equals_the_torch_model(explore_server, explore_views):
     (b"[" * 100_000, 400, "nested too deeply"),
     (b'{"run": 0, "z": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, "nested too deeply"),
     (b'{"run": ' + b"[" * 900 + b"]" * 900 + b', "z": [[0.0, 0.0]]}', 400, "of type list"),
-])
-def test_bad_decode_requests_get_4xx_with_a_message(explore_server, payload, status, words,
-                                                     capfd):
-    got, ctype, body = _decode(explore_server, payload)
+]
+BAD_SCORES = [
+    ({"run": 0, "x": [0.0] * 63}, 400, "flat list of 64 numbers"),
+    ({"run": 0, "x": [[0.0] * 64]}, 400, "flat list of 64 numbers"),
+    ({"run": 0, "x": "0"}, 400, "flat list of 64 numbers"),
+    ({"run": 0, "x": [0.0] * 63 + [True]}, 400, "finite numbers"),
+    (b'{"run": 0, "x": [' + b"0.0, " * 63 + b"NaN]}", 400, "finite"),
+    ({"run": 0, "x": [0.0] * 63 + [1e39]}, 400, "too large"),
+    ({"run": 5, "x": [0.0] * 64}, 400, "from 0 to 2"),
+    ({"run": 0, "z": [[0.0, 0.0]]}, 400, 'exactly the keys "run" and "x"'),
+    (b"not json", 400, "must be JSON"),
+]
+
+
+@pytest.mark.parametrize("endpoint,payload,status,words",
+                         [("decode", *c) for c in BAD_DECODES] + [("score", *c) for c in BAD_SCORES])
+def test_bad_requests_get_4xx_with_a_message(explore_server, endpoint, payload, status, words,
+                                             capfd):
+    got, ctype, body = _post(explore_server, endpoint, payload)
     assert got == status and ctype.startswith("application/json")
     assert words in json.loads(body)["error"]
     _no_traceback(capfd.readouterr().err)
 
 
 # ---- the score endpoint: −ELBO and anomaly score of one input -------------------------------
-
-def _score(server, payload):
-    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return _request(server, "POST", "/api/score", raw, {"Content-Type": "application/json"})
-
 
 def test_score_answers_xae_scores_figures_and_the_test_sets_percentile(explore_server,
                                                                        explore_views):
@@ -201,7 +212,7 @@ def test_score_answers_xae_scores_figures_and_the_test_sets_percentile(explore_s
 
     view = explore_views[0]
     x = view.test_x[3]
-    status, _, body = _score(explore_server, {"run": 0, "x": x.flatten().tolist()})
+    status, _, body = _post(explore_server, "score", {"run": 0, "x": x.flatten().tolist()})
     assert status == 200
     got = json.loads(body)
     want = score_samples(view.model, x[None], ["elbo", "nll"], k=K, seed=SEED)
@@ -212,33 +223,14 @@ def test_score_answers_xae_scores_figures_and_the_test_sets_percentile(explore_s
     assert got["percentile"] == pytest.approx(100 * np.mean(ref <= got["value"]))
     assert got["test_points"] == len(view.test_x)
     # a plain AE has no bound: its score is the reconstruction term, and it says why
-    status, _, body = _score(explore_server, {"run": 1, "x": x.flatten().tolist()})
+    status, _, body = _post(explore_server, "score", {"run": 1, "x": x.flatten().tolist()})
     ae = json.loads(body)
     assert status == 200 and ae["neg_elbo"] is None and ae["score"] == "recon" and ae["no_elbo"]
 
 
-@pytest.mark.parametrize("payload,status,words", [
-    ({"run": 0, "x": [0.0] * 63}, 400, "flat list of 64 numbers"),
-    ({"run": 0, "x": [[0.0] * 64]}, 400, "flat list of 64 numbers"),
-    ({"run": 0, "x": "0"}, 400, "flat list of 64 numbers"),
-    ({"run": 0, "x": [0.0] * 63 + [True]}, 400, "finite numbers"),
-    (b'{"run": 0, "x": [' + b"0.0, " * 63 + b"NaN]}", 400, "finite"),
-    ({"run": 0, "x": [0.0] * 63 + [1e39]}, 400, "too large"),
-    ({"run": 5, "x": [0.0] * 64}, 400, "from 0 to 2"),
-    ({"run": 0, "z": [[0.0, 0.0]]}, 400, 'exactly the keys "run" and "x"'),
-    (b"not json", 400, "must be JSON"),
-])
-def test_bad_score_requests_get_4xx_with_a_message(explore_server, payload, status, words,
-                                                    capfd):
-    got, ctype, body = _score(explore_server, payload)
-    assert got == status and ctype.startswith("application/json")
-    assert words in json.loads(body)["error"]
-    _no_traceback(capfd.readouterr().err)
-
-
 def test_score_keeps_the_servers_limits(explore_server):
     huge = b'{"run": 0, "x": [' + b"0.0," * (MAX_BODY_BYTES // 4) + b"0.0]}"
-    status, _, body = _score(explore_server, huge)
+    status, _, body = _post(explore_server, "score", huge)
     assert status == 413 and "at most" in json.loads(body)["error"]
     status, _, body = _request(explore_server, "GET", "/api/score")
     assert status == 405 and "takes a POST" in json.loads(body)["error"]
@@ -246,7 +238,7 @@ def test_score_keeps_the_servers_limits(explore_server):
 
 def test_huge_bodies_are_refused_before_they_are_read(explore_server):
     huge = b'{"run": 0, "z": [' + b"[0.0, 0.0]," * (MAX_BODY_BYTES // 10) + b"[0.0, 0.0]]}"
-    status, _, body = _decode(explore_server, huge)
+    status, _, body = _post(explore_server, "decode", huge)
     assert status == 413 and "at most" in json.loads(body)["error"]
     status, _, body = _request(explore_server, "POST", "/api/decode", b"{}",
                                {"Content-Length": str(10**12)})

@@ -4,15 +4,13 @@ shown, and the walk-through steps through the page and ends by switching to the 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
 
 import xae
-from xae.explore import build_site, make_server
 from xae.explore.sweep import load_sweep, read_sweep
-from test_explore_draw import _open
+from conftest import open_page, serving
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +38,10 @@ def beta_sweep(tmp_path_factory) -> Path:
 def sweep_page(browser, beta_sweep):
     sweep = read_sweep(beta_sweep)
     views = load_sweep(sweep)
-    server = make_server(build_site(views, live=True, sweep=sweep), views)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    ctx, page = _open(browser, server.url)
-    yield page, sweep, views
-    ctx.close()
-    server.shutdown()
-    server.server_close()
+    with serving(views, sweep) as server:
+        page = open_page(browser, server.url)
+        yield page, sweep, views
+        page.close()
 
 
 def test_the_slider_moves_through_every_member_in_order(sweep_page):
@@ -120,7 +115,7 @@ def test_the_walk_through_ends_by_switching_to_the_beta_zero_run(sweep_page):
 
 
 def test_without_a_beta_zero_run_the_walk_through_says_how_to_get_one(browser, explore_server):
-    ctx, page = _open(browser, explore_server.url)
+    page = open_page(browser, explore_server.url)
     try:
         page.click("#tour-start")
         last = page.evaluate("xae.tour.steps.length") - 1
@@ -129,4 +124,4 @@ def test_without_a_beta_zero_run_the_walk_through_says_how_to_get_one(browser, e
         assert "no β = 0 run" in page.inner_text("#tour .tour-extra")
         assert "xae sweep --beta 0" in page.inner_text("#tour .tour-extra")
     finally:
-        ctx.close()
+        page.close()
